@@ -1,0 +1,149 @@
+// api.c — the compilation pipeline behind the public edgecc_* API.
+#include "compiler.h"
+#include "include/edgecc.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct edgecc_compiler {
+  Pool pool;         // options live here, across compiles
+  Options opt;
+  StrBuf diag;
+  MemoryPlan plan;
+  bool unsupported;
+};
+
+Compiler *compiler_new(void) { return calloc(1, sizeof(Compiler)); }
+
+void compiler_free(Compiler *cc) {
+  if (!cc)
+    return;
+  dispose_module(&cc->module);
+  pool_free(&cc->pool);
+  sb_free(&cc->diag);
+  free(cc);
+}
+
+edgecc_compiler_ref edgecc_compiler_create(void) { return calloc(1, sizeof(struct edgecc_compiler)); }
+
+void edgecc_compiler_dispose(edgecc_compiler_ref c) {
+  if (!c)
+    return;
+  pool_free(&c->pool);
+  sb_free(&c->diag);
+  free(c);
+}
+
+static const char *dup(edgecc_compiler_ref c, const char *s) { return s ? pool_strdup(&c->pool, s) : NULL; }
+
+void edgecc_set_target(edgecc_compiler_ref c, const char *name) { c->opt.target_name = dup(c, name); }
+void edgecc_set_target_file(edgecc_compiler_ref c, const char *path) { c->opt.target_file = dup(c, path); }
+void edgecc_set_cpu(edgecc_compiler_ref c, const char *cpu) { c->opt.mcpu = dup(c, cpu); }
+void edgecc_set_features(edgecc_compiler_ref c, const char *f) { c->opt.mattr = dup(c, f); }
+void edgecc_set_name(edgecc_compiler_ref c, const char *prefix) { c->opt.prefix = dup(c, prefix); }
+
+void edgecc_bind_dim(edgecc_compiler_ref c, const char *name, int64_t value) {
+  DimBinding *b = pool_alloc(&c->pool, sizeof *b);
+  b->name = dup(c, name);
+  b->value = value;
+  vec_push(&c->pool, &c->opt.dims, b);
+}
+
+void edgecc_bind_shape(edgecc_compiler_ref c, const char *input, int rank, const int64_t *dims) {
+  ShapeBinding *b = pool_alloc(&c->pool, sizeof *b);
+  b->input = dup(c, input);
+  b->shape = shape_of(rank > MAX_RANK ? MAX_RANK : rank, dims);
+  vec_push(&c->pool, &c->opt.shapes, b);
+}
+
+void edgecc_bind_value(edgecc_compiler_ref c, const char *input, const char *tensor_file) {
+  ValueBinding *b = pool_alloc(&c->pool, sizeof *b);
+  b->input = dup(c, input);
+  b->path = dup(c, tensor_file);
+  vec_push(&c->pool, &c->opt.binds, b);
+}
+
+// A C identifier from the output file name: "out/my-model.o" -> "my_model".
+static char *default_prefix(Pool *p, const char *output) {
+  char *s = path_stem(p, output);
+  for (char *c = s; *c; c++)
+    if (!isalnum((unsigned char)*c))
+      *c = '_';
+  if (!*s || isdigit((unsigned char)s[0]))
+    s = pool_printf(p, "model_%s", s);
+  return s;
+}
+
+static const Target *select_target(Compiler *cc) {
+  const Target *t = cc->opt.target_file ? target_load_file(cc, cc->opt.target_file)
+                                        : target_lookup(cc, cc->opt.target_name ? cc->opt.target_name : "host");
+  if (cc->opt.mcpu || cc->opt.mattr)
+    t = target_override(cc, t, cc->opt.mcpu, cc->opt.mattr);
+  return t;
+}
+
+Graph *compile_front(Compiler *cc, const char *model_path) {
+  cc->target = select_target(cc);
+  Graph *g = load_model(cc, model_path);
+  check_supported(cc, g);
+  bind_inputs(cc, g);
+  infer_graph(cc, g);
+  eliminate_dead(cc, g);
+  materialize_outputs(cc, g);
+  verify_graph(cc, g);
+  return g;
+}
+
+static void write_ir(Compiler *cc, Graph *g, const MemoryPlan *plan, const char *path) {
+  AtomicFile af;
+  if (!atomic_open(&af, path))
+    fatal_at(cc, NULL, "cannot write '%s'", path);
+  fprintf(af.f, "; edgecc IR of %s for %s\n; arena %lld bytes (lower bound %lld), weights %lld bytes\n",
+          cc->model_path, cc->target->name, (long long)plan->arena_size, (long long)plan->lower_bound,
+          (long long)plan->const_bytes);
+  print_graph(af.f, g);
+  if (!atomic_commit(&af))
+    fatal_at(cc, NULL, "cannot write '%s'", path);
+}
+
+int edgecc_compile(edgecc_compiler_ref c, const char *model_path, edgecc_emit_kind kind,
+                   const char *output_path, const char *header_path) {
+  Compiler *cc = compiler_new();
+  cc->opt = c->opt;
+  cc->model_path = model_path;
+  jmp_buf here;
+  cc->bail = &here;
+  volatile int status = 1;
+  volatile bool wrote_output = false; // modified after setjmp: must be volatile
+  if (!setjmp(here)) {
+    const char *prefix = cc->opt.prefix ? cc->opt.prefix : default_prefix(&cc->pool, output_path);
+    Graph *g = compile_front(cc, model_path);
+    c->plan = plan_memory(cc, g);
+    if (kind == EDGECC_EMIT_IR) {
+      write_ir(cc, g, &c->plan, output_path);
+    } else {
+      cc->module = build_module(cc, g, &c->plan, prefix);
+      optimize_module(cc, &cc->module);
+      static const EmitKind kinds[] = {EMIT_OBJ, EMIT_ASM, EMIT_LLVM, EMIT_BC};
+      emit_module(cc, &cc->module, kinds[kind], output_path);
+    }
+    wrote_output = true;
+    if (header_path)
+      emit_header(cc, g, &c->plan, prefix, header_path);
+    status = 0;
+  }
+  if (status && wrote_output) // all outputs or none
+    remove(output_path);
+  sb_free(&c->diag);
+  c->diag = cc->diag;
+  cc->diag = (StrBuf){0};
+  c->unsupported = status && c->diag.buf && (strstr(c->diag.buf, "unsupported") || strstr(c->diag.buf, "not supported"));
+  compiler_free(cc);
+  return status;
+}
+
+int64_t edgecc_arena_size(edgecc_compiler_ref c) { return c->plan.arena_size; }
+int64_t edgecc_arena_lower_bound(edgecc_compiler_ref c) { return c->plan.lower_bound; }
+const char *edgecc_diagnostics(edgecc_compiler_ref c) { return c->diag.buf ? c->diag.buf : ""; }
+int edgecc_last_failure_unsupported(edgecc_compiler_ref c) { return c->unsupported; }

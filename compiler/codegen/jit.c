@@ -1,0 +1,106 @@
+// jit.c — runs lowered nodes in-process through LLVM's ORC LLJIT: constant folding uses the
+// very code the target will run, compiled for the host.
+#include "../compiler.h"
+
+#include <llvm-c/Error.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <stdlib.h>
+#include <string.h>
+
+static LLVMOrcLLJITRef jit;
+static int jit_modules;
+
+static bool check(Compiler *cc, const Node *n, LLVMErrorRef err) {
+  if (!err)
+    return true;
+  char *msg = LLVMGetErrorMessage(err);
+  error_at(cc, n, "constant folding failed in the JIT: %s", msg);
+  LLVMDisposeErrorMessage(msg);
+  return false;
+}
+
+static bool jit_init(Compiler *cc) {
+  if (jit)
+    return true;
+  LLVMInitializeNativeTarget();
+  LLVMInitializeNativeAsmPrinter();
+  if (!check(cc, NULL, LLVMOrcCreateLLJIT(&jit, NULL)))
+    return false;
+  // Generated code may call libm (f64 math); resolve such symbols in this process.
+  LLVMOrcDefinitionGeneratorRef gen;
+  if (!check(cc, NULL, LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(jit), NULL, NULL)))
+    return false;
+  LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(jit), gen);
+  return true;
+}
+
+static int64_t storage_bytes(const Value *v) {
+  int64_t b = value_bytes(v);
+  return b > 0 ? b : 1;
+}
+
+// Builds `void fold_N(ptr *args)` that unpacks ARGS into the node function's parameters.
+static void build_wrapper(LLVMModuleRef mod, LLVMValueRef node_fn, const char *name) {
+  LLVMContextRef ctx = LLVMGetModuleContext(mod);
+  LLVMTypeRef ptr = LLVMPointerTypeInContext(ctx, 0);
+  LLVMTypeRef fty = LLVMFunctionType(LLVMVoidTypeInContext(ctx), &ptr, 1, 0);
+  LLVMValueRef fn = LLVMAddFunction(mod, name, fty);
+  LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
+  LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
+  unsigned np = LLVMCountParams(node_fn);
+  LLVMValueRef args[64];
+  for (unsigned i = 0; i < np && i < 64; i++) {
+    LLVMValueRef idx = LLVMConstInt(LLVMInt64TypeInContext(ctx), i, 0);
+    LLVMValueRef slot = LLVMBuildGEP2(b, ptr, LLVMGetParam(fn, 0), &idx, 1, "");
+    args[i] = LLVMBuildLoad2(b, ptr, slot, "");
+  }
+  LLVMBuildCall2(b, LLVMGlobalGetValueType(node_fn), node_fn, args, np, "");
+  LLVMBuildRetVoid(b);
+  LLVMDisposeBuilder(b);
+}
+
+bool jit_eval_node(Compiler *cc, Node *n, void **out_data, int64_t (*out_dims)[MAX_RANK]) {
+  if (!jit_init(cc))
+    return false;
+  LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+  LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(tsc);
+  char name[32];
+  snprintf(name, sizeof name, "fold_%d", jit_modules++);
+  LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(name, ctx);
+  LLVMSetDataLayout(mod, LLVMOrcLLJITGetDataLayoutStr(jit));
+  LLVMSetTarget(mod, LLVMOrcLLJITGetTripleString(jit));
+  LLVMValueRef fn = lower_node_function(cc, mod, n, "node");
+  build_wrapper(mod, fn, name);
+  // Arguments in the node function's order: inputs, outputs, dims of dynamic ones, scratch.
+  void *args[64];
+  int na = 0;
+  for (int i = 0; i < n->nin; i++)
+    if (n->in[i])
+      args[na++] = n->in[i]->data;
+  for (int i = 0; i < n->nout; i++)
+    if (n->out[i])
+      args[na++] = out_data[i] = pool_alloc(&cc->pool, (size_t)storage_bytes(n->out[i]));
+  for (int i = 0; i < n->nout; i++)
+    if (n->out[i] && n->out[i]->dynamic)
+      args[na++] = out_dims[i];
+  void *scratch = n->scratch > 0 ? calloc(1, (size_t)n->scratch) : NULL;
+  if (scratch)
+    args[na++] = scratch;
+  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
+  LLVMOrcDisposeThreadSafeContext(tsc);
+  bool ok = check(cc, n, LLVMOrcLLJITAddLLVMIRModule(jit, LLVMOrcLLJITGetMainJITDylib(jit), tsm));
+  LLVMOrcExecutorAddress addr = 0;
+  if (ok)
+    ok = check(cc, n, LLVMOrcLLJITLookup(jit, &addr, name));
+  if (ok)
+    ((void (*)(void **))(uintptr_t)addr)(args);
+  free(scratch);
+  return ok;
+}
+
+void jit_shutdown(void) {
+  if (jit)
+    LLVMOrcDisposeLLJIT(jit);
+  jit = NULL;
+}

@@ -1,0 +1,337 @@
+// kb.c — the kernel builder: typed loads/stores, arithmetic that picks float, signed or unsigned
+// instructions from the element type, and structured loops. Op lowerings are written with these.
+#include "../compiler.h"
+
+#include <string.h>
+
+LLVMTypeRef kb_type(KB *kb, DType t) {
+  switch (t) {
+  case DT_F32: return LLVMFloatTypeInContext(kb->ctx);
+  case DT_F64: return LLVMDoubleTypeInContext(kb->ctx);
+  case DT_F16:  // f16 and bf16 are converted by hand: no libcalls, the same bits on every
+  case DT_BF16: // target and in the constant-folding JIT
+  case DT_I16:
+  case DT_U16: return LLVMInt16TypeInContext(kb->ctx);
+  case DT_I32:
+  case DT_U32: return LLVMInt32TypeInContext(kb->ctx);
+  case DT_I64:
+  case DT_U64: return LLVMInt64TypeInContext(kb->ctx);
+  case DT_STRING: return kb->t_ptr;
+  default: return LLVMInt8TypeInContext(kb->ctx); // i8, u8, bool, i4/u4 unpacked
+  }
+}
+
+LLVMTypeRef kb_ctype(KB *kb, DType t) {
+  if (t == DT_BOOL)
+    return LLVMInt1TypeInContext(kb->ctx);
+  return kb_type(kb, dtype_compute(t));
+}
+
+LLVMValueRef kb_idx(KB *kb, int64_t v) { return LLVMConstInt(kb->t_idx, (unsigned long long)v, 1); }
+
+LLVMValueRef kb_const(KB *kb, DType ct, double v) {
+  if (dtype_is_float(ct))
+    return LLVMConstReal(kb_ctype(kb, ct), v);
+  if (ct == DT_U64 && v >= 9223372036854775808.0)
+    return LLVMConstInt(kb_ctype(kb, ct), (unsigned long long)v, 0);
+  return LLVMConstInt(kb_ctype(kb, ct), (unsigned long long)(int64_t)v, dtype_is_signed(ct));
+}
+
+LLVMValueRef kb_const_int(KB *kb, DType ct, int64_t v) {
+  if (dtype_is_float(ct))
+    return LLVMConstReal(kb_ctype(kb, ct), (double)v);
+  return LLVMConstInt(kb_ctype(kb, ct), (unsigned long long)v, dtype_is_signed(ct));
+}
+
+LLVMValueRef kb_gep(KB *kb, DType t, LLVMValueRef base, LLVMValueRef idx) {
+  return LLVMBuildInBoundsGEP2(kb->b, kb_type(kb, t), base, &idx, 1, "");
+}
+
+static LLVMValueRef f16_to_f32(KB *kb, LLVMValueRef h);
+static LLVMValueRef f32_to_f16(KB *kb, LLVMValueRef v);
+static LLVMValueRef f32_to_bf16(KB *kb, LLVMValueRef v);
+
+LLVMValueRef kb_load(KB *kb, DType t, LLVMValueRef base, LLVMValueRef idx) {
+  LLVMValueRef v = LLVMBuildLoad2(kb->b, kb_type(kb, t), kb_gep(kb, t, base, idx), "");
+  LLVMTypeRef f32 = LLVMFloatTypeInContext(kb->ctx);
+  switch (t) {
+  case DT_F16: return f16_to_f32(kb, v);
+  case DT_BF16: {
+    LLVMValueRef w = LLVMBuildZExt(kb->b, v, LLVMInt32TypeInContext(kb->ctx), "");
+    w = LLVMBuildShl(kb->b, w, LLVMConstInt(LLVMInt32TypeInContext(kb->ctx), 16, 0), "");
+    return LLVMBuildBitCast(kb->b, w, f32, "");
+  }
+  case DT_BOOL: return LLVMBuildICmp(kb->b, LLVMIntNE, v, LLVMConstInt(LLVMTypeOf(v), 0, 0), "");
+  default: return v;
+  }
+}
+
+static LLVMValueRef i32c(KB *kb, uint32_t v) { return LLVMConstInt(LLVMInt32TypeInContext(kb->ctx), v, 0); }
+
+// f16 bits -> f32: shift the exponent and mantissa into place and rescale by 2^112, which also
+// normalizes subnormals; infinities and NaNs get the f32 all-ones exponent.
+static LLVMValueRef f16_to_f32(KB *kb, LLVMValueRef h) {
+  LLVMBuilderRef b = kb->b;
+  LLVMTypeRef i32 = LLVMInt32TypeInContext(kb->ctx), f32 = LLVMFloatTypeInContext(kb->ctx);
+  LLVMValueRef x = LLVMBuildZExt(b, h, i32, "");
+  LLVMValueRef sign = LLVMBuildShl(b, LLVMBuildAnd(b, x, i32c(kb, 0x8000), ""), i32c(kb, 16), "");
+  LLVMValueRef em = LLVMBuildAnd(b, x, i32c(kb, 0x7fff), "");
+  LLVMValueRef shifted = LLVMBuildShl(b, em, i32c(kb, 13), "");
+  LLVMValueRef scaled = LLVMBuildFMul(b, LLVMBuildBitCast(b, shifted, f32, ""), LLVMConstReal(f32, 0x1p112), "");
+  LLVMValueRef special = LLVMBuildOr(b, shifted, i32c(kb, 0x7f800000), "");
+  LLVMValueRef is_special = LLVMBuildICmp(b, LLVMIntUGE, em, i32c(kb, 0x7c00), "");
+  LLVMValueRef bits = LLVMBuildSelect(b, is_special, special, LLVMBuildBitCast(b, scaled, i32, ""), "");
+  return LLVMBuildBitCast(b, LLVMBuildOr(b, bits, sign, ""), f32, "");
+}
+
+// f32 -> f16 bits, round to nearest even, branch-free so loops vectorize: overflow goes to
+// infinity, NaN to a quiet NaN, tiny values through a magic-number add that rounds subnormals.
+static LLVMValueRef f32_to_f16(KB *kb, LLVMValueRef v) {
+  LLVMBuilderRef b = kb->b;
+  LLVMTypeRef i32 = LLVMInt32TypeInContext(kb->ctx), f32 = LLVMFloatTypeInContext(kb->ctx);
+  LLVMValueRef f = LLVMBuildBitCast(b, v, i32, "");
+  LLVMValueRef sign = LLVMBuildAnd(b, f, i32c(kb, 0x80000000u), "");
+  LLVMValueRef a = LLVMBuildXor(b, f, sign, "");
+  LLVMValueRef big = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntUGT, a, i32c(kb, 0x7f800000), ""),
+                                     i32c(kb, 0x7e00), i32c(kb, 0x7c00), "");
+  uint32_t magic = (uint32_t)((127 - 15) + (23 - 10) + 1) << 23;
+  LLVMValueRef sum = LLVMBuildFAdd(b, LLVMBuildBitCast(b, a, f32, ""), LLVMBuildBitCast(b, i32c(kb, magic), f32, ""), "");
+  LLVMValueRef tiny = LLVMBuildSub(b, LLVMBuildBitCast(b, sum, i32, ""), i32c(kb, magic), "");
+  LLVMValueRef odd = LLVMBuildAnd(b, LLVMBuildLShr(b, a, i32c(kb, 13), ""), i32c(kb, 1), "");
+  LLVMValueRef n = LLVMBuildAdd(b, a, i32c(kb, (uint32_t)(-(112 << 23)) + 0xfff), "");
+  n = LLVMBuildLShr(b, LLVMBuildAdd(b, n, odd, ""), i32c(kb, 13), "");
+  LLVMValueRef r = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntULT, a, i32c(kb, 113u << 23), ""), tiny, n, "");
+  r = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntUGE, a, i32c(kb, (127u + 16) << 23), ""), big, r, "");
+  r = LLVMBuildOr(b, r, LLVMBuildLShr(b, sign, i32c(kb, 16), ""), "");
+  return LLVMBuildTrunc(b, r, LLVMInt16TypeInContext(kb->ctx), "");
+}
+
+// f32 -> bf16 with round-to-nearest-even; NaN stays NaN.
+static LLVMValueRef f32_to_bf16(KB *kb, LLVMValueRef v) {
+  LLVMTypeRef i32 = LLVMInt32TypeInContext(kb->ctx);
+  LLVMValueRef bits = LLVMBuildBitCast(kb->b, v, i32, "");
+  LLVMValueRef lsb = LLVMBuildAnd(kb->b, LLVMBuildLShr(kb->b, bits, LLVMConstInt(i32, 16, 0), ""),
+                                  LLVMConstInt(i32, 1, 0), "");
+  LLVMValueRef rounded =
+      LLVMBuildAdd(kb->b, bits, LLVMBuildAdd(kb->b, lsb, LLVMConstInt(i32, 0x7fff, 0), ""), "");
+  LLVMValueRef isnan = LLVMBuildFCmp(kb->b, LLVMRealUNO, v, v, "");
+  LLVMValueRef quiet = LLVMBuildOr(kb->b, bits, LLVMConstInt(i32, 0x400000, 0), "");
+  LLVMValueRef r = LLVMBuildSelect(kb->b, isnan, quiet, rounded, "");
+  r = LLVMBuildLShr(kb->b, r, LLVMConstInt(i32, 16, 0), "");
+  return LLVMBuildTrunc(kb->b, r, LLVMInt16TypeInContext(kb->ctx), "");
+}
+
+void kb_store(KB *kb, DType t, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v) {
+  switch (t) {
+  case DT_F16: v = f32_to_f16(kb, v); break;
+  case DT_BF16: v = f32_to_bf16(kb, v); break;
+  case DT_BOOL: v = LLVMBuildZExt(kb->b, v, kb_type(kb, t), ""); break;
+  default: break;
+  }
+  LLVMBuildStore(kb->b, v, kb_gep(kb, t, base, idx));
+}
+
+// Conversion between compute types with ONNX Cast semantics (float -> int truncates toward
+// zero; out-of-range results are unspecified by ONNX, we saturate like the hardware would not,
+// so use the plain instructions; bool is != 0).
+LLVMValueRef kb_convert(KB *kb, LLVMValueRef v, DType from, DType to) {
+  from = dtype_compute(from);
+  to = dtype_compute(to);
+  if (from == to)
+    return v;
+  LLVMTypeRef tt = kb_ctype(kb, to);
+  bool ff = dtype_is_float(from), tf = dtype_is_float(to);
+  if (to == DT_BOOL)
+    return ff ? LLVMBuildFCmp(kb->b, LLVMRealUNE, v, LLVMConstNull(LLVMTypeOf(v)), "")
+              : LLVMBuildICmp(kb->b, LLVMIntNE, v, LLVMConstNull(LLVMTypeOf(v)), "");
+  if (from == DT_BOOL)
+    return tf ? LLVMBuildUIToFP(kb->b, v, tt, "") : LLVMBuildZExt(kb->b, v, tt, "");
+  if (ff && tf)
+    return LLVMBuildFPCast(kb->b, v, tt, "");
+  if (ff) {
+    // Saturating conversion: defined for every input (NaN -> 0), so folding and hardware agree.
+    const char *name = dtype_is_signed(to) ? "llvm.fptosi.sat" : "llvm.fptoui.sat";
+    LLVMTypeRef tys[2] = {tt, LLVMTypeOf(v)};
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(kb->mod, id, tys, 2);
+    return LLVMBuildCall2(kb->b, LLVMIntrinsicGetType(kb->ctx, id, tys, 2), fn, &v, 1, "");
+  }
+  if (tf)
+    return dtype_is_signed(from) ? LLVMBuildSIToFP(kb->b, v, tt, "") : LLVMBuildUIToFP(kb->b, v, tt, "");
+  return LLVMBuildIntCast2(kb->b, v, tt, dtype_is_signed(from), "");
+}
+
+LLVMValueRef kb_var(KB *kb, LLVMTypeRef t, LLVMValueRef init) {
+  LLVMBuilderRef tmp = LLVMCreateBuilderInContext(kb->ctx);
+  LLVMValueRef first = LLVMGetFirstInstruction(kb->entry);
+  if (first)
+    LLVMPositionBuilderBefore(tmp, first);
+  else
+    LLVMPositionBuilderAtEnd(tmp, kb->entry);
+  LLVMValueRef slot = LLVMBuildAlloca(tmp, t, "");
+  LLVMDisposeBuilder(tmp);
+  if (init)
+    LLVMBuildStore(kb->b, init, slot);
+  return slot;
+}
+
+LLVMValueRef kb_get(KB *kb, LLVMTypeRef t, LLVMValueRef var) { return LLVMBuildLoad2(kb->b, t, var, ""); }
+void kb_set(KB *kb, LLVMValueRef var, LLVMValueRef v) { LLVMBuildStore(kb->b, v, var); }
+
+LLVMValueRef kb_for_v(KB *kb, Loop *l, LLVMValueRef lo, LLVMValueRef hi, int64_t step) {
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(kb->b);
+  l->head = LLVMAppendBasicBlockInContext(kb->ctx, kb->fn, "loop");
+  l->body = LLVMAppendBasicBlockInContext(kb->ctx, kb->fn, "body");
+  l->exit = LLVMAppendBasicBlockInContext(kb->ctx, kb->fn, "done");
+  l->step = kb_idx(kb, step);
+  LLVMBuildBr(kb->b, l->head);
+  LLVMPositionBuilderAtEnd(kb->b, l->head);
+  l->iv = LLVMBuildPhi(kb->b, kb->t_idx, "i");
+  LLVMAddIncoming(l->iv, &lo, &pre, 1);
+  LLVMValueRef cond = LLVMBuildICmp(kb->b, LLVMIntSLT, l->iv, hi, "");
+  LLVMBuildCondBr(kb->b, cond, l->body, l->exit);
+  LLVMPositionBuilderAtEnd(kb->b, l->body);
+  return l->iv;
+}
+
+LLVMValueRef kb_for(KB *kb, Loop *l, int64_t n) { return kb_for_v(kb, l, kb_idx(kb, 0), kb_idx(kb, n), 1); }
+
+void kb_end_for(KB *kb, Loop *l) {
+  LLVMValueRef next = LLVMBuildNSWAdd(kb->b, l->iv, l->step, "");
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(kb->b);
+  LLVMAddIncoming(l->iv, &next, &latch, 1);
+  LLVMBuildBr(kb->b, l->head);
+  LLVMPositionBuilderAtEnd(kb->b, l->exit);
+}
+
+void kb_for_shape(KB *kb, Loop *loops, const Shape *s, LLVMValueRef *idx) {
+  for (int i = 0; i < s->rank; i++)
+    idx[i] = kb_for(kb, &loops[i], s->dim[i]);
+}
+
+void kb_end_for_shape(KB *kb, Loop *loops, const Shape *s) {
+  for (int i = s->rank - 1; i >= 0; i--)
+    kb_end_for(kb, &loops[i]);
+}
+
+LLVMValueRef kb_flat_strided(KB *kb, int rank, const int64_t *strides, LLVMValueRef *idx) {
+  LLVMValueRef off = kb_idx(kb, 0);
+  for (int i = 0; i < rank; i++)
+    if (strides[i])
+      off = LLVMBuildNSWAdd(kb->b, off, LLVMBuildNSWMul(kb->b, idx[i], kb_idx(kb, strides[i]), ""), "");
+  return off;
+}
+
+LLVMValueRef kb_flat(KB *kb, const Shape *s, LLVMValueRef *idx) {
+  int64_t strides[MAX_RANK], st = 1;
+  for (int i = s->rank - 1; i >= 0; i--) {
+    strides[i] = s->dim[i] == 1 ? 0 : st;
+    st *= s->dim[i];
+  }
+  return kb_flat_strided(kb, s->rank, strides, idx);
+}
+
+void kb_if(KB *kb, IfBlock *ib, LLVMValueRef cond) {
+  ib->then_bb = LLVMAppendBasicBlockInContext(kb->ctx, kb->fn, "then");
+  ib->else_bb = LLVMAppendBasicBlockInContext(kb->ctx, kb->fn, "else");
+  ib->end_bb = LLVMAppendBasicBlockInContext(kb->ctx, kb->fn, "endif");
+  LLVMBuildCondBr(kb->b, cond, ib->then_bb, ib->else_bb);
+  LLVMPositionBuilderAtEnd(kb->b, ib->then_bb);
+}
+
+void kb_else(KB *kb, IfBlock *ib) {
+  LLVMBuildBr(kb->b, ib->end_bb);
+  LLVMPositionBuilderAtEnd(kb->b, ib->else_bb);
+}
+
+void kb_end_if(KB *kb, IfBlock *ib) {
+  LLVMBuildBr(kb->b, ib->end_bb);
+  if (!LLVMGetFirstInstruction(ib->else_bb)) { // no else branch was opened
+    LLVMPositionBuilderAtEnd(kb->b, ib->else_bb);
+    LLVMBuildBr(kb->b, ib->end_bb);
+  }
+  LLVMPositionBuilderAtEnd(kb->b, ib->end_bb);
+}
+
+void kb_memcpy(KB *kb, LLVMValueRef dst, LLVMValueRef src, int64_t bytes) {
+  if (bytes > 0)
+    LLVMBuildMemCpy(kb->b, dst, 1, src, 1, kb_idx(kb, bytes));
+}
+
+void kb_memset(KB *kb, LLVMValueRef dst, int val, int64_t bytes) {
+  if (bytes > 0)
+    LLVMBuildMemSet(kb->b, dst, LLVMConstInt(LLVMInt8TypeInContext(kb->ctx), (unsigned)val, 0),
+                    kb_idx(kb, bytes), 1);
+}
+
+LLVMValueRef kb_call_intrinsic(KB *kb, const char *name, LLVMTypeRef t, LLVMValueRef *args, int n) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(kb->mod, id, &t, 1);
+  return LLVMBuildCall2(kb->b, LLVMIntrinsicGetType(kb->ctx, id, &t, 1), fn, args, (unsigned)n, "");
+}
+
+LLVMValueRef kb_add(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b) {
+  return dtype_is_float(ct) ? LLVMBuildFAdd(kb->b, a, b, "") : LLVMBuildAdd(kb->b, a, b, "");
+}
+
+LLVMValueRef kb_sub(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b) {
+  return dtype_is_float(ct) ? LLVMBuildFSub(kb->b, a, b, "") : LLVMBuildSub(kb->b, a, b, "");
+}
+
+LLVMValueRef kb_mul(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b) {
+  return dtype_is_float(ct) ? LLVMBuildFMul(kb->b, a, b, "") : LLVMBuildMul(kb->b, a, b, "");
+}
+
+// Integer division by zero is undefined in LLVM (a trap on x86); ONNX leaves it unspecified,
+// so divide by 1 instead of crashing the device.
+LLVMValueRef kb_div(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b) {
+  if (dtype_is_float(ct))
+    return LLVMBuildFDiv(kb->b, a, b, "");
+  LLVMValueRef zero = LLVMConstNull(LLVMTypeOf(b));
+  b = LLVMBuildSelect(kb->b, LLVMBuildICmp(kb->b, LLVMIntEQ, b, zero, ""),
+                      LLVMConstInt(LLVMTypeOf(b), 1, 0), b, "");
+  return dtype_is_signed(ct) ? LLVMBuildSDiv(kb->b, a, b, "") : LLVMBuildUDiv(kb->b, a, b, "");
+}
+
+static LLVMValueRef minmax(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b, bool is_max) {
+  // ONNX Min/Max propagate NaN: llvm.minimum/maximum do exactly that.
+  if (dtype_is_float(ct)) {
+    LLVMValueRef args[2] = {a, b};
+    return kb_call_intrinsic(kb, is_max ? "llvm.maximum" : "llvm.minimum", LLVMTypeOf(a), args, 2);
+  }
+  LLVMValueRef args[2] = {a, b};
+  const char *name = dtype_is_signed(ct) ? (is_max ? "llvm.smax" : "llvm.smin")
+                                         : (is_max ? "llvm.umax" : "llvm.umin");
+  return kb_call_intrinsic(kb, name, LLVMTypeOf(a), args, 2);
+}
+
+LLVMValueRef kb_min(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b) { return minmax(kb, ct, a, b, false); }
+LLVMValueRef kb_max(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b) { return minmax(kb, ct, a, b, true); }
+
+LLVMValueRef kb_neg(KB *kb, DType ct, LLVMValueRef a) {
+  return dtype_is_float(ct) ? LLVMBuildFNeg(kb->b, a, "") : LLVMBuildNeg(kb->b, a, "");
+}
+
+static LLVMValueRef cmp(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b, LLVMRealPredicate fp,
+                        LLVMIntPredicate sp, LLVMIntPredicate up) {
+  if (dtype_is_float(ct))
+    return LLVMBuildFCmp(kb->b, fp, a, b, "");
+  return LLVMBuildICmp(kb->b, dtype_is_signed(ct) ? sp : up, a, b, "");
+}
+
+LLVMValueRef kb_lt(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b) { return cmp(kb, ct, a, b, LLVMRealOLT, LLVMIntSLT, LLVMIntULT); }
+LLVMValueRef kb_gt(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b) { return cmp(kb, ct, a, b, LLVMRealOGT, LLVMIntSGT, LLVMIntUGT); }
+LLVMValueRef kb_le(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b) { return cmp(kb, ct, a, b, LLVMRealOLE, LLVMIntSLE, LLVMIntULE); }
+LLVMValueRef kb_ge(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b) { return cmp(kb, ct, a, b, LLVMRealOGE, LLVMIntSGE, LLVMIntUGE); }
+LLVMValueRef kb_eq(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b) { return cmp(kb, ct, a, b, LLVMRealOEQ, LLVMIntEQ, LLVMIntEQ); }
+
+LLVMValueRef kb_select(KB *kb, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(kb->b, c, a, b, "");
+}
+
+LLVMValueRef kb_fma(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  if (!dtype_is_float(ct))
+    return kb_add(kb, ct, kb_mul(kb, ct, a, b), c);
+  LLVMValueRef args[3] = {a, b, c};
+  return kb_call_intrinsic(kb, "llvm.fmuladd", LLVMTypeOf(a), args, 3);
+}

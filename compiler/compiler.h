@@ -1,0 +1,563 @@
+// compiler.h — the shared types of edgecc, sectioned by the file that owns them.
+//
+// Data flows one way:  onnx/ (load) → ir/ (graph) → passes/ (infer, fold, dce, plan)
+//                      → codegen/ (LLVM module) → emit (object + header).
+// Every op is one row of ops/ops.def; its inference and lowering live in one ops/*.c file.
+#ifndef EDGECC_COMPILER_H
+#define EDGECC_COMPILER_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+
+typedef struct Compiler Compiler;
+typedef struct Options Options;
+typedef struct Graph Graph;
+typedef struct Value Value;
+typedef struct Node Node;
+typedef struct Attr Attr;
+typedef struct OpDesc OpDesc;
+typedef struct Target Target;
+typedef struct KB KB;
+
+#define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#define MAX_RANK 8
+
+//
+// util/pool.c — one bump allocator per compilation, freed at once
+//
+typedef struct PoolBlock PoolBlock;
+typedef struct {
+  PoolBlock *head; // newest block first
+} Pool;
+
+void *pool_alloc(Pool *p, size_t n);           // zero-filled, 16-byte aligned
+void *pool_dup(Pool *p, const void *src, size_t n);
+char *pool_strdup(Pool *p, const char *s);
+char *pool_printf(Pool *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pool_free(Pool *p);
+
+// A growable array of pointers living in a pool.
+typedef struct {
+  void **items;
+  int len;
+  int cap;
+} PtrVec;
+void vec_push(Pool *p, PtrVec *v, void *item);
+
+// String-keyed hash map (util/map.c); keys are not copied.
+typedef struct {
+  const char **keys;
+  void **vals;
+  int len, cap;
+} StrMap;
+void map_put(Pool *p, StrMap *m, const char *key, void *val);
+void *map_get(const StrMap *m, const char *key);
+
+// Growable text buffer (malloc-backed: diagnostics outlive the pool).
+typedef struct {
+  char *buf;
+  size_t len, cap;
+} StrBuf;
+void sb_printf(StrBuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_vprintf(StrBuf *sb, const char *fmt, va_list ap);
+void sb_free(StrBuf *sb);
+
+//
+// util/diag.c — errors in the one format users grep for:
+//   edgecc: error: <file>: node '<name>' (<op>): <what>
+//
+void error_at(Compiler *cc, const Node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void warn_at(Compiler *cc, const Node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+_Noreturn void fatal_at(Compiler *cc, const Node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void bail_if_errors(Compiler *cc); // longjmps out of the pipeline when errors were reported
+
+//
+// util/fs.c — whole-file reads, atomic writes (no partial output), temp dirs, processes
+//
+bool read_file(const char *path, uint8_t **data, size_t *len); // malloc'd; false + errno on failure
+char *path_dirname(Pool *p, const char *path);
+char *path_stem(Pool *p, const char *path); // "dir/m.onnx" -> "m"
+char *path_replace_ext(Pool *p, const char *path, const char *ext);
+// Opens PATH.tmpXXXXXX for writing; commit renames it over PATH, abort removes it.
+typedef struct {
+  FILE *f;
+  char *path;
+  char *tmp;
+} AtomicFile;
+bool atomic_open(AtomicFile *af, const char *path);
+bool atomic_commit(AtomicFile *af);
+void atomic_abort(AtomicFile *af);
+char *make_temp_dir(const char *tag);    // malloc'd path
+void remove_tree(const char *path);
+// Runs ARGV (argv[0] searched in PATH); captures stdout+stderr into OUT if non-NULL.
+// Returns the exit status, or -1 when it could not start, 128+sig when killed, 124 on timeout.
+int run_process(char *const argv[], StrBuf *out, int timeout_seconds);
+
+//
+// ir/dtype.c — element types; the numbers are ONNX TensorProto.DataType
+//
+typedef enum {
+  DT_UNDEF = 0,
+  DT_F32 = 1,
+  DT_U8 = 2,
+  DT_I8 = 3,
+  DT_U16 = 4,
+  DT_I16 = 5,
+  DT_I32 = 6,
+  DT_I64 = 7,
+  DT_STRING = 8,
+  DT_BOOL = 9,
+  DT_F16 = 10,
+  DT_F64 = 11,
+  DT_U32 = 12,
+  DT_U64 = 13,
+  DT_C64 = 14,
+  DT_C128 = 15,
+  DT_BF16 = 16,
+  DT_U4 = 21,
+  DT_I4 = 22,
+  DT_COUNT_ = 23,
+} DType;
+
+int dtype_size(DType t);          // bytes per element in memory (strings: pointer size of host)
+const char *dtype_name(DType t);  // "f32", "i64", ...
+const char *dtype_onnx_name(DType t); // "float", "int64", ...
+const char *dtype_c_type(DType t);    // C type in generated headers ("float", "uint16_t")
+bool dtype_is_float(DType t);     // f16, bf16, f32, f64
+bool dtype_is_int(DType t);       // signed or unsigned integers (not bool)
+bool dtype_is_signed(DType t);    // signed integers and floats
+bool dtype_supported(DType t);    // an element type the compiler can compute with
+DType dtype_compute(DType t);     // the type arithmetic happens in (f16, bf16 -> f32)
+double dtype_get(DType t, const void *data, int64_t i);  // element i as double
+int64_t dtype_get_int(DType t, const void *data, int64_t i);
+void dtype_set(DType t, void *data, int64_t i, double v);
+float half_to_float(uint16_t h);
+uint16_t float_to_half(float f);
+float bf16_to_float(uint16_t h);
+uint16_t float_to_bf16(float f);
+
+//
+// ir/graph.c — the tensor IR
+//
+typedef struct {
+  int rank;
+  int64_t dim[MAX_RANK];
+} Shape;
+
+int64_t shape_numel(const Shape *s);
+bool shape_eq(const Shape *a, const Shape *b);
+char *shape_str(Pool *p, const Shape *s); // "1x3x224x224", "scalar"
+Shape shape_of(int rank, const int64_t *dims);
+
+typedef enum {
+  VAL_TENSOR,   // an ordinary tensor
+  VAL_SEQUENCE, // a sequence of tensors known at compile time (elems)
+  VAL_OPTIONAL, // an optional: elems holds zero or one tensor
+} ValueType;
+
+struct Value {
+  const char *name;
+  int id;              // index in graph->values, stable for the compilation
+  ValueType type;
+  DType dtype;
+  Shape shape;         // static shape; an upper bound when dynamic
+  bool typed;          // dtype and shape are known (after loading or inference)
+  const char **dim_param; // graph inputs only: symbolic name per dim (NULL when fixed)
+  Node *producer;      // NULL for graph inputs and initializers
+  void *data;          // constant contents, row-major; NULL when computed at run time
+  Value **elems;       // VAL_SEQUENCE / VAL_OPTIONAL members
+  int nelems;
+  int input_index;     // >= 0 for graph inputs
+  int output_index;    // >= 0 for graph outputs
+  bool dynamic;        // data-dependent shape: `shape` is an upper bound, actual dims at run time
+  // Memory plan (passes/plan.c)
+  Value *alias_of;     // view: shares the storage of this value
+  int64_t offset;      // arena byte offset of tensor data; -1 when not in the arena
+  int64_t dims_offset; // arena byte offset of the run-time dims of a dynamic value; -1 otherwise
+  int64_t nbytes;      // storage size
+};
+
+typedef enum {
+  ATTR_UNDEF = 0,
+  ATTR_FLOAT = 1,
+  ATTR_INT = 2,
+  ATTR_STRING = 3,
+  ATTR_TENSOR = 4,
+  ATTR_GRAPH = 5,
+  ATTR_FLOATS = 6,
+  ATTR_INTS = 7,
+  ATTR_STRINGS = 8,
+  ATTR_TENSORS = 9,
+  ATTR_GRAPHS = 10,
+  ATTR_SPARSE_TENSOR = 11,
+  ATTR_SPARSE_TENSORS = 12,
+  ATTR_TYPE_PROTO = 13,
+  ATTR_TYPE_PROTOS = 14,
+} AttrType;
+
+struct Attr {
+  const char *name;
+  AttrType type;
+  float f;
+  int64_t i;
+  const char *s;        // strings are NUL-terminated copies
+  size_t slen;
+  Value *t;             // ATTR_TENSOR: a constant value
+  Graph *g;             // ATTR_GRAPH
+  int n;                // element count of the list forms
+  float *floats;
+  int64_t *ints;
+  const char **strings;
+  Value **tensors;
+  Graph **graphs;
+};
+
+struct Node {
+  const char *name;    // ONNX name, or "<op>_<index>" when the model has none
+  const char *op_type;
+  const char *domain;  // "" for ai.onnx
+  const OpDesc *op;    // NULL when unsupported
+  int opset;           // version of the node's domain imported by the model
+  Graph *graph;        // owning graph
+  Value **in;          // in[i] == NULL: omitted optional input
+  int nin;
+  Value **out;         // out[i] == NULL: omitted optional output
+  int nout;
+  Attr *attrs;
+  int nattrs;
+  void *priv;          // op-specific data computed by inference for lowering
+  int64_t scratch;     // bytes of arena scratch the lowering needs (set by inference)
+  int64_t scratch_offset;
+};
+
+struct Graph {
+  Compiler *cc;
+  Graph *parent;       // enclosing graph of a subgraph (outer-scope names resolve there)
+  const char *name;
+  PtrVec values;       // Value*, every value the graph owns
+  PtrVec nodes;        // Node*, in topological order after sort
+  PtrVec inputs;       // Value*, graph inputs (initializers excluded)
+  PtrVec outputs;      // Value*, graph outputs
+  int opset_onnx;      // imported opset versions
+  int opset_ml;
+  int opset_ms;
+  int opset_training;
+};
+
+Graph *graph_new(Compiler *cc, Graph *parent, const char *name);
+Value *graph_new_value(Graph *g, const char *name);
+Node *graph_new_node(Graph *g, const char *op_type, const char *domain, const char *name,
+                     int nin, int nout);
+Value *graph_const(Graph *g, const char *name, DType dt, Shape shape, const void *data);
+Value *graph_find_value(Graph *g, const char *name); // searches enclosing graphs too
+void graph_remove_dead(Graph *g);                   // drops values nothing refers to
+void graph_replace_uses(Graph *g, Value *old, Value *new); // in nodes, subgraphs and outputs
+int value_uses(const Graph *g, const Value *v);     // node inputs referring to v (all subgraphs)
+const Attr *node_attr(const Node *n, const char *name);
+int64_t attr_int(const Node *n, const char *name, int64_t dflt);
+float attr_float(const Node *n, const char *name, float dflt);
+const char *attr_string(const Node *n, const char *name, const char *dflt);
+int attr_ints(const Node *n, const char *name, const int64_t **vals); // -1 when absent
+int attr_floats(const Node *n, const char *name, const float **vals);
+Value *node_input(const Node *n, int i);            // NULL when absent or omitted
+int64_t value_int(const Value *v, int64_t i);        // element i of a constant as int64
+double value_double(const Value *v, int64_t i);
+int64_t value_bytes(const Value *v);
+
+//
+// ir/verify.c — invariants every pass must keep
+//
+void verify_graph(Compiler *cc, Graph *g);
+
+//
+// ir/print.c — the text form (--emit=ir)
+//
+void print_graph(FILE *out, Graph *g);
+
+//
+// onnx/load.c — ONNX protobuf → IR
+//
+Graph *load_model(Compiler *cc, const char *path);
+Value *load_tensor_file(Compiler *cc, Graph *g, const char *path, const char *name);
+
+//
+// onnx/tensor.c — TensorProto <-> Value
+//
+struct Onnx__TensorProto;
+Value *tensor_from_proto(Compiler *cc, Graph *g, const struct Onnx__TensorProto *tp,
+                         const char *model_dir, const char *what);
+bool tensor_write_file(const char *path, const char *name, DType dt, const Shape *shape,
+                       const void *data);
+
+//
+// ops/table.c — the op table (rows in ops/ops.def)
+//
+typedef void InferFn(Compiler *cc, Node *n);
+typedef void LowerFn(KB *kb, Node *n);
+typedef LLVMValueRef ScalarFn(KB *kb, const Node *n, LLVMValueRef *x, DType ct);
+
+typedef enum {
+#define OP(name, domain, first, last, infer, lower, scalar, shape_inputs, attrs) OP_##name,
+#include "ops/ops.def"
+#undef OP
+  OP_COUNT_
+} OpKind;
+
+struct OpDesc {
+  OpKind kind;
+  const char *name;
+  const char *domain;    // "" for ai.onnx
+  int first_opset;       // oldest opset version of the domain we implement
+  int last_opset;        // newest opset version whose semantics we implement
+  InferFn *infer;        // types and shapes of outputs; may set node->priv
+  LowerFn *lower;        // LLVM IR for the node (NULL: data-free ops folded or aliased away)
+  ScalarFn *scalar;      // elementwise ops: the per-element computation (fusable)
+  uint32_t shape_inputs; // bit i: input i is a shape-like operand needed at compile time
+  const char *attrs;     // comma-separated attribute names the op understands
+};
+
+extern const OpDesc op_table[OP_COUNT_];
+const OpDesc *op_find(const char *domain, const char *name); // NULL if not in the table
+void list_ops(FILE *out, bool markdown);
+
+// Inference helpers shared by op families (ops/infer_util.c)
+void set_output(Node *n, int i, DType dt, Shape shape);
+Value *need_const(Compiler *cc, Node *n, int i);   // input i must be a compile-time constant
+bool broadcast_shapes(const Shape *a, const Shape *b, Shape *out);
+int norm_axis(Compiler *cc, Node *n, int64_t axis, int rank); // negative axes, range check
+bool is_view_op(const Node *n); // output shares the input's storage (Reshape, Squeeze, ...)
+
+//
+// passes/*.c — graph transformations, run in this order by api.c
+//
+void bind_inputs(Compiler *cc, Graph *g);   // apply --dim/--shape/--bind; error on unbound dims
+void check_supported(Compiler *cc, Graph *g); // every unsupported op, reported in one pass
+void infer_graph(Compiler *cc, Graph *g);   // types, shapes, constant folding, If inlining
+void eliminate_dead(Compiler *cc, Graph *g);
+void materialize_outputs(Compiler *cc, Graph *g); // outputs get their own buffers
+typedef struct {
+  int64_t arena_size;   // bytes the caller provides
+  int64_t lower_bound;  // peak of simultaneously live bytes
+  int64_t const_bytes;  // weights in .rodata
+} MemoryPlan;
+MemoryPlan plan_memory(Compiler *cc, Graph *g);
+
+// passes/fold.c
+bool fold_node(Compiler *cc, Node *n); // evaluates a node whose inputs are all constant
+
+//
+// codegen/kb.c — the kernel builder: loop nests and typed arithmetic in LLVM IR
+//
+struct KB {
+  Compiler *cc;
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  LLVMBuilderRef b;
+  LLVMValueRef fn;         // function being built
+  LLVMBasicBlockRef entry; // allocas go here
+  const Node *node;        // node being lowered
+  LLVMValueRef *in;        // data pointer of each node input (NULL when omitted)
+  LLVMValueRef *out;       // data pointer of each node output
+  LLVMValueRef *in_dims;   // run-time dims (i64[rank]) of dynamic inputs, else NULL
+  LLVMValueRef *out_dims;  // where dynamic outputs store their run-time dims
+  LLVMValueRef scratch;    // the node's arena scratch (node->scratch bytes)
+  LLVMTypeRef t_idx;       // pointer-sized integer of the target
+  LLVMTypeRef t_ptr;
+  int vector_bits;         // target vector register width
+};
+
+typedef struct {
+  LLVMBasicBlockRef head, body, exit;
+  LLVMValueRef iv;         // induction variable (t_idx)
+  LLVMValueRef step;
+} Loop;
+
+typedef struct {
+  LLVMBasicBlockRef then_bb, else_bb, end_bb;
+} IfBlock;
+
+LLVMTypeRef kb_type(KB *kb, DType t);          // storage type of an element
+LLVMTypeRef kb_ctype(KB *kb, DType t);         // compute type (f16 -> float, bool -> i1)
+LLVMValueRef kb_idx(KB *kb, int64_t v);        // index constant
+LLVMValueRef kb_const(KB *kb, DType ct, double v); // constant in compute type
+LLVMValueRef kb_const_int(KB *kb, DType ct, int64_t v);
+LLVMValueRef kb_gep(KB *kb, DType t, LLVMValueRef base, LLVMValueRef idx);
+LLVMValueRef kb_load(KB *kb, DType t, LLVMValueRef base, LLVMValueRef idx);  // compute type
+void kb_store(KB *kb, DType t, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v);
+LLVMValueRef kb_convert(KB *kb, LLVMValueRef v, DType from, DType to); // compute-type cast
+LLVMValueRef kb_var(KB *kb, LLVMTypeRef t, LLVMValueRef init); // stack slot (promoted by mem2reg)
+LLVMValueRef kb_get(KB *kb, LLVMTypeRef t, LLVMValueRef var);
+void kb_set(KB *kb, LLVMValueRef var, LLVMValueRef v);
+LLVMValueRef kb_for(KB *kb, Loop *l, int64_t n);   // for iv in [0, n)
+LLVMValueRef kb_for_v(KB *kb, Loop *l, LLVMValueRef lo, LLVMValueRef hi, int64_t step);
+void kb_end_for(KB *kb, Loop *l);
+void kb_for_shape(KB *kb, Loop *loops, const Shape *s, LLVMValueRef *idx); // row-major nest
+void kb_end_for_shape(KB *kb, Loop *loops, const Shape *s);
+LLVMValueRef kb_flat(KB *kb, const Shape *s, LLVMValueRef *idx);     // row-major offset
+LLVMValueRef kb_flat_strided(KB *kb, int rank, const int64_t *strides, LLVMValueRef *idx);
+void kb_if(KB *kb, IfBlock *ib, LLVMValueRef cond);
+void kb_else(KB *kb, IfBlock *ib);
+void kb_end_if(KB *kb, IfBlock *ib);
+void kb_memcpy(KB *kb, LLVMValueRef dst, LLVMValueRef src, int64_t bytes);
+void kb_memset(KB *kb, LLVMValueRef dst, int val, int64_t bytes);
+LLVMValueRef kb_call_intrinsic(KB *kb, const char *name, LLVMTypeRef t, LLVMValueRef *args, int n);
+// Typed arithmetic on compute-type values; DType picks float/signed/unsigned forms.
+LLVMValueRef kb_add(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef kb_sub(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef kb_mul(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef kb_div(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef kb_min(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef kb_max(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef kb_neg(KB *kb, DType ct, LLVMValueRef a);
+LLVMValueRef kb_lt(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef kb_gt(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef kb_le(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef kb_ge(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef kb_eq(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef kb_select(KB *kb, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef kb_fma(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
+
+//
+// codegen/math.c — transcendentals as inline polynomials (vectorizable, no libm for f32)
+//
+LLVMValueRef math_exp(KB *kb, DType ct, LLVMValueRef x);
+LLVMValueRef math_log(KB *kb, DType ct, LLVMValueRef x);
+LLVMValueRef math_tanh(KB *kb, DType ct, LLVMValueRef x);
+LLVMValueRef math_sigmoid(KB *kb, DType ct, LLVMValueRef x);
+LLVMValueRef math_erf(KB *kb, DType ct, LLVMValueRef x);
+LLVMValueRef math_libm(KB *kb, const char *intrinsic, DType ct, LLVMValueRef x);
+LLVMValueRef math_pow(KB *kb, DType ct, LLVMValueRef x, LLVMValueRef y);
+
+//
+// codegen/module.c — one LLVM module per model
+//
+typedef struct {
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  LLVMTargetMachineRef tm;
+} Module;
+// Lowers one node into an internal function taking its buffers as noalias pointers:
+// (inputs..., outputs..., [input dims...], [output dims...], scratch).
+LLVMValueRef lower_node_function(Compiler *cc, LLVMModuleRef mod, Node *n, const char *fn_name);
+Module build_module(Compiler *cc, Graph *g, const MemoryPlan *plan, const char *prefix);
+void optimize_module(Compiler *cc, Module *m);
+
+//
+// codegen/emit.c — object, assembly, IR and bitcode output
+//
+typedef enum { EMIT_OBJ, EMIT_ASM, EMIT_LLVM, EMIT_BC, EMIT_IR } EmitKind;
+void emit_module(Compiler *cc, Module *m, EmitKind kind, const char *path);
+void dispose_module(Module *m);
+
+//
+// codegen/header.c — the generated C header
+//
+void emit_header(Compiler *cc, Graph *g, const MemoryPlan *plan, const char *prefix,
+                 const char *path);
+
+//
+// codegen/jit.c — in-process evaluation of lowered nodes (constant folding)
+//
+bool jit_eval_node(Compiler *cc, Node *n, void **out_data, int64_t (*out_dims)[MAX_RANK]);
+void jit_shutdown(void); // at process exit: the JIT is shared by all compilations
+
+//
+// embedded.c (generated at build time) — target files, schema and runtime sources, so that
+// the edgecc binary works standalone
+//
+typedef struct {
+  const char *path; // relative to the source tree: "targets/x86/x86-64.xml"
+  const char *data;
+  size_t len;
+} EmbeddedFile;
+extern const EmbeddedFile embedded_files[];
+extern const int embedded_count;
+const EmbeddedFile *embedded_find(const char *path);
+
+//
+// targets/target.c — target descriptions from XML
+//
+struct Target {
+  const char *name;
+  const char *description;
+  const char *triple;       // LLVM triple
+  const char *cpu;          // LLVM CPU name
+  const char *features;     // LLVM feature string (+neon,+dotprod)
+  const char *os;           // "linux" or "none" (bare metal)
+  const char *float_abi;    // "hard", "soft", "softfp"
+  int pointer_bits;         // 32 or 64
+  int vector_bits;          // widest vector register, 0 = none
+  int vector_registers;
+  int alignment;            // alignment of arena and weights, bytes
+  int gemm_mr, gemm_nr;     // GEMM microkernel tile (rows x vector columns)
+  bool int8_dot;            // has a 4-way int8 dot product instruction
+  const char *cc;           // C compiler for harnesses (run/check)
+  const char *emulator;     // command prefix running target programs; empty = native
+  const char *file;         // where the description came from
+};
+
+const Target *target_lookup(Compiler *cc, const char *name); // built-in or "host"
+const Target *target_load_file(Compiler *cc, const char *path);
+Target *target_override(Compiler *cc, const Target *t, const char *mcpu, const char *mattr);
+void list_targets(FILE *out);
+LLVMTargetMachineRef target_machine(Compiler *cc, const Target *t);
+
+//
+// api.c — the compilation pipeline behind the public edgecc_* API
+//
+typedef struct {
+  const char *name;
+  int64_t value;
+} DimBinding;
+
+typedef struct {
+  const char *input;
+  Shape shape;
+} ShapeBinding;
+
+typedef struct {
+  const char *input;
+  const char *path; // a TensorProto file
+} ValueBinding;
+
+struct Options {
+  const char *target_name;
+  const char *target_file;
+  const char *mcpu;
+  const char *mattr;
+  const char *output;       // -o
+  const char *header;       // -H
+  const char *prefix;       // --name
+  EmitKind emit;
+  PtrVec dims;              // DimBinding*
+  PtrVec shapes;            // ShapeBinding*
+  PtrVec binds;             // ValueBinding*
+  bool verbose;
+};
+
+struct Compiler {
+  Pool pool;
+  Options opt;
+  const char *model_path;   // for diagnostics
+  const Target *target;
+  jmp_buf *bail;            // where fatal errors return to
+  int nerrors;
+  int nwarnings;
+  StrBuf diag;              // all diagnostics, in order
+  int next_value_id;        // value ids are unique across subgraphs
+  Module module;            // the LLVM module being built (disposed with the compiler)
+};
+
+Compiler *compiler_new(void);
+void compiler_free(Compiler *cc);
+// Runs the front half of the pipeline: load, bind, infer, fold, dce. NULL on error.
+Graph *compile_front(Compiler *cc, const char *model_path);
+
+#endif

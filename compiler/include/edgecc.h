@@ -1,0 +1,78 @@
+/* edgecc.h — the public C API of the edgecc compiler library (libedgecc).
+ *
+ * Handles are opaque; every *_create has a matching *_dispose. Strings passed in are copied.
+ * Functions returning int return 0 on success and nonzero on failure, with the messages in
+ * edgecc_diagnostics(). The edgecc command-line tool is built on this API.
+ *
+ *   edgecc_compiler_ref c = edgecc_compiler_create();
+ *   edgecc_set_target(c, "armv8");
+ *   edgecc_bind_dim(c, "batch", 1);
+ *   if (edgecc_compile(c, "model.onnx", EDGECC_EMIT_OBJECT, "model.o", "model.h"))
+ *     fputs(edgecc_diagnostics(c), stderr);
+ *   edgecc_compiler_dispose(c);
+ */
+#ifndef EDGECC_H
+#define EDGECC_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct edgecc_compiler *edgecc_compiler_ref;
+
+typedef enum {
+  EDGECC_EMIT_OBJECT,   /* relocatable object file (.o) */
+  EDGECC_EMIT_ASSEMBLY, /* target assembly (.s) */
+  EDGECC_EMIT_LLVM_IR,  /* LLVM IR text (.ll) */
+  EDGECC_EMIT_BITCODE,  /* LLVM bitcode (.bc) */
+  EDGECC_EMIT_IR,       /* edgecc's tensor IR as text, after planning */
+} edgecc_emit_kind;
+
+/* A compiler with default options: target "host", symbol prefix from the output name. */
+edgecc_compiler_ref edgecc_compiler_create(void);
+/* Frees the compiler and everything it owns, including the diagnostics string. */
+void edgecc_compiler_dispose(edgecc_compiler_ref c);
+
+/* Built-in target by name (see edgecc --list-targets). */
+void edgecc_set_target(edgecc_compiler_ref c, const char *name);
+/* A target description file (XML); takes precedence over edgecc_set_target. */
+void edgecc_set_target_file(edgecc_compiler_ref c, const char *path);
+/* Overrides of the target's CPU and its feature string (appended, LLVM syntax: +neon,-sve). */
+void edgecc_set_cpu(edgecc_compiler_ref c, const char *cpu);
+void edgecc_set_features(edgecc_compiler_ref c, const char *features);
+/* Symbol prefix of the generated entry point and metadata (PREFIX_run, PREFIX_info). */
+void edgecc_set_name(edgecc_compiler_ref c, const char *prefix);
+/* Binds a symbolic dimension of the model's inputs. */
+void edgecc_bind_dim(edgecc_compiler_ref c, const char *name, int64_t value);
+/* Gives input INPUT a complete static shape. */
+void edgecc_bind_shape(edgecc_compiler_ref c, const char *input, int rank, const int64_t *dims);
+/* Makes a shape-like input (a shape, axes, sizes...) a compile-time constant read from a
+ * serialized ONNX TensorProto file. */
+void edgecc_bind_value(edgecc_compiler_ref c, const char *input, const char *tensor_file);
+
+/* Compiles MODEL_PATH into OUTPUT_PATH in the form KIND. HEADER_PATH, if not NULL, receives
+ * the C header of the generated entry point. No output file is left behind on failure. */
+int edgecc_compile(edgecc_compiler_ref c, const char *model_path, edgecc_emit_kind kind,
+                   const char *output_path, const char *header_path);
+
+/* Arena bytes the last successful compile needs, and the peak of simultaneously live bytes
+ * (the lower bound any plan can reach). */
+int64_t edgecc_arena_size(edgecc_compiler_ref c);
+int64_t edgecc_arena_lower_bound(edgecc_compiler_ref c);
+
+/* Errors and warnings of the last call, one per line, each
+ * "edgecc: error: <file>: node '<name>' (<op>): <what>". Owned by C; valid until the next
+ * call on C. Empty string when there were none. */
+const char *edgecc_diagnostics(edgecc_compiler_ref c);
+
+/* Nonzero when the last failure was an unsupported feature (op, attribute, type) rather than
+ * an invalid model or an I/O error. */
+int edgecc_last_failure_unsupported(edgecc_compiler_ref c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,228 @@
+// main.c — the edgecc command line: compile (the default), run, check, and listings.
+#include "compiler.h"
+#include "include/edgecc.h"
+#include "tools/tools.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define EDGECC_VERSION "0.1.0"
+
+static const char usage[] =
+    "usage: edgecc [options] MODEL.onnx            compile a model to an object file and header\n"
+    "       edgecc run [options] MODEL.onnx -i IN.pb... -d OUTDIR\n"
+    "                                              compile, run on the target, write outputs\n"
+    "       edgecc check [options] [-j N] DIR...   run ONNX backend-test folders and compare\n"
+    "       edgecc --list-ops | --list-ops=markdown | --list-targets | --version | --help\n"
+    "\n"
+    "Compile options:\n"
+    "  -o FILE                 output file (default: MODEL's name with .o/.s/.ll/.bc/.ir)\n"
+    "  -H FILE                 header file (default: the output with .h, for objects and assembly)\n"
+    "  --name PREFIX           symbol prefix: PREFIX_run, PREFIX_info (default: from the output name)\n"
+    "  --emit=obj|asm|llvm|bc|ir  what to write (default obj)\n"
+    "  -target NAME            target (default host; see --list-targets)\n"
+    "  -target-file FILE.xml   a target description of your own\n"
+    "  -mcpu CPU, -mattr FEATURES  override the target's CPU or add LLVM features (+neon,-avx512f)\n"
+    "  --dim NAME=N            bind a symbolic input dimension\n"
+    "  --shape INPUT=AxBxC     give an input a static shape ('scalar' for rank 0)\n"
+    "  --bind INPUT=FILE.pb    make a shape-like input a compile-time constant\n"
+    "  -v                      verbose\n"
+    "Run options:\n"
+    "  -i FILE.pb              an input tensor, in the model's input order (repeat)\n"
+    "  -d OUTDIR               where output_N.pb files are written\n"
+    "Check options:\n"
+    "  -j N                    tests run in parallel (default: the number of CPUs)\n";
+
+static int fail(const char *fmt, const char *arg) {
+  fprintf(stderr, "edgecc: error: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n");
+  return 1;
+}
+
+static bool parse_int64(const char *s, int64_t *v) {
+  char *end;
+  long long x = strtoll(s, &end, 10);
+  if (end == s || *end || x < 0)
+    return false;
+  *v = x;
+  return true;
+}
+
+// "1x3x224x224" or "scalar"
+static bool parse_shape(const char *s, Shape *shape) {
+  *shape = (Shape){0};
+  if (!strcmp(s, "scalar"))
+    return true;
+  char *copy = strdup(s), *save = NULL;
+  bool ok = true;
+  for (char *tok = strtok_r(copy, "x,", &save); tok && ok; tok = strtok_r(NULL, "x,", &save)) {
+    ok = shape->rank < MAX_RANK && parse_int64(tok, &shape->dim[shape->rank]);
+    shape->rank++;
+  }
+  free(copy);
+  return ok && shape->rank > 0;
+}
+
+// Splits "NAME=VALUE"; returns the VALUE part or NULL.
+static char *split_eq(char *arg) {
+  char *eq = strchr(arg, '=');
+  if (!eq || eq == arg)
+    return NULL;
+  *eq = 0;
+  return eq + 1;
+}
+
+typedef struct {
+  ToolArgs tool;
+  const char *output, *header;
+  edgecc_emit_kind emit;
+} Cli;
+
+static bool is(const char *a, const char *s1, const char *s2) { return !strcmp(a, s1) || (s2 && !strcmp(a, s2)); }
+
+// Matches option NAME (or its ALIAS) at argv[*i], given as "NAME VALUE" or "NAME=VALUE".
+// Returns 1 with *v set, 0 when it is another option, -1 when the value is missing.
+static int take(int argc, char **argv, int *i, const char *name, const char *alias, const char **v) {
+  const char *a = argv[*i];
+  for (const char *n = name; n; n = n == name ? alias : NULL) {
+    size_t len = strlen(n);
+    if (strncmp(a, n, len))
+      continue;
+    if (a[len] == '=') {
+      *v = a + len + 1;
+      return 1;
+    }
+    if (!a[len]) {
+      if (*i + 1 >= argc)
+        return -1;
+      *v = argv[++*i];
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int parse_args(Cli *cli, int argc, char **argv, Pool *pool) {
+  edgecc_compiler_ref c = cli->tool.compiler;
+  for (int i = 0; i < argc; i++) {
+    char *a = argv[i];
+    const char *v = NULL, *missing = NULL;
+    int m;
+#define OPTION(name, alias) ((m = take(argc, argv, &i, name, alias, &v)) < 0 ? (missing = name, 0) : m)
+    if (OPTION("-o", NULL)) {
+      cli->output = v;
+    } else if (OPTION("-H", NULL)) {
+      cli->header = v;
+    } else if (OPTION("--name", NULL)) {
+      edgecc_set_name(c, v);
+    } else if (OPTION("--emit", NULL)) {
+      static const char *kinds[] = {"obj", "asm", "llvm", "bc", "ir"};
+      int k = 0;
+      while (k < 5 && strcmp(v, kinds[k]))
+        k++;
+      if (k == 5)
+        return fail("--emit takes obj, asm, llvm, bc or ir, not '%s'", v);
+      cli->emit = (edgecc_emit_kind)k;
+    } else if (OPTION("-target-file", "--target-file")) {
+      edgecc_set_target_file(c, v);
+      cli->tool.target_file = v;
+    } else if (OPTION("-target", "--target")) {
+      edgecc_set_target(c, v);
+      cli->tool.target_name = v;
+    } else if (OPTION("-mcpu", NULL)) {
+      edgecc_set_cpu(c, v);
+    } else if (OPTION("-mattr", NULL)) {
+      edgecc_set_features(c, v);
+    } else if (OPTION("--dim", NULL)) {
+      char *name = pool_strdup(pool, v), *val = split_eq(name);
+      int64_t n;
+      if (!val || !parse_int64(val, &n))
+        return fail("--dim takes NAME=N, not '%s'", v);
+      edgecc_bind_dim(c, name, n);
+    } else if (OPTION("--shape", NULL)) {
+      char *name = pool_strdup(pool, v), *val = split_eq(name);
+      Shape s;
+      if (!val || !parse_shape(val, &s))
+        return fail("--shape takes INPUT=AxBxC, not '%s'", v);
+      edgecc_bind_shape(c, name, s.rank, s.dim);
+    } else if (OPTION("--bind", NULL)) {
+      char *name = pool_strdup(pool, v), *val = split_eq(name);
+      if (!val)
+        return fail("--bind takes INPUT=FILE.pb, not '%s'", v);
+      edgecc_bind_value(c, name, val);
+    } else if (OPTION("-i", NULL)) {
+      vec_push(pool, &cli->tool.inputs, (void *)v);
+    } else if (OPTION("-d", NULL)) {
+      cli->tool.outdir = v;
+    } else if (OPTION("-j", NULL)) {
+      cli->tool.jobs = atoi(v);
+    } else if (missing) {
+      return fail("option %s needs a value", missing);
+    } else if (is(a, "-v", "--verbose")) {
+      cli->tool.verbose = true;
+    } else if (a[0] == '-' && a[1]) {
+      return fail("unknown option '%s' (see edgecc --help)", a);
+    } else {
+      vec_push(pool, &cli->tool.paths, a);
+    }
+#undef OPTION
+  }
+  return 0;
+}
+
+static const char *default_ext(edgecc_emit_kind k) {
+  static const char *ext[] = {".o", ".s", ".ll", ".bc", ".ir"};
+  return ext[k];
+}
+
+static int compile_cmd(Cli *cli, Pool *pool) {
+  if (cli->tool.paths.len != 1)
+    return fail("%s", cli->tool.paths.len ? "give exactly one model" : "no model given (see edgecc --help)");
+  const char *model = cli->tool.paths.items[0];
+  const char *out = cli->output ? cli->output : pool_printf(pool, "%s%s", path_stem(pool, model), default_ext(cli->emit));
+  const char *header = cli->header;
+  if (!header && (cli->emit == EDGECC_EMIT_OBJECT || cli->emit == EDGECC_EMIT_ASSEMBLY))
+    header = path_replace_ext(pool, out, ".h");
+  edgecc_compiler_ref c = cli->tool.compiler;
+  int rc = edgecc_compile(c, model, cli->emit, out, header);
+  fputs(edgecc_diagnostics(c), stderr);
+  if (!rc && cli->tool.verbose)
+    fprintf(stderr, "edgecc: %s: arena %lld bytes (lower bound %lld)\n", model, (long long)edgecc_arena_size(c),
+            (long long)edgecc_arena_lower_bound(c));
+  return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fputs(usage, stderr);
+    return 1;
+  }
+  const char *cmd = argv[1];
+  if (is(cmd, "--help", "-h")) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "--version")) {
+    printf("edgecc %s (LLVM %d)\n", EDGECC_VERSION, LLVM_VERSION_MAJOR);
+    return 0;
+  }
+  if (is(cmd, "--list-ops", "--list-ops=markdown")) {
+    list_ops(stdout, strchr(cmd, '=') != NULL);
+    return 0;
+  }
+  if (!strcmp(cmd, "--list-targets")) {
+    list_targets(stdout);
+    return 0;
+  }
+  Pool pool = {0};
+  Cli cli = {.tool.compiler = edgecc_compiler_create()};
+  bool sub = is(cmd, "run", "check");
+  int rc = parse_args(&cli, argc - 1 - sub, argv + 1 + sub, &pool);
+  if (!rc)
+    rc = !strcmp(cmd, "run") ? tool_run(&cli.tool) : !strcmp(cmd, "check") ? tool_check(&cli.tool) : compile_cmd(&cli, &pool);
+  edgecc_compiler_dispose(cli.tool.compiler);
+  pool_free(&pool);
+  jit_shutdown();
+  return rc;
+}

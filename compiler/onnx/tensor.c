@@ -1,0 +1,260 @@
+// tensor.c — TensorProto <-> constant Values: every storage form (raw_data, the typed fields,
+// external data files) and every element type.
+#include "../compiler.h"
+#include "onnx.pb-c.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+// Tensors larger than this are rejected as malformed rather than allocated.
+#define MAX_TENSOR_BYTES (INT64_C(1) << 40)
+
+static const char *entry(const Onnx__TensorProto *tp, const char *key) {
+  for (size_t i = 0; i < tp->n_external_data; i++)
+    if (tp->external_data[i]->key && !strcmp(tp->external_data[i]->key, key))
+      return tp->external_data[i]->value;
+  return NULL;
+}
+
+// External data must be a relative path that stays inside the model's folder: a model file
+// must not be able to make the compiler read /etc/shadow into a binary.
+static void *read_external(Compiler *cc, const Onnx__TensorProto *tp, const char *model_dir,
+                           const char *what, int64_t want) {
+  const char *loc = entry(tp, "location");
+  if (!loc || !*loc)
+    fatal_at(cc, NULL, "%s: external data without a location", what);
+  if (loc[0] == '/')
+    fatal_at(cc, NULL, "%s: external data path '%s' leaves the model's folder", what, loc);
+  char *path = pool_printf(&cc->pool, "%s/%s", model_dir, loc);
+  char dir_real[PATH_MAX], file_real[PATH_MAX];
+  if (!realpath(model_dir, dir_real) || !realpath(path, file_real))
+    fatal_at(cc, NULL, "%s: cannot open external data '%s': %s", what, path, strerror(errno));
+  size_t dl = strlen(dir_real);
+  if (strncmp(file_real, dir_real, dl) || (file_real[dl] != '/' && strcmp(dir_real, "/")))
+    fatal_at(cc, NULL, "%s: external data path '%s' leaves the model's folder", what, loc);
+  const char *off_s = entry(tp, "offset"), *len_s = entry(tp, "length");
+  char *end;
+  long long off = off_s ? strtoll(off_s, &end, 10) : 0;
+  if (off_s && (*end || off < 0))
+    fatal_at(cc, NULL, "%s: bad external data offset '%s'", what, off_s);
+  long long len = len_s ? strtoll(len_s, &end, 10) : want;
+  if (len_s && (*end || len < 0))
+    fatal_at(cc, NULL, "%s: bad external data length '%s'", what, len_s);
+  if (len != want)
+    fatal_at(cc, NULL, "%s: external data holds %lld bytes, the tensor needs %lld", what, len,
+             (long long)want);
+  FILE *f = fopen(file_real, "rb");
+  struct stat st;
+  if (!f || fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+    if (f)
+      fclose(f);
+    fatal_at(cc, NULL, "%s: cannot read external data '%s'", what, path);
+  }
+  if (off + len > st.st_size) {
+    fclose(f);
+    fatal_at(cc, NULL, "%s: external data '%s' is %lld bytes, needs %lld at offset %lld", what,
+             path, (long long)st.st_size, len, off);
+  }
+  void *buf = pool_alloc(&cc->pool, (size_t)len + 1);
+  bool ok = fseek(f, off, SEEK_SET) == 0 && fread(buf, 1, (size_t)len, f) == (size_t)len;
+  fclose(f);
+  if (!ok)
+    fatal_at(cc, NULL, "%s: cannot read external data '%s'", what, path);
+  return buf;
+}
+
+// Copies the typed repeated field of TP into DST (numel elements of type DT).
+static bool decode_typed(const Onnx__TensorProto *tp, DType dt, int64_t numel, void *dst,
+                         Pool *pool) {
+  switch (dt) {
+  case DT_F32:
+    if ((int64_t)tp->n_float_data != numel)
+      return false;
+    memcpy(dst, tp->float_data, (size_t)numel * 4);
+    return true;
+  case DT_C64:
+    if ((int64_t)tp->n_float_data != 2 * numel)
+      return false;
+    memcpy(dst, tp->float_data, (size_t)numel * 8);
+    return true;
+  case DT_F64:
+  case DT_C128: {
+    int64_t k = dt == DT_C128 ? 2 : 1;
+    if ((int64_t)tp->n_double_data != k * numel)
+      return false;
+    memcpy(dst, tp->double_data, (size_t)(numel * k) * 8);
+    return true;
+  }
+  case DT_I64:
+    if ((int64_t)tp->n_int64_data != numel)
+      return false;
+    memcpy(dst, tp->int64_data, (size_t)numel * 8);
+    return true;
+  case DT_U32:
+  case DT_U64:
+    if ((int64_t)tp->n_uint64_data != numel)
+      return false;
+    for (int64_t i = 0; i < numel; i++)
+      if (dt == DT_U32)
+        ((uint32_t *)dst)[i] = (uint32_t)tp->uint64_data[i];
+      else
+        ((uint64_t *)dst)[i] = tp->uint64_data[i];
+    return true;
+  case DT_I4:
+  case DT_U4: // two elements per int32, low nibble first
+    if ((int64_t)tp->n_int32_data != (numel + 1) / 2)
+      return false;
+    for (int64_t i = 0; i < numel; i++) {
+      int v = (tp->int32_data[i / 2] >> (4 * (i & 1))) & 15;
+      ((int8_t *)dst)[i] = (int8_t)(dt == DT_I4 && v >= 8 ? v - 16 : v);
+    }
+    return true;
+  case DT_STRING:
+    if ((int64_t)tp->n_string_data != numel)
+      return false;
+    for (int64_t i = 0; i < numel; i++) {
+      char *s = pool_alloc(pool, tp->string_data[i].len + 1);
+      memcpy(s, tp->string_data[i].data, tp->string_data[i].len);
+      ((char **)dst)[i] = s;
+    }
+    return true;
+  default: // i32 and narrower, bool, f16, bf16, f8: one per int32
+    if ((int64_t)tp->n_int32_data != numel)
+      return false;
+    for (int64_t i = 0; i < numel; i++) {
+      int32_t v = tp->int32_data[i];
+      switch (dtype_size(dt)) {
+      case 1: ((uint8_t *)dst)[i] = (uint8_t)v; break;
+      case 2: ((uint16_t *)dst)[i] = (uint16_t)v; break;
+      default: ((int32_t *)dst)[i] = v; break;
+      }
+    }
+    return true;
+  }
+}
+
+static void unpack_int4(DType dt, const uint8_t *packed, int8_t *dst, int64_t numel) {
+  for (int64_t i = 0; i < numel; i++) {
+    int v = (packed[i / 2] >> (4 * (i & 1))) & 15;
+    dst[i] = (int8_t)(dt == DT_I4 && v >= 8 ? v - 16 : v);
+  }
+}
+
+Value *tensor_from_proto(Compiler *cc, Graph *g, const Onnx__TensorProto *tp,
+                         const char *model_dir, const char *what) {
+  DType dt = tp->has_data_type ? (DType)tp->data_type : DT_UNDEF;
+  if (dt <= DT_UNDEF || dt >= DT_COUNT_ || !dtype_size(dt))
+    fatal_at(cc, NULL, "%s: unknown element type %d", what, (int)dt);
+  if (tp->n_dims > MAX_RANK)
+    fatal_at(cc, NULL, "%s: rank %zu exceeds the supported %d", what, tp->n_dims, MAX_RANK);
+  if (tp->segment)
+    fatal_at(cc, NULL, "%s: segmented tensors are not supported", what);
+  Shape shape = {.rank = (int)tp->n_dims};
+  int64_t numel = 1;
+  for (size_t i = 0; i < tp->n_dims; i++) {
+    if (tp->dims[i] < 0 || (tp->dims[i] && numel > MAX_TENSOR_BYTES / tp->dims[i]))
+      fatal_at(cc, NULL, "%s: invalid dimension %lld", what, (long long)tp->dims[i]);
+    shape.dim[i] = tp->dims[i];
+    numel *= tp->dims[i];
+  }
+  int64_t bytes = numel * dtype_size(dt);
+  if (bytes > MAX_TENSOR_BYTES)
+    fatal_at(cc, NULL, "%s: tensor of %lld bytes is too large", what, (long long)bytes);
+  Value *v = graph_new_value(g, tp->name && *tp->name ? tp->name : what);
+  v->dtype = dt;
+  v->shape = shape;
+  v->typed = true;
+  bool packed4 = dt == DT_I4 || dt == DT_U4;
+  int64_t stored = packed4 ? (numel + 1) / 2 : bytes; // bytes in raw/external form
+  bool external = tp->has_data_location &&
+                  tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+  if (external || tp->has_raw_data) {
+    if (dt == DT_STRING)
+      fatal_at(cc, NULL, "%s: string tensors cannot use raw or external data", what);
+    const uint8_t *src = external ? read_external(cc, tp, model_dir, what, stored) : tp->raw_data.data;
+    if (!external && (int64_t)tp->raw_data.len != stored)
+      fatal_at(cc, NULL, "%s: raw data holds %zu bytes, shape %s of %s needs %lld", what,
+               tp->raw_data.len, shape_str(&cc->pool, &shape), dtype_onnx_name(dt),
+               (long long)stored);
+    v->data = pool_alloc(&cc->pool, (size_t)bytes + 1);
+    if (packed4)
+      unpack_int4(dt, src, v->data, numel);
+    else
+      memcpy(v->data, src, (size_t)bytes);
+    return v;
+  }
+  v->data = pool_alloc(&cc->pool, (size_t)bytes + 1);
+  if (!decode_typed(tp, dt, numel, v->data, &cc->pool))
+    fatal_at(cc, NULL, "%s: stored element count does not match shape %s", what,
+             shape_str(&cc->pool, &shape));
+  return v;
+}
+
+Value *load_tensor_file(Compiler *cc, Graph *g, const char *path, const char *name) {
+  uint8_t *buf;
+  size_t len;
+  if (!read_file(path, &buf, &len))
+    fatal_at(cc, NULL, "cannot read tensor file '%s': %s", path, strerror(errno));
+  Onnx__TensorProto *tp = onnx__tensor_proto__unpack(NULL, len, buf);
+  free(buf);
+  if (!tp)
+    fatal_at(cc, NULL, "'%s' is not a serialized ONNX TensorProto", path);
+  // Decode errors longjmp out of this function: copy what we need first is not possible
+  // without duplicating the decoder, so free the proto on both paths.
+  jmp_buf here, *outer = cc->bail;
+  cc->bail = &here;
+  Value *v = NULL;
+  if (!setjmp(here))
+    v = tensor_from_proto(cc, g, tp, path_dirname(&cc->pool, path), path);
+  cc->bail = outer;
+  onnx__tensor_proto__free_unpacked(tp, NULL);
+  if (!v)
+    longjmp(*outer, 1);
+  if (name)
+    v->name = pool_strdup(&cc->pool, name);
+  return v;
+}
+
+bool tensor_write_file(const char *path, const char *name, DType dt, const Shape *shape,
+                       const void *data) {
+  Onnx__TensorProto tp = ONNX__TENSOR_PROTO__INIT;
+  int64_t dims[MAX_RANK];
+  for (int i = 0; i < shape->rank; i++)
+    dims[i] = shape->dim[i];
+  tp.n_dims = (size_t)shape->rank;
+  tp.dims = dims;
+  tp.has_data_type = 1;
+  tp.data_type = dt;
+  tp.name = (char *)(name ? name : "");
+  int64_t numel = shape_numel(shape);
+  ProtobufCBinaryData *strs = NULL;
+  if (dt == DT_STRING) {
+    strs = calloc((size_t)numel + 1, sizeof *strs);
+    for (int64_t i = 0; i < numel; i++) {
+      const char *s = ((char *const *)data)[i];
+      strs[i].data = (uint8_t *)s;
+      strs[i].len = strlen(s);
+    }
+    tp.n_string_data = (size_t)numel;
+    tp.string_data = strs;
+  } else {
+    tp.has_raw_data = 1;
+    tp.raw_data.data = (uint8_t *)data;
+    tp.raw_data.len = (size_t)(numel * dtype_size(dt));
+  }
+  size_t n = onnx__tensor_proto__get_packed_size(&tp);
+  uint8_t *buf = malloc(n ? n : 1);
+  onnx__tensor_proto__pack(&tp, buf);
+  free(strs);
+  AtomicFile af;
+  bool ok = atomic_open(&af, path);
+  if (ok) {
+    fwrite(buf, 1, n, af.f);
+    ok = atomic_commit(&af);
+  }
+  free(buf);
+  return ok;
+}

@@ -1,0 +1,168 @@
+// gemm.c — Gemm and MatMul (batched, broadcast). Both lower to emit_matmul, one kernel
+// parameterized by operand strides, so transposes cost nothing at run time.
+#include "../compiler.h"
+#include "ops.h"
+
+typedef struct {
+  LLVMValueRef ptr;
+  LLVMValueRef off;   // element offset of the matrix
+  int64_t rs, cs;     // row and column strides in elements
+  DType dt;
+} MatRef;
+
+static LLVMValueRef at(KB *kb, const MatRef *m, LLVMValueRef r, LLVMValueRef c) {
+  LLVMValueRef i = LLVMBuildAdd(kb->b, m->off, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, r, kb_idx(kb, m->rs), ""),
+                                                            LLVMBuildMul(kb->b, c, kb_idx(kb, m->cs), ""), ""), "");
+  return i;
+}
+
+// Y[MxN] = alpha * A[MxK] B[KxN] + (Y's initial value when accumulate, else 0).
+// The i-k-j order streams rows of B and Y, so the inner loop vectorizes; types whose storage
+// is narrower than their arithmetic (f16, bf16) accumulate in a register with i-j-k instead.
+static void emit_matmul(KB *kb, MatRef a, MatRef b, MatRef y, int64_t M, int64_t N, int64_t K,
+                        double alpha, bool accumulate) {
+  DType ct = dtype_compute(y.dt);
+  Loop li, lj, lk;
+  if (ct != y.dt) {
+    LLVMValueRef i = kb_for(kb, &li, M), j = kb_for(kb, &lj, N);
+    LLVMValueRef acc = kb_var(kb, kb_ctype(kb, ct), kb_const(kb, ct, 0.0));
+    LLVMValueRef k = kb_for(kb, &lk, K);
+    LLVMValueRef p = kb_mul(kb, ct, kb_load(kb, a.dt, a.ptr, at(kb, &a, i, k)), kb_load(kb, b.dt, b.ptr, at(kb, &b, k, j)));
+    kb_set(kb, acc, kb_add(kb, ct, kb_get(kb, kb_ctype(kb, ct), acc), p));
+    kb_end_for(kb, &lk);
+    LLVMValueRef r = kb_mul(kb, ct, kb_get(kb, kb_ctype(kb, ct), acc), kb_const(kb, ct, alpha));
+    if (accumulate)
+      r = kb_add(kb, ct, r, kb_load(kb, y.dt, y.ptr, at(kb, &y, i, j)));
+    kb_store(kb, y.dt, y.ptr, at(kb, &y, i, j), r);
+    kb_end_for(kb, &lj);
+    kb_end_for(kb, &li);
+    return;
+  }
+  LLVMValueRef i = kb_for(kb, &li, M);
+  if (!accumulate) {
+    LLVMValueRef j = kb_for(kb, &lj, N);
+    kb_store(kb, y.dt, y.ptr, at(kb, &y, i, j), kb_const(kb, ct, 0.0));
+    kb_end_for(kb, &lj);
+  }
+  LLVMValueRef k = kb_for(kb, &lk, K);
+  LLVMValueRef av = kb_load(kb, a.dt, a.ptr, at(kb, &a, i, k));
+  if (alpha != 1.0)
+    av = kb_mul(kb, ct, av, kb_const(kb, ct, alpha));
+  LLVMValueRef j = kb_for(kb, &lj, N);
+  LLVMValueRef yi = at(kb, &y, i, j);
+  LLVMValueRef r = kb_fma(kb, ct, av, kb_load(kb, b.dt, b.ptr, at(kb, &b, k, j)), kb_load(kb, y.dt, y.ptr, yi));
+  kb_store(kb, y.dt, y.ptr, yi, r);
+  kb_end_for(kb, &lj);
+  kb_end_for(kb, &lk);
+  kb_end_for(kb, &li);
+}
+
+void infer_Gemm(Compiler *cc, Node *n) {
+  const Shape *a = &n->in[0]->shape, *b = &n->in[1]->shape;
+  if (a->rank != 2 || b->rank != 2)
+    fatal_at(cc, n, "A and B must be matrices, got %s and %s", shape_str(&cc->pool, a), shape_str(&cc->pool, b));
+  bool ta = attr_int(n, "transA", 0), tb = attr_int(n, "transB", 0);
+  int64_t M = a->dim[ta], K = a->dim[!ta], K2 = b->dim[tb], N = b->dim[!tb];
+  if (K != K2)
+    fatal_at(cc, n, "inner dimensions differ: %lld and %lld", (long long)K, (long long)K2);
+  Shape y = {.rank = 2, .dim = {M, N}}, bc;
+  Value *c = node_input(n, 2);
+  if (c && (!broadcast_shapes(&c->shape, &y, &bc) || !shape_eq(&bc, &y)))
+    fatal_at(cc, n, "C of shape %s does not broadcast to %s", shape_str(&cc->pool, &c->shape),
+             shape_str(&cc->pool, &y));
+  set_output(n, 0, n->in[0]->dtype, y);
+}
+
+void lower_Gemm(KB *kb, Node *n) {
+  const Shape *as = &n->in[0]->shape, *ys = &n->out[0]->shape;
+  bool ta = attr_int(n, "transA", 0), tb = attr_int(n, "transB", 0);
+  int64_t M = ys->dim[0], N = ys->dim[1], K = as->dim[!ta];
+  DType dt = n->out[0]->dtype, ct = dtype_compute(dt);
+  LLVMValueRef zero = kb_idx(kb, 0);
+  MatRef a = {kb->in[0], zero, ta ? 1 : K, ta ? M : 1, dt};
+  MatRef b = {kb->in[1], zero, tb ? 1 : N, tb ? K : 1, dt};
+  MatRef y = {kb->out[0], zero, N, 1, dt};
+  Value *c = node_input(n, 2);
+  float beta = attr_float(n, "beta", 1.0f);
+  if (c && beta != 0.0f) { // Y = beta * C, broadcast
+    const Shape *cs = &c->shape;
+    int64_t crs = cs->rank == 2 && cs->dim[0] != 1 ? cs->dim[1] : 0;
+    int64_t ccs = cs->rank >= 1 && cs->dim[cs->rank - 1] != 1 ? 1 : 0;
+    Loop li, lj;
+    LLVMValueRef i = kb_for(kb, &li, M), j = kb_for(kb, &lj, N);
+    LLVMValueRef ci = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, i, kb_idx(kb, crs), ""), LLVMBuildMul(kb->b, j, kb_idx(kb, ccs), ""), "");
+    LLVMValueRef v = kb_mul(kb, ct, kb_load(kb, c->dtype, kb->in[2], ci), kb_const(kb, ct, beta));
+    kb_store(kb, dt, y.ptr, at(kb, &y, i, j), v);
+    kb_end_for(kb, &lj);
+    kb_end_for(kb, &li);
+  }
+  emit_matmul(kb, a, b, y, M, N, K, attr_float(n, "alpha", 1.0f), c && beta != 0.0f);
+}
+
+// MatMul follows numpy.matmul: 1-D operands are promoted and the added dim removed again.
+void infer_MatMul(Compiler *cc, Node *n) {
+  Shape a = n->in[0]->shape, b = n->in[1]->shape;
+  if (a.rank == 0 || b.rank == 0)
+    fatal_at(cc, n, "operands must have rank >= 1");
+  if (n->in[0]->dtype != n->in[1]->dtype)
+    fatal_at(cc, n, "operand types differ");
+  bool a1 = a.rank == 1, b1 = b.rank == 1;
+  if (a1)
+    a = (Shape){.rank = 2, .dim = {1, a.dim[0]}};
+  if (b1)
+    b = (Shape){.rank = 2, .dim = {b.dim[0], 1}};
+  if (a.dim[a.rank - 1] != b.dim[b.rank - 2])
+    fatal_at(cc, n, "inner dimensions differ: %s and %s", shape_str(&cc->pool, &n->in[0]->shape),
+             shape_str(&cc->pool, &n->in[1]->shape));
+  Shape ba = {.rank = a.rank - 2}, bb = {.rank = b.rank - 2}, batch;
+  for (int i = 0; i < ba.rank; i++)
+    ba.dim[i] = a.dim[i];
+  for (int i = 0; i < bb.rank; i++)
+    bb.dim[i] = b.dim[i];
+  if (!broadcast_shapes(&ba, &bb, &batch))
+    fatal_at(cc, n, "batch dimensions do not broadcast");
+  Shape y = batch;
+  if (!a1)
+    y.dim[y.rank++] = a.dim[a.rank - 2];
+  if (!b1)
+    y.dim[y.rank++] = b.dim[b.rank - 1];
+  set_output(n, 0, n->in[0]->dtype, y);
+}
+
+// Element strides of each batch dim of an operand broadcast to the output batch shape.
+static void batch_strides(const Shape *op, int op_batch_rank, int64_t matrix, const Shape *batch, int64_t *st) {
+  int64_t acc = matrix;
+  for (int d = batch->rank - 1; d >= 0; d--) {
+    int od = d - (batch->rank - op_batch_rank);
+    int64_t dim = od >= 0 ? op->dim[od] : 1;
+    st[d] = dim == 1 ? 0 : acc;
+    acc *= dim;
+  }
+}
+
+void lower_MatMul(KB *kb, Node *n) {
+  const Shape *as = &n->in[0]->shape, *bs = &n->in[1]->shape;
+  DType dt = n->out[0]->dtype;
+  int64_t M = as->rank == 1 ? 1 : as->dim[as->rank - 2], K = as->dim[as->rank - 1];
+  int64_t N = bs->rank == 1 ? 1 : bs->dim[bs->rank - 1];
+  int abr = as->rank > 2 ? as->rank - 2 : 0, bbr = bs->rank > 2 ? bs->rank - 2 : 0;
+  Shape batch = {.rank = abr > bbr ? abr : bbr};
+  Shape ab = {.rank = abr}, bb = {.rank = bbr};
+  for (int i = 0; i < abr; i++)
+    ab.dim[i] = as->dim[i];
+  for (int i = 0; i < bbr; i++)
+    bb.dim[i] = bs->dim[i];
+  broadcast_shapes(&ab, &bb, &batch);
+  int64_t ast[MAX_RANK], bst[MAX_RANK], yst[MAX_RANK];
+  batch_strides(&ab, abr, M * K, &batch, ast);
+  batch_strides(&bb, bbr, K * N, &batch, bst);
+  batch_strides(&batch, batch.rank, M * N, &batch, yst);
+  Loop loops[MAX_RANK];
+  LLVMValueRef idx[MAX_RANK];
+  kb_for_shape(kb, loops, &batch, idx);
+  MatRef a = {kb->in[0], kb_flat_strided(kb, batch.rank, ast, idx), K, 1, dt};
+  MatRef b = {kb->in[1], kb_flat_strided(kb, batch.rank, bst, idx), N, 1, dt};
+  MatRef y = {kb->out[0], kb_flat_strided(kb, batch.rank, yst, idx), N, 1, dt};
+  emit_matmul(kb, a, b, y, M, N, K, 1.0, false);
+  kb_end_for_shape(kb, loops, &batch);
+}

@@ -1,0 +1,77 @@
+// ops.h — the functions named by the rows of ops.def, sectioned by the file defining them,
+// and the helpers op families share.
+#ifndef EDGECC_OPS_H
+#define EDGECC_OPS_H
+
+#include "../compiler.h"
+
+// elementwise.c
+InferFn infer_unary, infer_binary, infer_binary_mixed, infer_predicate, infer_where, infer_cast,
+    infer_clip;
+LowerFn lower_eltwise;
+ScalarFn scalar_add, scalar_sub, scalar_mul, scalar_div, scalar_neg, scalar_abs, scalar_relu,
+    scalar_leaky_relu, scalar_prelu, scalar_thresholded_relu, scalar_sigmoid, scalar_tanh,
+    scalar_exp, scalar_log, scalar_erf, scalar_sqrt, scalar_ceil, scalar_floor, scalar_round,
+    scalar_reciprocal, scalar_sin, scalar_cos, scalar_tan, scalar_asin, scalar_acos, scalar_atan,
+    scalar_sinh, scalar_cosh, scalar_asinh, scalar_acosh, scalar_atanh, scalar_sign, scalar_pow,
+    scalar_hard_sigmoid, scalar_hard_swish, scalar_softplus, scalar_softsign, scalar_elu,
+    scalar_selu, scalar_celu, scalar_shrink, scalar_mish, scalar_gelu, scalar_clip, scalar_cast,
+    scalar_identity, scalar_not, scalar_and, scalar_or, scalar_xor, scalar_equal, scalar_less,
+    scalar_greater, scalar_less_equal, scalar_greater_equal, scalar_where, scalar_is_nan,
+    scalar_is_inf, scalar_mod, scalar_bit_shift, scalar_bitwise_and, scalar_bitwise_or,
+    scalar_bitwise_xor, scalar_bitwise_not, scalar_sum, scalar_max, scalar_min, scalar_mean;
+
+// shape.c
+InferFn infer_Reshape, infer_Flatten, infer_Squeeze, infer_Unsqueeze, infer_Identity,
+    infer_Dropout, infer_Shape, infer_Size, infer_Constant, infer_ConstantOfShape;
+LowerFn lower_Dropout, lower_ConstantOfShape, lower_Copy;
+
+// copy.c
+InferFn infer_Transpose, infer_Concat, infer_Split, infer_Slice, infer_Expand, infer_Tile,
+    infer_Pad, infer_Gather;
+LowerFn lower_Transpose, lower_Concat, lower_Split, lower_Slice, lower_Expand, lower_Tile,
+    lower_Pad, lower_Gather;
+// Copies a strided view: dst[dst_off + i.dst_st] = src[src_off + i.src_st] over DIMS.
+void copy_strided(KB *kb, DType dt, LLVMValueRef dst, int64_t dst_off, LLVMValueRef src,
+                  int64_t src_off, int rank, const int64_t *dims, const int64_t *dst_st,
+                  const int64_t *src_st);
+// Loads index POS of input 1 (the indices), wrapped if negative and clamped into [0, dim).
+LLVMValueRef load_index(KB *kb, Value *ind, LLVMValueRef pos, int64_t dim);
+
+// gemm.c
+InferFn infer_Gemm, infer_MatMul;
+LowerFn lower_Gemm, lower_MatMul;
+
+// conv.c
+typedef struct {
+  int nsp;                 // spatial dims
+  int64_t kernel[3], stride[3], dilation[3], pad_begin[3], pad_end[3], out[3];
+  int64_t group;
+} ConvGeom;
+ConvGeom conv_geometry(Compiler *cc, Node *n, const Shape *x, const int64_t *kernel, bool ceil_mode);
+// Input position of window element K for output O along spatial dim I; ANDs bounds into INSIDE.
+LLVMValueRef window_index(KB *kb, const ConvGeom *g, int i, LLVMValueRef o, LLVMValueRef k,
+                          int64_t in_dim, LLVMValueRef *inside);
+InferFn infer_Conv;
+LowerFn lower_Conv;
+
+// pool.c
+InferFn infer_pool, infer_global_pool;
+LowerFn lower_pool, lower_global_pool;
+
+// norm.c
+InferFn infer_BatchNormalization;
+LowerFn lower_BatchNormalization;
+
+// softmax.c
+InferFn infer_softmax;
+LowerFn lower_softmax;
+
+// reduce.c
+InferFn infer_reduce, infer_arg;
+LowerFn lower_reduce, lower_arg;
+
+// control.c
+InferFn infer_If;
+
+#endif

@@ -1,0 +1,209 @@
+// reduce.c — Reduce* over any set of axes, ArgMax/ArgMin.
+#include "../compiler.h"
+#include "ops.h"
+
+#include <math.h>
+
+typedef struct {
+  bool reduced[MAX_RANK];
+  bool noop; // empty axes with noop_with_empty_axes: identity
+} ReduceAxes;
+
+// Axes: an attribute, or (ReduceSum since 13, the others since 18) an optional input.
+void infer_reduce(Compiler *cc, Node *n) {
+  const Shape *x = &n->in[0]->shape;
+  bool axes_input = n->op->kind == OP_ReduceSum ? n->opset >= 13 : n->opset >= 18;
+  ReduceAxes *ra = pool_alloc(&cc->pool, sizeof(ReduceAxes));
+  int count = 0;
+  int64_t axes[MAX_RANK];
+  if (axes_input) {
+    Value *av = node_input(n, 1) ? need_const(cc, n, 1) : NULL;
+    count = av ? (int)shape_numel(&av->shape) : 0;
+    for (int i = 0; i < count && i < MAX_RANK; i++)
+      axes[i] = value_int(av, i);
+  } else {
+    const int64_t *a;
+    count = attr_ints(n, "axes", &a);
+    for (int i = 0; i < count && i < MAX_RANK; i++)
+      axes[i] = a[i];
+    if (count < 0)
+      count = 0;
+  }
+  if (count > MAX_RANK)
+    fatal_at(cc, n, "too many axes");
+  if (count == 0 && attr_int(n, "noop_with_empty_axes", 0))
+    ra->noop = true;
+  for (int i = 0; i < x->rank; i++)
+    ra->reduced[i] = count == 0 && !ra->noop;
+  for (int i = 0; i < count; i++)
+    ra->reduced[norm_axis(cc, n, axes[i], x->rank)] = true;
+  bool keep = attr_int(n, "keepdims", 1);
+  Shape y = {0};
+  for (int i = 0; i < x->rank; i++) {
+    if (!ra->reduced[i])
+      y.dim[y.rank++] = x->dim[i];
+    else if (keep)
+      y.dim[y.rank++] = 1;
+  }
+  n->priv = ra;
+  set_output(n, 0, n->in[0]->dtype, y);
+}
+
+static LLVMValueRef lowest(KB *kb, DType ct, bool max_end) {
+  if (dtype_is_float(ct))
+    return kb_const(kb, ct, max_end ? INFINITY : -INFINITY);
+  LLVMTypeRef t = kb_ctype(kb, ct);
+  unsigned w = LLVMGetIntTypeWidth(t);
+  if (dtype_is_signed(ct))
+    return LLVMConstInt(t, max_end ? (~0ull >> (65 - w)) : (1ull << (w - 1)), 0);
+  return max_end ? LLVMConstAllOnes(t) : LLVMConstNull(t);
+}
+
+// Loops over the reduced dims of one output element, calling BODY with the input offset.
+typedef struct {
+  Loop loops[MAX_RANK];
+  int n;
+} ReduceNest;
+
+static LLVMValueRef begin_reduce(KB *kb, ReduceNest *rn, const Shape *x, const bool *reduced, LLVMValueRef base) {
+  int64_t st[MAX_RANK], acc = 1;
+  for (int d = x->rank - 1; d >= 0; d--) {
+    st[d] = acc;
+    acc *= x->dim[d];
+  }
+  rn->n = 0;
+  LLVMValueRef off = base;
+  for (int d = 0; d < x->rank; d++)
+    if (reduced[d]) {
+      LLVMValueRef i = kb_for(kb, &rn->loops[rn->n++], x->dim[d]);
+      off = LLVMBuildAdd(kb->b, off, LLVMBuildMul(kb->b, i, kb_idx(kb, st[d]), ""), "");
+    }
+  return off;
+}
+
+static void end_reduce(KB *kb, ReduceNest *rn) {
+  for (int i = rn->n - 1; i >= 0; i--)
+    kb_end_for(kb, &rn->loops[i]);
+}
+
+// Offset of the first input element of the output element at KEPT indices.
+static LLVMValueRef outer_offset(KB *kb, const Shape *x, const bool *reduced, Loop *loops, Shape *kept, LLVMValueRef *kidx) {
+  int64_t st[MAX_RANK], acc = 1;
+  for (int d = x->rank - 1; d >= 0; d--) {
+    st[d] = acc;
+    acc *= x->dim[d];
+  }
+  *kept = (Shape){0};
+  int64_t kst[MAX_RANK];
+  for (int d = 0; d < x->rank; d++)
+    if (!reduced[d]) {
+      kst[kept->rank] = st[d];
+      kept->dim[kept->rank++] = x->dim[d];
+    }
+  kb_for_shape(kb, loops, kept, kidx);
+  return kb_flat_strided(kb, kept->rank, kst, kidx);
+}
+
+void lower_reduce(KB *kb, Node *n) {
+  const ReduceAxes *ra = n->priv;
+  const Shape *x = &n->in[0]->shape;
+  DType dt = n->in[0]->dtype, ct = dtype_compute(dt);
+  LLVMTypeRef t = kb_ctype(kb, ct);
+  OpKind k = n->op->kind;
+  Loop outer[MAX_RANK];
+  LLVMValueRef kidx[MAX_RANK];
+  Shape kept;
+  bool none[MAX_RANK] = {0};
+  LLVMValueRef base = outer_offset(kb, x, ra->noop ? none : ra->reduced, outer, &kept, kidx);
+  const bool *red = ra->noop ? none : ra->reduced;
+  int64_t count = 1;
+  for (int d = 0; d < x->rank; d++)
+    if (red[d])
+      count *= x->dim[d];
+  ReduceNest rn;
+  LLVMValueRef shift = NULL;
+  if (k == OP_ReduceLogSumExp) { // subtract the max first: no overflow
+    LLVMValueRef m = kb_var(kb, t, lowest(kb, ct, false));
+    LLVMValueRef off = begin_reduce(kb, &rn, x, red, base);
+    kb_set(kb, m, kb_max(kb, ct, kb_get(kb, t, m), kb_load(kb, dt, kb->in[0], off)));
+    end_reduce(kb, &rn);
+    shift = kb_get(kb, t, m);
+    shift = kb_select(kb, LLVMBuildFCmp(kb->b, LLVMRealOEQ, shift, kb_const(kb, ct, -INFINITY), ""), kb_const(kb, ct, 0.0), shift);
+  }
+  LLVMValueRef init = k == OP_ReduceMax ? lowest(kb, ct, false) : k == OP_ReduceMin ? lowest(kb, ct, true)
+                      : k == OP_ReduceProd ? kb_const(kb, ct, 1.0) : kb_const(kb, ct, 0.0);
+  LLVMValueRef acc = kb_var(kb, t, init);
+  LLVMValueRef off = begin_reduce(kb, &rn, x, red, base);
+  LLVMValueRef v = kb_load(kb, dt, kb->in[0], off), cur = kb_get(kb, t, acc), r;
+  switch (k) {
+  case OP_ReduceMax: r = kb_max(kb, ct, cur, v); break;
+  case OP_ReduceMin: r = kb_min(kb, ct, cur, v); break;
+  case OP_ReduceProd: r = kb_mul(kb, ct, cur, v); break;
+  case OP_ReduceL1: r = kb_add(kb, ct, cur, dtype_is_float(ct) ? kb_call_intrinsic(kb, "llvm.fabs", t, &v, 1)
+                                                               : kb_select(kb, kb_lt(kb, ct, v, kb_const(kb, ct, 0)), kb_neg(kb, ct, v), v)); break;
+  case OP_ReduceL2:
+  case OP_ReduceSumSquare: r = kb_fma(kb, ct, v, v, cur); break;
+  case OP_ReduceLogSumExp: r = kb_add(kb, ct, cur, math_exp(kb, ct, kb_sub(kb, ct, v, shift))); break;
+  default: r = kb_add(kb, ct, cur, v); break;
+  }
+  kb_set(kb, acc, r);
+  end_reduce(kb, &rn);
+  r = kb_get(kb, t, acc);
+  switch (k) {
+  case OP_ReduceMean: r = kb_div(kb, ct, r, kb_const(kb, ct, (double)count)); break;
+  case OP_ReduceL2:
+    r = dtype_is_float(ct) ? kb_call_intrinsic(kb, "llvm.sqrt", t, &r, 1)
+                           : kb_convert(kb, kb_call_intrinsic(kb, "llvm.sqrt", kb_ctype(kb, DT_F64), (LLVMValueRef[]){kb_convert(kb, r, ct, DT_F64)}, 1), DT_F64, ct);
+    break;
+  case OP_ReduceLogSum: r = math_log(kb, ct, r); break;
+  case OP_ReduceLogSumExp: r = kb_add(kb, ct, math_log(kb, ct, r), shift); break;
+  default: break;
+  }
+  kb_store(kb, dt, kb->out[0], kb_flat(kb, &kept, kidx), r);
+  kb_end_for_shape(kb, outer, &kept);
+}
+
+void infer_arg(Compiler *cc, Node *n) {
+  const Shape *x = &n->in[0]->shape;
+  int axis = norm_axis(cc, n, attr_int(n, "axis", 0), x->rank);
+  Shape y = *x;
+  if (attr_int(n, "keepdims", 1))
+    y.dim[axis] = 1;
+  else {
+    for (int d = axis; d + 1 < x->rank; d++)
+      y.dim[d] = x->dim[d + 1];
+    y.rank--;
+  }
+  set_output(n, 0, DT_I64, y);
+}
+
+void lower_arg(KB *kb, Node *n) {
+  const Shape *x = &n->in[0]->shape;
+  int axis = (int)attr_int(n, "axis", 0);
+  if (axis < 0)
+    axis += x->rank;
+  bool last = attr_int(n, "select_last_index", 0), is_max = n->op->kind == OP_ArgMax;
+  DType dt = n->in[0]->dtype, ct = dtype_compute(dt);
+  int64_t outer = 1, inner = 1, len = x->dim[axis];
+  for (int d = 0; d < axis; d++)
+    outer *= x->dim[d];
+  for (int d = axis + 1; d < x->rank; d++)
+    inner *= x->dim[d];
+  Loop lo, li, lk;
+  LLVMValueRef o = kb_for(kb, &lo, outer), in = kb_for(kb, &li, inner);
+  LLVMValueRef base = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, kb_idx(kb, len * inner), ""), in, "");
+  LLVMValueRef best = kb_var(kb, kb_ctype(kb, ct), kb_load(kb, dt, kb->in[0], base));
+  LLVMValueRef where = kb_var(kb, kb->t_idx, kb_idx(kb, 0));
+  LLVMValueRef k = kb_for(kb, &lk, len);
+  LLVMValueRef v = kb_load(kb, dt, kb->in[0], LLVMBuildAdd(kb->b, base, LLVMBuildMul(kb->b, k, kb_idx(kb, inner), ""), ""));
+  LLVMValueRef cur = kb_get(kb, kb_ctype(kb, ct), best);
+  LLVMValueRef better = is_max ? (last ? kb_ge(kb, ct, v, cur) : kb_gt(kb, ct, v, cur))
+                               : (last ? kb_le(kb, ct, v, cur) : kb_lt(kb, ct, v, cur));
+  kb_set(kb, best, kb_select(kb, better, v, cur));
+  kb_set(kb, where, kb_select(kb, better, k, kb_get(kb, kb->t_idx, where)));
+  kb_end_for(kb, &lk);
+  LLVMValueRef r = LLVMBuildSExtOrBitCast(kb->b, kb_get(kb, kb->t_idx, where), LLVMInt64TypeInContext(kb->ctx), "");
+  kb_store(kb, DT_I64, kb->out[0], LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, kb_idx(kb, inner), ""), in, ""), r);
+  kb_end_for(kb, &li);
+  kb_end_for(kb, &lo);
+}

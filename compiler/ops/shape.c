@@ -1,0 +1,253 @@
+// shape.c — ops that only change how a buffer is viewed (Reshape, Flatten, Squeeze, Unsqueeze,
+// Identity, Dropout at inference) and ops whose result is known from shapes alone (Shape, Size,
+// Constant, ConstantOfShape). Views share their input's storage: no lowering, no copy.
+#include "../compiler.h"
+#include "ops.h"
+
+#include <string.h>
+
+static void set_view(Compiler *cc, Node *n, Shape s) {
+  if (shape_numel(&s) != shape_numel(&n->in[0]->shape))
+    fatal_at(cc, n, "cannot view %s elements as shape %s", shape_str(&cc->pool, &n->in[0]->shape),
+             shape_str(&cc->pool, &s));
+  set_output(n, 0, n->in[0]->dtype, s);
+  // A view of a constant is a constant: later nodes may need its value at compile time.
+  if (n->in[0]->data)
+    n->out[0]->data = n->in[0]->data;
+}
+
+void infer_Reshape(Compiler *cc, Node *n) {
+  const Shape *in = &n->in[0]->shape;
+  Shape s = {0};
+  int64_t count;
+  const int64_t *dims = NULL;
+  Value *sv = NULL;
+  if (n->opset < 5) {
+    count = attr_ints(n, "shape", &dims);
+  } else {
+    sv = need_const(cc, n, 1);
+    count = shape_numel(&sv->shape);
+  }
+  if (count < 0 || count > MAX_RANK)
+    fatal_at(cc, n, "target shape of %lld dims is not supported", (long long)count);
+  bool allowzero = attr_int(n, "allowzero", 0);
+  int infer_at = -1;
+  int64_t known = 1;
+  s.rank = (int)count;
+  for (int i = 0; i < s.rank; i++) {
+    int64_t d = sv ? value_int(sv, i) : dims[i];
+    if (d == 0 && !allowzero) {
+      if (i >= in->rank)
+        fatal_at(cc, n, "dim %d is 0 (copy) but the input has rank %d", i, in->rank);
+      d = in->dim[i];
+    }
+    if (d == -1) {
+      if (infer_at >= 0)
+        fatal_at(cc, n, "more than one -1 in the target shape");
+      infer_at = i;
+      continue;
+    }
+    if (d < 0)
+      fatal_at(cc, n, "invalid target dimension %lld", (long long)d);
+    s.dim[i] = d;
+    known *= d;
+  }
+  if (infer_at >= 0) {
+    int64_t total = shape_numel(in);
+    if (known == 0 || total % known)
+      fatal_at(cc, n, "cannot reshape %s into a shape with -1", shape_str(&cc->pool, in));
+    s.dim[infer_at] = total / known;
+  }
+  set_view(cc, n, s);
+}
+
+void infer_Flatten(Compiler *cc, Node *n) {
+  const Shape *in = &n->in[0]->shape;
+  int64_t axis = attr_int(n, "axis", 1);
+  if (axis < -in->rank || axis > in->rank)
+    fatal_at(cc, n, "axis %lld is out of range for rank %d", (long long)axis, in->rank);
+  if (axis < 0)
+    axis += in->rank;
+  Shape s = {.rank = 2, .dim = {1, 1}};
+  for (int i = 0; i < in->rank; i++)
+    s.dim[i < axis ? 0 : 1] *= in->dim[i];
+  set_view(cc, n, s);
+}
+
+// Axes of Squeeze/Unsqueeze: an attribute before opset 13, an input after.
+static int get_axes(Compiler *cc, Node *n, int64_t *axes) {
+  const int64_t *a;
+  int count;
+  if (n->opset < 13) {
+    count = attr_ints(n, "axes", &a);
+    for (int i = 0; i < count; i++)
+      axes[i] = a[i];
+    return count;
+  }
+  Value *v = node_input(n, 1) ? need_const(cc, n, 1) : NULL;
+  if (!v)
+    return -1;
+  count = (int)shape_numel(&v->shape);
+  if (count > MAX_RANK)
+    fatal_at(cc, n, "too many axes");
+  for (int i = 0; i < count; i++)
+    axes[i] = value_int(v, i);
+  return count;
+}
+
+void infer_Squeeze(Compiler *cc, Node *n) {
+  const Shape *in = &n->in[0]->shape;
+  int64_t axes[MAX_RANK];
+  int count = get_axes(cc, n, axes);
+  bool drop[MAX_RANK] = {0};
+  for (int i = 0; i < count; i++) {
+    int a = norm_axis(cc, n, axes[i], in->rank);
+    if (in->dim[a] != 1)
+      fatal_at(cc, n, "cannot squeeze axis %d of size %lld", a, (long long)in->dim[a]);
+    drop[a] = true;
+  }
+  Shape s = {0};
+  for (int i = 0; i < in->rank; i++)
+    if (!(count < 0 ? in->dim[i] == 1 : drop[i]))
+      s.dim[s.rank++] = in->dim[i];
+  set_view(cc, n, s);
+}
+
+void infer_Unsqueeze(Compiler *cc, Node *n) {
+  const Shape *in = &n->in[0]->shape;
+  int64_t axes[MAX_RANK];
+  int count = get_axes(cc, n, axes);
+  if (count < 0)
+    fatal_at(cc, n, "axes are required");
+  int rank = in->rank + count;
+  if (rank > MAX_RANK)
+    fatal_at(cc, n, "result rank %d exceeds the supported %d", rank, MAX_RANK);
+  bool ins[MAX_RANK] = {0};
+  for (int i = 0; i < count; i++) {
+    int a = norm_axis(cc, n, axes[i], rank);
+    if (ins[a])
+      fatal_at(cc, n, "axis %d repeated", a);
+    ins[a] = true;
+  }
+  Shape s = {.rank = rank};
+  for (int i = 0, j = 0; i < rank; i++)
+    s.dim[i] = ins[i] ? 1 : in->dim[j++];
+  set_view(cc, n, s);
+}
+
+void infer_Identity(Compiler *cc, Node *n) {
+  Value *in = n->in[0], *out = n->out[0];
+  if (in->type != VAL_TENSOR) { // sequences and optionals pass through at compile time
+    out->type = in->type;
+    out->dtype = in->dtype;
+    out->elems = in->elems;
+    out->nelems = in->nelems;
+    out->typed = true;
+    return;
+  }
+  set_view(cc, n, in->shape);
+}
+
+void infer_Dropout(Compiler *cc, Node *n) {
+  // Inference mode only: training_mode (an input since opset 12) must be false.
+  Value *tm = node_input(n, 2);
+  if (tm && (!tm->data || value_int(tm, 0)))
+    fatal_at(cc, n, "training mode is not supported (dropout is random)");
+  if (n->opset < 7 && attr_int(n, "is_test", 0) == 0 && n->nout > 1)
+    fatal_at(cc, n, "training mode is not supported (dropout is random)");
+  set_view(cc, n, n->in[0]->shape);
+  set_output(n, 1, DT_BOOL, n->in[0]->shape);
+}
+
+// The mask of inference-mode Dropout is all true; the data output is a view.
+void lower_Dropout(KB *kb, Node *n) {
+  if (n->nout > 1 && n->out[1])
+    kb_memset(kb, kb->out[1], 1, shape_numel(&n->out[1]->shape));
+}
+
+static void set_const_i64(Compiler *cc, Node *n, Shape s, const int64_t *vals) {
+  set_output(n, 0, DT_I64, s);
+  n->out[0]->data = pool_dup(&cc->pool, vals, sizeof(int64_t) * (size_t)(shape_numel(&s) + 1));
+}
+
+void infer_Shape(Compiler *cc, Node *n) {
+  const Shape *in = &n->in[0]->shape;
+  int64_t start = attr_int(n, "start", 0), end = attr_int(n, "end", in->rank);
+  if (start < 0)
+    start += in->rank;
+  if (end < 0)
+    end += in->rank;
+  start = start < 0 ? 0 : start > in->rank ? in->rank : start;
+  end = end < start ? start : end > in->rank ? in->rank : end;
+  Shape s = {.rank = 1, .dim = {end - start}};
+  set_const_i64(cc, n, s, in->dim + start);
+}
+
+void infer_Size(Compiler *cc, Node *n) {
+  int64_t numel = shape_numel(&n->in[0]->shape);
+  set_const_i64(cc, n, (Shape){0}, &numel);
+}
+
+void infer_Constant(Compiler *cc, Node *n) {
+  if (n->nattrs != 1)
+    fatal_at(cc, n, "expects exactly one attribute");
+  const Attr *a = &n->attrs[0];
+  Pool *p = &cc->pool;
+  Value *out = n->out[0];
+  if (!strcmp(a->name, "value") && a->type == ATTR_TENSOR) {
+    set_output(n, 0, a->t->dtype, a->t->shape);
+    out->data = a->t->data;
+  } else if (!strcmp(a->name, "value_float") && a->type == ATTR_FLOAT) {
+    set_output(n, 0, DT_F32, (Shape){0});
+    out->data = pool_dup(p, &a->f, sizeof(float));
+  } else if (!strcmp(a->name, "value_floats") && a->type == ATTR_FLOATS) {
+    set_output(n, 0, DT_F32, (Shape){.rank = 1, .dim = {a->n}});
+    out->data = pool_dup(p, a->floats, sizeof(float) * (size_t)(a->n + 1));
+  } else if (!strcmp(a->name, "value_int") && a->type == ATTR_INT) {
+    set_output(n, 0, DT_I64, (Shape){0});
+    out->data = pool_dup(p, &a->i, sizeof(int64_t));
+  } else if (!strcmp(a->name, "value_ints") && a->type == ATTR_INTS) {
+    set_output(n, 0, DT_I64, (Shape){.rank = 1, .dim = {a->n}});
+    out->data = pool_dup(p, a->ints, sizeof(int64_t) * (size_t)(a->n + 1));
+  } else if (!strcmp(a->name, "value_string") && a->type == ATTR_STRING) {
+    set_output(n, 0, DT_STRING, (Shape){0});
+    out->data = pool_dup(p, &a->s, sizeof(char *));
+  } else if (!strcmp(a->name, "value_strings") && a->type == ATTR_STRINGS) {
+    set_output(n, 0, DT_STRING, (Shape){.rank = 1, .dim = {a->n}});
+    out->data = pool_dup(p, a->strings, sizeof(char *) * (size_t)(a->n + 1));
+  } else {
+    fatal_at(cc, n, "attribute '%s' is not supported", a->name);
+  }
+}
+
+void infer_ConstantOfShape(Compiler *cc, Node *n) {
+  Value *sv = need_const(cc, n, 0);
+  Shape s = {.rank = (int)shape_numel(&sv->shape)};
+  if (s.rank > MAX_RANK)
+    fatal_at(cc, n, "rank %d exceeds the supported %d", s.rank, MAX_RANK);
+  for (int i = 0; i < s.rank; i++)
+    if ((s.dim[i] = value_int(sv, i)) < 0)
+      fatal_at(cc, n, "negative dimension %lld", (long long)s.dim[i]);
+  const Attr *a = node_attr(n, "value");
+  DType dt = a && a->type == ATTR_TENSOR ? a->t->dtype : DT_F32;
+  if (a && (a->type != ATTR_TENSOR || shape_numel(&a->t->shape) != 1))
+    fatal_at(cc, n, "value must be a one-element tensor");
+  set_output(n, 0, dt, s);
+}
+
+void lower_ConstantOfShape(KB *kb, Node *n) {
+  const Attr *a = node_attr(n, "value");
+  DType dt = n->out[0]->dtype;
+  double v = a ? value_double(a->t, 0) : 0.0;
+  LLVMValueRef c = dtype_is_float(dt) ? kb_const(kb, dtype_compute(dt), v)
+                   : dt == DT_BOOL   ? LLVMConstInt(kb_ctype(kb, dt), v != 0, 0)
+                                     : kb_const_int(kb, dt, value_int(a->t, 0));
+  Loop l;
+  LLVMValueRef i = kb_for(kb, &l, shape_numel(&n->out[0]->shape));
+  kb_store(kb, dt, kb->out[0], i, c);
+  kb_end_for(kb, &l);
+}
+
+// Copy gives a graph output its own buffer when it would otherwise alias an input, a constant,
+// a view or another output.
+void lower_Copy(KB *kb, Node *n) { kb_memcpy(kb, kb->out[0], kb->in[0], value_bytes(n->out[0])); }

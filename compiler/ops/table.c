@@ -1,0 +1,45 @@
+// table.c — the op table built from ops.def, and lookups over it.
+#include "../compiler.h"
+#include "ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const OpDesc op_table[OP_COUNT_] = {
+#define OP(name, domain, first, last, infer, lower, scalar, shape_inputs, attrs) \
+  [OP_##name] = {OP_##name, #name, domain, first, last, infer, lower, scalar, shape_inputs, attrs},
+#include "ops.def"
+#undef OP
+};
+
+const OpDesc *op_find(const char *domain, const char *name) {
+  if (!strcmp(domain, "ai.onnx"))
+    domain = "";
+  for (int i = 0; i < OP_COUNT_; i++)
+    if (!strcmp(op_table[i].name, name) && !strcmp(op_table[i].domain, domain))
+      return &op_table[i];
+  return NULL;
+}
+
+static int by_name(const void *a, const void *b) {
+  const OpDesc *x = *(const OpDesc *const *)a, *y = *(const OpDesc *const *)b;
+  int d = strcmp(x->domain, y->domain);
+  return d ? d : strcmp(x->name, y->name);
+}
+
+void list_ops(FILE *out, bool markdown) {
+  const OpDesc *sorted[OP_COUNT_];
+  for (int i = 0; i < OP_COUNT_; i++)
+    sorted[i] = &op_table[i];
+  qsort(sorted, OP_COUNT_, sizeof sorted[0], by_name);
+  if (markdown)
+    fprintf(out, "| op | domain | opsets |\n| --- | --- | --- |\n");
+  for (int i = 0; i < OP_COUNT_; i++) {
+    const OpDesc *op = sorted[i];
+    const char *domain = *op->domain ? op->domain : "ai.onnx";
+    if (markdown)
+      fprintf(out, "| %s | %s | %d-%d |\n", op->name, domain, op->first_opset, op->last_opset);
+    else
+      fprintf(out, "%-28s %-26s %d-%d\n", op->name, domain, op->first_opset, op->last_opset);
+  }
+}

@@ -1,0 +1,88 @@
+// infer.c — walks the graph in order: types and shapes of every value, constant folding of
+// nodes whose inputs are all known, and inlining of `If` branches whose condition is known.
+#include "../compiler.h"
+
+#include <string.h>
+
+// Folding a node whose output is much larger than its inputs would bloat .rodata
+// (ConstantOfShape of a big zero tensor); such nodes run at startup instead.
+#define FOLD_MAX_BYTES (1 << 20)
+
+static bool inputs_known(const Node *n) {
+  for (int i = 0; i < n->nin; i++)
+    if (n->in[i] && (n->in[i]->type != VAL_TENSOR || !n->in[i]->data))
+      return false;
+  return true;
+}
+
+static bool worth_folding(const Node *n) {
+  int64_t in_bytes = 0, out_bytes = 0;
+  for (int i = 0; i < n->nin; i++)
+    if (n->in[i])
+      in_bytes += value_bytes(n->in[i]);
+  for (int i = 0; i < n->nout; i++)
+    if (n->out[i]) {
+      if (n->out[i]->type != VAL_TENSOR || !dtype_supported(n->out[i]->dtype))
+        return false;
+      out_bytes += value_bytes(n->out[i]);
+    }
+  return out_bytes <= FOLD_MAX_BYTES && out_bytes <= 4 * in_bytes + 4096;
+}
+
+// `If` with a compile-time condition: the taken branch's nodes replace the If node, right
+// where it stood, and are inferred next.
+static void inline_if(Compiler *cc, Graph *g, int at) {
+  Node *n = g->nodes.items[at];
+  Value *cond = n->in[0];
+  bool taken = dtype_get(cond->dtype, cond->data, 0) != 0;
+  const Attr *a = node_attr(n, taken ? "then_branch" : "else_branch");
+  if (!a || a->type != ATTR_GRAPH)
+    fatal_at(cc, n, "missing branch attribute");
+  Graph *br = a->g;
+  if (br->outputs.len != n->nout)
+    fatal_at(cc, n, "branch has %d outputs, the node %d", br->outputs.len, n->nout);
+  PtrVec nodes = {0};
+  for (int i = 0; i < g->nodes.len; i++) {
+    if (i != at) {
+      vec_push(&cc->pool, &nodes, g->nodes.items[i]);
+      continue;
+    }
+    for (int j = 0; j < br->nodes.len; j++) {
+      Node *m = br->nodes.items[j];
+      m->graph = g;
+      vec_push(&cc->pool, &nodes, m);
+    }
+  }
+  g->nodes = nodes;
+  for (int i = 0; i < br->values.len; i++)
+    vec_push(&cc->pool, &g->values, br->values.items[i]);
+  for (int i = 0; i < n->nout; i++)
+    if (n->out[i])
+      graph_replace_uses(g, n->out[i], br->outputs.items[i]);
+}
+
+static void check_inputs_typed(Compiler *cc, Node *n) {
+  for (int i = 0; i < n->nin; i++)
+    if (n->in[i] && !n->in[i]->typed)
+      fatal_at(cc, n, "input %d ('%s') has no known type or shape", i, n->in[i]->name);
+}
+
+void infer_graph(Compiler *cc, Graph *g) {
+  for (int i = 0; i < g->nodes.len; i++) {
+    Node *n = g->nodes.items[i];
+    check_inputs_typed(cc, n);
+    if (n->op->kind == OP_If && n->in[0]->data) {
+      inline_if(cc, g, i--);
+      continue;
+    }
+    n->op->infer(cc, n);
+    for (int j = 0; j < n->nout; j++)
+      if (n->out[j] && !n->out[j]->typed)
+        fatal_at(cc, n, "output %d has no type after inference", j);
+    bool has_data = true;
+    for (int j = 0; j < n->nout; j++)
+      has_data &= !n->out[j] || n->out[j]->data != NULL;
+    if (!has_data && n->op->lower && inputs_known(n) && worth_folding(n))
+      fold_node(cc, n);
+  }
+}
