@@ -317,8 +317,6 @@ Graph *load_model(Compiler *cc, const char *path) {
     if (!model->graph)
       fatal_at(cc, NULL, "not an ONNX model (no graph)");
     g = load_graph(&ld, model->graph, NULL, NULL);
-    if (!g->opset_onnx)
-      error_at(cc, NULL, "the model imports no version of the ai.onnx opset");
   }
   cc->bail = outer;
   onnx__model_proto__free_unpacked(model, NULL);

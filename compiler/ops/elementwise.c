@@ -61,6 +61,8 @@ void infer_where(Compiler *cc, Node *n) {
 
 void infer_cast(Compiler *cc, Node *n) {
   DType to = n->op->kind == OP_CastLike ? n->in[1]->dtype : (DType)attr_int(n, "to", 0);
+  if (!dtype_supported(n->in[0]->dtype))
+    fatal_at(cc, n, "casting from %s is not supported", dtype_onnx_name(n->in[0]->dtype));
   if (!dtype_supported(to))
     fatal_at(cc, n, "casting to %s is not supported", dtype_onnx_name(to));
   set_output(n, 0, to, n->in[0]->shape);
