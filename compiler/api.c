@@ -43,6 +43,37 @@ void edgecc_set_cpu(edgecc_compiler_ref c, const char *cpu) { c->opt.mcpu = dup(
 void edgecc_set_features(edgecc_compiler_ref c, const char *f) { c->opt.mattr = dup(c, f); }
 void edgecc_set_name(edgecc_compiler_ref c, const char *prefix) { c->opt.prefix = dup(c, prefix); }
 
+void edgecc_set_depfile(edgecc_compiler_ref c, const char *path, const char *target) {
+  c->opt.depfile = dup(c, path);
+  c->opt.dep_target = dup(c, target);
+}
+
+// Make syntax: spaces and '#' escaped with a backslash, '$' doubled.
+static void dep_name(FILE *f, const char *s) {
+  for (; *s; s++) {
+    if (*s == ' ' || *s == '#' || *s == '\\')
+      fputc('\\', f);
+    if (*s == '$')
+      fputc('$', f);
+    fputc(*s, f);
+  }
+}
+
+static void write_depfile(Compiler *cc, const char *output) {
+  AtomicFile af;
+  if (!atomic_open(&af, cc->opt.depfile))
+    fatal_at(cc, NULL, "cannot write '%s'", cc->opt.depfile);
+  dep_name(af.f, cc->opt.dep_target ? cc->opt.dep_target : output);
+  fputc(':', af.f);
+  for (int i = 0; i < cc->deps.len; i++) {
+    fputs(" \\\n  ", af.f);
+    dep_name(af.f, cc->deps.items[i]);
+  }
+  fputc('\n', af.f);
+  if (!atomic_commit(&af))
+    fatal_at(cc, NULL, "cannot write '%s'", cc->opt.depfile);
+}
+
 void edgecc_bind_dim(edgecc_compiler_ref c, const char *name, int64_t value) {
   DimBinding *b = pool_alloc(&c->pool, sizeof *b);
   b->name = dup(c, name);
@@ -131,6 +162,8 @@ int edgecc_compile(edgecc_compiler_ref c, const char *model_path, edgecc_emit_ki
     wrote_output = true;
     if (header_path)
       emit_header(cc, g, &c->plan, prefix, header_path);
+    if (cc->opt.depfile)
+      write_depfile(cc, output_path);
     status = 0;
   }
   if (status && wrote_output) // all outputs or none

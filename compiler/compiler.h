@@ -535,6 +535,8 @@ struct Options {
   const char *output;       // -o
   const char *header;       // -H
   const char *prefix;       // --name
+  const char *depfile;      // -MF (or -MD: output + ".d")
+  const char *dep_target;   // -MT
   EmitKind emit;
   PtrVec dims;              // DimBinding*
   PtrVec shapes;            // ShapeBinding*
@@ -552,6 +554,7 @@ struct Compiler {
   int nwarnings;
   StrBuf diag;              // all diagnostics, in order
   int next_value_id;        // value ids are unique across subgraphs
+  PtrVec deps;              // files the output depends on (model, external data, target file)
   Module module;            // the LLVM module being built (disposed with the compiler)
 };
 

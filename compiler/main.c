@@ -26,6 +26,8 @@ static const char usage[] =
     "  --dim NAME=N            bind a symbolic input dimension\n"
     "  --shape INPUT=AxBxC     give an input a static shape ('scalar' for rank 0)\n"
     "  --bind INPUT=FILE.pb    make a shape-like input a compile-time constant\n"
+    "  -MD                     write a Make dependency file (default name: the output + .d)\n"
+    "  -MF FILE, -MT TARGET    the dependency file's name and its rule's target\n"
     "  -v                      verbose\n"
     "Run options:\n"
     "  -i FILE.pb              an input tensor, in the model's input order (repeat)\n"
@@ -77,6 +79,8 @@ typedef struct {
   ToolArgs tool;
   const char *output, *header;
   edgecc_emit_kind emit;
+  const char *depfile, *dep_target; // -MF, -MT
+  bool want_deps;                   // -MD
 } Cli;
 
 static bool is(const char *a, const char *s1, const char *s2) { return !strcmp(a, s1) || (s2 && !strcmp(a, s2)); }
@@ -151,6 +155,12 @@ static int parse_args(Cli *cli, int argc, char **argv, Pool *pool) {
       if (!val)
         return fail("--bind takes INPUT=FILE.pb, not '%s'", v);
       edgecc_bind_value(c, name, val);
+    } else if (OPTION("-MF", NULL)) {
+      cli->depfile = v;
+    } else if (OPTION("-MT", NULL)) {
+      cli->dep_target = v;
+    } else if (is(a, "-MD", NULL)) {
+      cli->want_deps = true;
     } else if (OPTION("-i", NULL)) {
       vec_push(pool, &cli->tool.inputs, (void *)v);
     } else if (OPTION("-d", NULL)) {
@@ -185,6 +195,8 @@ static int compile_cmd(Cli *cli, Pool *pool) {
   if (!header && (cli->emit == EDGECC_EMIT_OBJECT || cli->emit == EDGECC_EMIT_ASSEMBLY))
     header = path_replace_ext(pool, out, ".h");
   edgecc_compiler_ref c = cli->tool.compiler;
+  if (cli->want_deps || cli->depfile)
+    edgecc_set_depfile(c, cli->depfile ? cli->depfile : pool_printf(pool, "%s.d", out), cli->dep_target);
   int rc = edgecc_compile(c, model, cli->emit, out, header);
   fputs(edgecc_diagnostics(c), stderr);
   if (!rc && cli->tool.verbose)

@@ -115,6 +115,7 @@ const Target *target_load_file(Compiler *cc, const char *path) {
     fatal_at(cc, NULL, "cannot read target file '%s'", path);
   char *copy = pool_dup(&cc->pool, data, len);
   free(data);
+  vec_push(&cc->pool, &cc->deps, pool_strdup(&cc->pool, path));
   return parse_target(cc, path, copy, len);
 }
 

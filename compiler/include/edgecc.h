@@ -52,6 +52,11 @@ void edgecc_bind_shape(edgecc_compiler_ref c, const char *input, int rank, const
  * serialized ONNX TensorProto file. */
 void edgecc_bind_value(edgecc_compiler_ref c, const char *input, const char *tensor_file);
 
+/* After a successful compile, write a Make-style dependency file to PATH naming every file
+ * the output depends on (the model, its external data, bound tensors, the target file).
+ * TARGET is the rule's target (default: the output path). */
+void edgecc_set_depfile(edgecc_compiler_ref c, const char *path, const char *target);
+
 /* Compiles MODEL_PATH into OUTPUT_PATH in the form KIND. HEADER_PATH, if not NULL, receives
  * the C header of the generated entry point. No output file is left behind on failure. */
 int edgecc_compile(edgecc_compiler_ref c, const char *model_path, edgecc_emit_kind kind,

@@ -303,6 +303,7 @@ Graph *load_model(Compiler *cc, const char *path) {
   uint8_t *buf;
   size_t len;
   cc->model_path = pool_strdup(&cc->pool, path);
+  vec_push(&cc->pool, &cc->deps, (void *)cc->model_path);
   if (!read_file(path, &buf, &len))
     fatal_at(cc, NULL, "cannot read model: %s", strerror(errno));
   Onnx__ModelProto *model = onnx__model_proto__unpack(NULL, len, buf);

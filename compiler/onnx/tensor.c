@@ -58,6 +58,7 @@ static void *read_external(Compiler *cc, const Onnx__TensorProto *tp, const char
     fatal_at(cc, NULL, "%s: external data '%s' is %lld bytes, needs %lld at offset %lld", what,
              path, (long long)st.st_size, len, off);
   }
+  vec_push(&cc->pool, &cc->deps, pool_strdup(&cc->pool, path));
   void *buf = pool_alloc(&cc->pool, (size_t)len + 1);
   bool ok = fseek(f, off, SEEK_SET) == 0 && fread(buf, 1, (size_t)len, f) == (size_t)len;
   fclose(f);

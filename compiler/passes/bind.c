@@ -30,6 +30,7 @@ static bool bind_value(Compiler *cc, Graph *g, Value *v) {
     if (strcmp(vb->input, v->name))
       continue;
     Value *c = load_tensor_file(cc, g, vb->path, v->name);
+    vec_push(&cc->pool, &cc->deps, (void *)vb->path);
     if (v->dtype != DT_UNDEF && c->dtype != v->dtype)
       fatal_at(cc, NULL, "--bind %s: the file holds %s, the input is %s", v->name,
                dtype_onnx_name(c->dtype), dtype_onnx_name(v->dtype));
