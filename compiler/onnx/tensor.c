@@ -19,6 +19,24 @@ static const char *entry(const Onnx__TensorProto *tp, const char *key) {
   return NULL;
 }
 
+// Lexically: does the relative path climb above its starting folder ("a/../../x")?
+static bool climbs_out(const char *path) {
+  int depth = 0;
+  for (const char *p = path; *p;) {
+    size_t n = strcspn(p, "/");
+    if (n == 2 && !strncmp(p, "..", 2))
+      depth--;
+    else if (n && !(n == 1 && *p == '.'))
+      depth++;
+    if (depth < 0)
+      return true;
+    p += n;
+    while (*p == '/')
+      p++;
+  }
+  return false;
+}
+
 // External data must be a relative path that stays inside the model's folder: a model file
 // must not be able to make the compiler read /etc/shadow into a binary.
 static void *read_external(Compiler *cc, const Onnx__TensorProto *tp, const char *model_dir,
@@ -26,7 +44,7 @@ static void *read_external(Compiler *cc, const Onnx__TensorProto *tp, const char
   const char *loc = entry(tp, "location");
   if (!loc || !*loc)
     fatal_at(cc, NULL, "%s: external data without a location", what);
-  if (loc[0] == '/')
+  if (loc[0] == '/' || climbs_out(loc))
     fatal_at(cc, NULL, "%s: external data path '%s' leaves the model's folder", what, loc);
   char *path = pool_printf(&cc->pool, "%s/%s", model_dir, loc);
   char dir_real[PATH_MAX], file_real[PATH_MAX];

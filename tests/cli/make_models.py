@@ -1,0 +1,70 @@
+#!/usr/bin/python3
+"""Writes the models tests/cli/errors.sh feeds to edgecc: a valid one and malformed ones.
+Usage: make_models.py OUTDIR"""
+import os
+import sys
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+out = sys.argv[1]
+os.makedirs(os.path.join(out, "sub"), exist_ok=True)
+
+
+def save(model, name):
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(model.SerializeToString())
+
+
+def model(nodes, inputs, outputs, inits=(), opset=13):
+    g = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def vi(name, dims, t=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, t, dims)
+
+
+good = model([helper.make_node("Relu", ["x"], ["r"], name="relu"),
+              helper.make_node("Add", ["r", "w"], ["y"], name="add")],
+             [vi("x", ["batch", 4])], [vi("y", ["batch", 4])],
+             [numpy_helper.from_array(np.arange(4, dtype=np.float32), "w")])
+save(good, "good.onnx")
+data = good.SerializeToString()
+with open(os.path.join(out, "truncated.onnx"), "wb") as f:
+    f.write(data[: len(data) // 2])
+with open(os.path.join(out, "garbage.onnx"), "wb") as f:
+    f.write(b"this is not a protobuf\xff\xfe" * 10)
+open(os.path.join(out, "empty.onnx"), "wb").close()
+
+save(model([helper.make_node("FooOp", ["x"], ["a"], name="foo"),
+            helper.make_node("Relu", ["a"], ["b"], name="relu"),
+            helper.make_node("BarOp", ["b"], ["y"], name="bar", domain="com.example")],
+           [vi("x", [4])], [vi("y", [4])]), "unsupported.onnx")
+
+ext = numpy_helper.from_array(np.zeros(4, np.float32), "w")
+ext.ClearField("raw_data")
+ext.data_location = TensorProto.EXTERNAL
+for k, v in (("location", "../../../etc/passwd"), ("length", "16")):
+    e = ext.external_data.add()
+    e.key, e.value = k, v
+save(model([helper.make_node("Add", ["x", "w"], ["y"], name="add")], [vi("x", [4])], [vi("y", [4])], [ext]),
+     "sub/escape.onnx")
+
+save(model([helper.make_node("Add", ["x", "z"], ["y"], name="add_xz")],
+           [vi("x", [3]), vi("z", [4])], [vi("y", [3])]), "mismatch.onnx")
+save(model([helper.make_node("Relu", ["x"], ["y"], name="relu")],
+           [vi("x", ["N", "C", 8])], [vi("y", ["N", "C", 8])]), "unbound.onnx")
+save(model([helper.make_node("Add", ["x", "i"], ["y"], name="mixed")],
+           [vi("x", [2]), vi("i", [2], TensorProto.INT64)], [vi("y", [2])]), "wrong_types.onnx")
+huge = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1 << 40, 1 << 40], raw_data=b"")
+save(model([helper.make_node("Add", ["x", "w"], ["y"], name="add")], [vi("x", [4])], [vi("y", [4])], [huge]),
+     "huge.onnx")
+save(model([helper.make_node("Relu", ["later"], ["y"], name="early"),
+            helper.make_node("Relu", ["x"], ["later"], name="late")],
+           [vi("x", [4])], [vi("y", [4])]), "order.onnx")
+save(model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shape=[3, 3], magic=4)],
+           [vi("x", [1, 1, 5, 5])], [vi("y", [1, 1, 3, 3])],
+           [numpy_helper.from_array(np.ones((1, 1, 3, 3), np.float32), "w")]), "bad_attr.onnx")
+save(model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [vi("x", [4])], [vi("y", [4])], opset=99),
+     "future_opset.onnx")

@@ -1,0 +1,43 @@
+#!/bin/sh
+# outputs.sh EDGECC MODELS_DIR — the compile outputs: every --emit kind, -H/--name, depfiles,
+# byte-identical results for identical inputs, and `edgecc run` writing TensorProto outputs.
+set -eu
+edgecc=$1 dir=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+model=$dir/good.onnx
+
+"$edgecc" "$model" --dim batch=2 -o "$work/a.o" -MD
+test -s "$work/a.o" && test -s "$work/a.h" && test -s "$work/a.o.d"
+grep -q "#define A_ARENA_SIZE" "$work/a.h"
+grep -q "good.onnx" "$work/a.o.d"
+"$edgecc" "$model" --dim batch=2 -o "$work/b.o" -H "$work/b.h" --name a
+cmp "$work/a.o" "$work/b.o"   # reproducible: same inputs and flags, same bytes
+cmp "$work/a.h" "$work/b.h"
+for kind in asm llvm bc ir; do
+  "$edgecc" "$model" --dim batch=2 --emit=$kind -o "$work/m.$kind"
+  test -s "$work/m.$kind"
+done
+grep -q "define.*@m_run" "$work/m.llvm"
+grep -q "arena" "$work/m.ir"
+nm "$work/a.o" | grep -q " T a_run"
+nm "$work/a.o" | grep -qE " [DR] a_info"
+
+# edgecc run: y = relu(x) + [0 1 2 3]
+/usr/bin/python3 - "$work" <<'PY'
+import sys, numpy as np
+from onnx import numpy_helper
+x = np.array([[-1, 2, -3, 4], [5, -6, 7, -8]], np.float32)
+open(sys.argv[1] + "/x.pb", "wb").write(numpy_helper.from_array(x, "x").SerializeToString())
+PY
+"$edgecc" run "$model" -i "$work/x.pb" -d "$work/out"
+/usr/bin/python3 - "$work" <<'PY'
+import sys, numpy as np, onnx
+from onnx import numpy_helper
+t = onnx.TensorProto()
+t.ParseFromString(open(sys.argv[1] + "/out/output_0.pb", "rb").read())
+y = numpy_helper.to_array(t)
+want = np.array([[0, 3, 2, 7], [5, 1, 9, 3]], np.float32)
+assert t.name == "y" and y.shape == (2, 4) and (y == want).all(), y
+PY
+echo "outputs ok"
