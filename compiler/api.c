@@ -2,6 +2,8 @@
 #include "compiler.h"
 #include "include/edgecc.h"
 
+#include <llvm-c/ErrorHandling.h>
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,8 +140,19 @@ static void write_ir(Compiler *cc, Graph *g, const MemoryPlan *plan, const char 
     fatal_at(cc, NULL, "cannot write '%s'", path);
 }
 
+// LLVM reports some internal failures (a backend unable to select an instruction) by calling
+// this and exiting: make that one line in our format rather than a dump and an abort.
+static const char *compiling_model;
+
+static void llvm_fatal(const char *reason) {
+  fprintf(stderr, "edgecc: error: %s: internal error in LLVM code generation: %s\n",
+          compiling_model ? compiling_model : "edgecc", reason);
+}
+
 int edgecc_compile(edgecc_compiler_ref c, const char *model_path, edgecc_emit_kind kind,
                    const char *output_path, const char *header_path) {
+  compiling_model = model_path;
+  LLVMInstallFatalErrorHandler(llvm_fatal);
   Compiler *cc = compiler_new();
   cc->opt = c->opt;
   cc->model_path = model_path;

@@ -355,6 +355,13 @@ bool fold_node(Compiler *cc, Node *n); // evaluates a node whose inputs are all 
 //
 // codegen/kb.c — the kernel builder: loop nests and typed arithmetic in LLVM IR
 //
+typedef struct Loop {
+  LLVMBasicBlockRef head, body, exit;
+  LLVMValueRef iv;         // induction variable (t_idx)
+  LLVMValueRef step;
+  bool has_inner;          // another loop was opened inside this one
+} Loop;
+
 struct KB {
   Compiler *cc;
   LLVMContextRef ctx;
@@ -371,13 +378,11 @@ struct KB {
   LLVMTypeRef t_idx;       // pointer-sized integer of the target
   LLVMTypeRef t_ptr;
   int vector_bits;         // target vector register width
+  bool force_vectorize;    // mark loops for vectorization (targets whose vector FP is not IEEE)
+  Loop *open_loops[32];    // loops begun and not yet ended, innermost last
+  int nopen;
 };
 
-typedef struct {
-  LLVMBasicBlockRef head, body, exit;
-  LLVMValueRef iv;         // induction variable (t_idx)
-  LLVMValueRef step;
-} Loop;
 
 typedef struct {
   LLVMBasicBlockRef then_bb, else_bb, end_bb;
@@ -486,6 +491,8 @@ const EmbeddedFile *embedded_find(const char *path);
 //
 struct Target {
   const char *name;
+  const char *aliases[4];   // other names accepted by -target
+  int naliases;
   const char *description;
   const char *triple;       // LLVM triple
   const char *cpu;          // LLVM CPU name
@@ -495,6 +502,7 @@ struct Target {
   int pointer_bits;         // 32 or 64
   int vector_bits;          // widest vector register, 0 = none
   int vector_registers;
+  bool vector_flushes_denormals; // vector FP flushes denormals: vectorize loops on request
   int alignment;            // alignment of arena and weights, bytes
   int gemm_mr, gemm_nr;     // GEMM microkernel tile (rows x vector columns)
   bool int8_dot;            // has a 4-way int8 dot product instruction
@@ -507,6 +515,7 @@ const Target *target_lookup(Compiler *cc, const char *name); // built-in or "hos
 const Target *target_load_file(Compiler *cc, const char *path);
 Target *target_override(Compiler *cc, const Target *t, const char *mcpu, const char *mattr);
 void list_targets(FILE *out);
+bool print_target_info(FILE *out, const char *name); // false (with the error printed) if unknown
 LLVMTargetMachineRef target_machine(Compiler *cc, const Target *t);
 
 //

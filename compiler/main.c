@@ -14,6 +14,7 @@ static const char usage[] =
     "                                              compile, run on the target, write outputs\n"
     "       edgecc check [options] [-j N] DIR...   run ONNX backend-test folders and compare\n"
     "       edgecc --list-ops | --list-ops=markdown | --list-targets | --version | --help\n"
+    "       edgecc --target-info NAME               a target's fields, one 'key value' per line\n"
     "\n"
     "Compile options:\n"
     "  -o FILE                 output file (default: MODEL's name with .o/.s/.ll/.bc/.ir)\n"
@@ -226,6 +227,11 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "--list-targets")) {
     list_targets(stdout);
     return 0;
+  }
+  if (!strcmp(cmd, "--target-info")) {
+    if (argc < 3)
+      return fail("%s", "--target-info needs a target name");
+    return print_target_info(stdout, argv[2]) ? 0 : 1;
   }
   Pool pool = {0};
   Cli cli = {.tool.compiler = edgecc_compiler_create()};

@@ -74,7 +74,17 @@ static Target *parse_target(Compiler *cc, const char *file, const char *text, si
       t->name = pool_strdup(&cc->pool, (const char *)name);
       xmlFree(name);
       t->description = child_text(cc, root, "description");
-      t->triple = child_text(cc, root, "triple");
+      for (xmlNodePtr c = root->children; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE && !strcmp((const char *)c->name, "alias") && t->naliases < 4) {
+          xmlChar *a = xmlNodeGetContent(c);
+          t->aliases[t->naliases++] = pool_strdup(&cc->pool, (const char *)a);
+          xmlFree(a);
+        }
+      // Normalized: "thumbv7em-none-eabihf" would otherwise read "eabihf" as the OS and
+      // silently lose the hard-float ABI.
+      char *norm = LLVMNormalizeTargetTriple(child_text(cc, root, "triple"));
+      t->triple = pool_strdup(&cc->pool, norm);
+      LLVMDisposeMessage(norm);
       t->cpu = child_text(cc, root, "cpu");
       t->features = child_text(cc, root, "features");
       if (!t->features)
@@ -84,6 +94,8 @@ static Target *parse_target(Compiler *cc, const char *file, const char *text, si
       t->pointer_bits = int_or(child_text(cc, root, "pointer-bits"), 64);
       t->vector_bits = int_or(child_attr(cc, root, "vector", "bits"), 0);
       t->vector_registers = int_or(child_attr(cc, root, "vector", "registers"), 0);
+      const char *denormals = child_attr(cc, root, "vector", "denormals");
+      t->vector_flushes_denormals = denormals && !strcmp(denormals, "flush");
       t->alignment = int_or(child_text(cc, root, "alignment"), 64);
       t->gemm_mr = int_or(child_attr(cc, root, "gemm", "mr"), 4);
       t->gemm_nr = int_or(child_attr(cc, root, "gemm", "nr"), 1);
@@ -161,6 +173,15 @@ const Target *target_lookup(Compiler *cc, const char *name) {
     if (strlen(name) == n && !strncmp(base, name, n))
       return parse_target(cc, f->path, f->data, f->len);
   }
+  for (int i = 0; i < embedded_count; i++) { // aliases: x86-64-v4 is also "avx512"
+    const EmbeddedFile *f = &embedded_files[i];
+    if (!is_target_file(f->path))
+      continue;
+    const Target *t = parse_target(cc, f->path, f->data, f->len);
+    for (int j = 0; j < t->naliases; j++)
+      if (!strcmp(t->aliases[j], name))
+        return t;
+  }
   fatal_at(cc, NULL, "unknown target '%s' (see --list-targets)", name);
 }
 
@@ -184,10 +205,32 @@ void list_targets(FILE *out) {
       if (!is_target_file(f->path))
         continue;
       const Target *t = parse_target(cc, f->path, f->data, f->len);
-      fprintf(out, "%-12s %s [%s]\n", t->name, t->description, t->triple);
+      fprintf(out, "%-12s %s [%s]", t->name, t->description, t->triple);
+      for (int j = 0; j < t->naliases; j++)
+        fprintf(out, "%s%s", j ? ", " : " (also: ", t->aliases[j]);
+      fprintf(out, "%s\n", t->naliases ? ")" : "");
     }
   }
   compiler_free(cc);
+}
+
+bool print_target_info(FILE *out, const char *name) {
+  Compiler *cc = compiler_new();
+  jmp_buf here;
+  cc->bail = &here;
+  bool ok = false;
+  if (!setjmp(here)) {
+    const Target *t = target_lookup(cc, name);
+    fprintf(out, "name %s\ntriple %s\ncpu %s\nfeatures %s\nos %s\nfloat-abi %s\npointer-bits %d\n"
+                 "vector-bits %d\nalignment %d\ncc %s\nemulator %s\n",
+            t->name, t->triple, t->cpu, t->features, t->os, t->float_abi, t->pointer_bits, t->vector_bits,
+            t->alignment, t->cc ? t->cc : "", t->emulator);
+    ok = true;
+  } else {
+    fputs(cc->diag.buf, stderr);
+  }
+  compiler_free(cc);
+  return ok;
 }
 
 LLVMTargetMachineRef target_machine(Compiler *cc, const Target *t) {

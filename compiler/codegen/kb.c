@@ -2,6 +2,7 @@
 // instructions from the element type, and structured loops. Op lowerings are written with these.
 #include "../compiler.h"
 
+#include <llvm-c/DebugInfo.h> // temporary metadata nodes (self-referential loop ids)
 #include <string.h>
 
 LLVMTypeRef kb_type(KB *kb, DType t) {
@@ -184,6 +185,11 @@ LLVMValueRef kb_for_v(KB *kb, Loop *l, LLVMValueRef lo, LLVMValueRef hi, int64_t
   l->body = LLVMAppendBasicBlockInContext(kb->ctx, kb->fn, "body");
   l->exit = LLVMAppendBasicBlockInContext(kb->ctx, kb->fn, "done");
   l->step = kb_idx(kb, step);
+  l->has_inner = false;
+  if (kb->nopen > 0)
+    kb->open_loops[kb->nopen - 1]->has_inner = true;
+  if (kb->nopen < countof(kb->open_loops))
+    kb->open_loops[kb->nopen++] = l;
   LLVMBuildBr(kb->b, l->head);
   LLVMPositionBuilderAtEnd(kb->b, l->head);
   l->iv = LLVMBuildPhi(kb->b, kb->t_idx, "i");
@@ -196,11 +202,29 @@ LLVMValueRef kb_for_v(KB *kb, Loop *l, LLVMValueRef lo, LLVMValueRef hi, int64_t
 
 LLVMValueRef kb_for(KB *kb, Loop *l, int64_t n) { return kb_for_v(kb, l, kb_idx(kb, 0), kb_idx(kb, n), 1); }
 
+// !llvm.loop !{self, !{"llvm.loop.vectorize.enable", true}}: LLVM will not vectorize float
+// loops on targets whose vector unit flushes denormals (ARMv7 NEON) unless asked to.
+static void request_vectorization(KB *kb, LLVMValueRef branch) {
+  LLVMMetadataRef self = LLVMTemporaryMDNode(kb->ctx, NULL, 0);
+  const char *key = "llvm.loop.vectorize.enable";
+  LLVMMetadataRef prop[2] = {LLVMMDStringInContext2(kb->ctx, key, strlen(key)),
+                             LLVMValueAsMetadata(LLVMConstInt(LLVMInt1TypeInContext(kb->ctx), 1, 0))};
+  LLVMMetadataRef ops[2] = {self, LLVMMDNodeInContext2(kb->ctx, prop, 2)};
+  LLVMMetadataRef loop = LLVMMDNodeInContext2(kb->ctx, ops, 2);
+  LLVMMetadataReplaceAllUsesWith(self, loop);
+  unsigned kind = LLVMGetMDKindIDInContext(kb->ctx, "llvm.loop", 9);
+  LLVMSetMetadata(branch, kind, LLVMMetadataAsValue(kb->ctx, loop));
+}
+
 void kb_end_for(KB *kb, Loop *l) {
   LLVMValueRef next = LLVMBuildNSWAdd(kb->b, l->iv, l->step, "");
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(kb->b);
   LLVMAddIncoming(l->iv, &next, &latch, 1);
-  LLVMBuildBr(kb->b, l->head);
+  LLVMValueRef br = LLVMBuildBr(kb->b, l->head);
+  if (kb->nopen > 0 && kb->open_loops[kb->nopen - 1] == l)
+    kb->nopen--;
+  if (kb->force_vectorize && !l->has_inner) // the vectorizer handles innermost loops
+    request_vectorization(kb, br);
   LLVMPositionBuilderAtEnd(kb->b, l->exit);
 }
 
@@ -294,10 +318,13 @@ LLVMValueRef kb_div(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b) {
 }
 
 static LLVMValueRef minmax(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b, bool is_max) {
-  // ONNX Min/Max propagate NaN: llvm.minimum/maximum do exactly that.
+  // NaN propagates, as in ONNX Min/Max. Written with compares and selects rather than
+  // llvm.maximum, which the ARM backend cannot select for f64.
   if (dtype_is_float(ct)) {
-    LLVMValueRef args[2] = {a, b};
-    return kb_call_intrinsic(kb, is_max ? "llvm.maximum" : "llvm.minimum", LLVMTypeOf(a), args, 2);
+    LLVMValueRef pick_a = LLVMBuildFCmp(kb->b, is_max ? LLVMRealOGT : LLVMRealOLT, a, b, "");
+    LLVMValueRef r = LLVMBuildSelect(kb->b, pick_a, a, b, "");
+    r = LLVMBuildSelect(kb->b, LLVMBuildFCmp(kb->b, LLVMRealUNO, a, a, ""), a, r, "");
+    return LLVMBuildSelect(kb->b, LLVMBuildFCmp(kb->b, LLVMRealUNO, b, b, ""), b, r, "");
   }
   LLVMValueRef args[2] = {a, b};
   const char *name = dtype_is_signed(ct) ? (is_max ? "llvm.smax" : "llvm.smin")

@@ -54,7 +54,10 @@ LLVMValueRef math_exp(KB *kb, DType ct, LLVMValueRef x) {
   LLVMBuilderRef b = kb->b;
   LLVMTypeRef i32 = LLVMInt32TypeInContext(kb->ctx);
   LLVMValueRef xc = kb_min(kb, ct, kb_max(kb, ct, x, fc(kb, x, -87.3)), fc(kb, x, 88.72283935546875));
-  LLVMValueRef n = kb_call_intrinsic(kb, "llvm.rint", LLVMTypeOf(x), (LLVMValueRef[]){fmul(kb, xc, fc(kb, x, 1.44269504088896341))}, 1);
+  // Round to nearest by adding and subtracting 1.5 * 2^23: no rint instruction or libcall
+  // needed (Cortex-M has none), exact for |x * log2(e)| < 2^22.
+  LLVMValueRef magic = fc(kb, x, 12582912.0);
+  LLVMValueRef n = LLVMBuildFSub(b, fadd(kb, fmul(kb, xc, fc(kb, x, 1.44269504088896341)), magic), magic, "");
   LLVMValueRef r = kb_fma(kb, ct, n, fc(kb, x, -0.693359375), xc);
   r = kb_fma(kb, ct, n, fc(kb, x, 2.12194440e-4), r);
   LLVMValueRef r2 = fmul(kb, r, r);

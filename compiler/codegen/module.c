@@ -44,6 +44,7 @@ LLVMValueRef lower_node_function(Compiler *cc, LLVMModuleRef mod, Node *n, const
   kb.t_idx = LLVMIntPtrTypeInContext(ctx, td);
   LLVMDisposeTargetData(td);
   kb.vector_bits = cc->target ? cc->target->vector_bits : 128;
+  kb.force_vectorize = cc->target && cc->target->vector_flushes_denormals;
   kb.in = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * (size_t)(n->nin + 1));
   kb.out = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * (size_t)(n->nout + 1));
   kb.in_dims = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * (size_t)(n->nin + 1));
@@ -249,10 +250,26 @@ static void build_info(Entry *e, Graph *g, const MemoryPlan *plan, const char *p
   LLVMSetGlobalConstant(info, 1);
 }
 
+// LLVM's own diagnostics go through ours: errors fail the compile, warnings (missed
+// optimizations) are shown with -v only.
+static void llvm_diagnostic(LLVMDiagnosticInfoRef info, void *ctx) {
+  Compiler *cc = ctx;
+  LLVMDiagnosticSeverity sev = LLVMGetDiagInfoSeverity(info);
+  if (sev != LLVMDSError && !(sev == LLVMDSWarning && cc->opt.verbose))
+    return;
+  char *msg = LLVMGetDiagInfoDescription(info);
+  if (sev == LLVMDSError)
+    error_at(cc, NULL, "LLVM: %s", msg);
+  else
+    warn_at(cc, NULL, "LLVM: %s", msg);
+  LLVMDisposeMessage(msg);
+}
+
 Module build_module(Compiler *cc, Graph *g, const MemoryPlan *plan, const char *prefix) {
   Module m = {0};
   m.tm = target_machine(cc, cc->target);
   m.ctx = LLVMContextCreate();
+  LLVMContextSetDiagnosticHandler(m.ctx, llvm_diagnostic, cc);
   m.mod = LLVMModuleCreateWithNameInContext(prefix, m.ctx);
   char *triple = LLVMGetTargetMachineTriple(m.tm);
   LLVMSetTarget(m.mod, triple);

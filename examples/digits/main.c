@@ -21,6 +21,7 @@ static int argmax(const float *p, int n) {
 
 int main(void) {
   int correct = 0;
+  char predictions[DIGITS_TEST_COUNT + 1];
   for (int i = 0; i < DIGITS_TEST_COUNT; i++) {
     float pixels[1][64], probabilities[1][10];
     for (int j = 0; j < 64; j++)
@@ -30,11 +31,14 @@ int main(void) {
       return 1;
     }
     int predicted = argmax(probabilities[0], 10);
+    predictions[i] = (char)('0' + predicted);
     correct += predicted == digits_test_labels[i];
     if (i < 8)
       printf("digit %d: label %d, predicted %d (p=%.3f)\n", i, digits_test_labels[i], predicted,
              (double)probabilities[0][predicted]);
   }
+  predictions[DIGITS_TEST_COUNT] = 0;
+  printf("predictions: %s\n", predictions); /* compared across targets by the tests */
   printf("accuracy on held-out digits: %.4f (%d/%d)\n", (double)correct / DIGITS_TEST_COUNT, correct,
          DIGITS_TEST_COUNT);
   printf("arena: %d bytes\n", (int)DIGITS_ARENA_SIZE);
