@@ -440,7 +440,8 @@ void lower_Pad(KB *kb, Node *n) {
 
 //
 // Gather along an axis with run-time indices (negative indices count from the end;
-// out-of-range indices are clamped so a bad input cannot read outside the tensor).
+// out-of-range indices are clamped so a bad input cannot read outside the tensor). Data and
+// indices may have data-dependent shapes.
 //
 void infer_Gather(Compiler *cc, Node *n) {
   const Shape *data = &n->in[0]->shape, *ind = &n->in[1]->shape;
@@ -458,39 +459,52 @@ void infer_Gather(Compiler *cc, Node *n) {
   set_output(n, 0, n->in[0]->dtype, s);
 }
 
-LLVMValueRef load_index(KB *kb, Value *ind, LLVMValueRef pos, int64_t dim) {
-  LLVMValueRef i = kb_convert(kb, kb_load(kb, ind->dtype, kb->in[1], pos), ind->dtype, DT_I64);
+LLVMValueRef index_at(KB *kb, DType dt, LLVMValueRef base, LLVMValueRef pos, LLVMValueRef dim) {
+  LLVMValueRef i = kb_convert(kb, kb_load(kb, dt, base, pos), dt, DT_I64);
   i = LLVMBuildIntCast2(kb->b, i, kb->t_idx, 1, "");
   LLVMValueRef neg = LLVMBuildICmp(kb->b, LLVMIntSLT, i, kb_idx(kb, 0), "");
-  i = kb_select(kb, neg, LLVMBuildAdd(kb->b, i, kb_idx(kb, dim), ""), i);
-  return kb_min(kb, DT_I64, kb_max(kb, DT_I64, i, kb_idx(kb, 0)), kb_idx(kb, dim > 0 ? dim - 1 : 0));
+  i = kb_select(kb, neg, LLVMBuildAdd(kb->b, i, dim, ""), i);
+  LLVMValueRef last = kb_max(kb, DT_I64, LLVMBuildSub(kb->b, dim, kb_idx(kb, 1), ""), kb_idx(kb, 0));
+  return kb_min(kb, DT_I64, kb_max(kb, DT_I64, i, kb_idx(kb, 0)), last);
+}
+
+LLVMValueRef load_index(KB *kb, Value *ind, LLVMValueRef pos, int64_t dim) {
+  return index_at(kb, ind->dtype, kb->in[1], pos, kb_idx(kb, dim));
+}
+
+void copy_element(KB *kb, DType dt, LLVMValueRef dst, LLVMValueRef dst_idx, LLVMValueRef src, LLVMValueRef src_idx) {
+  LLVMValueRef v = LLVMBuildLoad2(kb->b, kb_type(kb, dt), kb_gep(kb, dt, src, src_idx), "");
+  LLVMBuildStore(kb->b, v, kb_gep(kb, dt, dst, dst_idx));
 }
 
 void lower_Gather(KB *kb, Node *n) {
-  const Shape *data = &n->in[0]->shape, *ind = &n->in[1]->shape, *out = &n->out[0]->shape;
+  RtShape data = kb_in_shape(kb, 0), ind = kb_in_shape(kb, 1), out = {0};
   int axis = (int)attr_int(n, "axis", 0);
   if (axis < 0)
-    axis += data->rank;
-  int64_t outer = 1, inner = 1;
-  for (int d = 0; d < axis; d++)
-    outer *= data->dim[d];
-  for (int d = axis + 1; d < data->rank; d++)
-    inner *= data->dim[d];
-  int64_t nind = shape_numel(ind), dim = data->dim[axis];
-  if (!shape_numel(out))
-    return;
-  Loop lo, lj, li;
-  LLVMValueRef o = kb_for(kb, &lo, outer);
-  LLVMValueRef j = kb_for(kb, &lj, nind);
-  LLVMValueRef k = load_index(kb, n->in[1], j, dim);
-  LLVMValueRef src = LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, kb_idx(kb, dim), ""), k, ""),
-                                  kb_idx(kb, inner), "");
-  LLVMValueRef dst = LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, kb_idx(kb, nind), ""), j, ""),
-                                  kb_idx(kb, inner), "");
-  LLVMValueRef i = kb_for(kb, &li, inner);
+    axis += data.rank;
+  LLVMValueRef outer = kb_idx(kb, 1), inner = kb_idx(kb, 1);
+  for (int d = 0; d < data.rank; d++) {
+    if (d < axis)
+      outer = LLVMBuildNSWMul(kb->b, outer, data.dim[d], "");
+    if (d > axis)
+      inner = LLVMBuildNSWMul(kb->b, inner, data.dim[d], "");
+    if (d == axis)
+      for (int j = 0; j < ind.rank; j++)
+        out.dim[out.rank++] = ind.dim[j];
+    else
+      out.dim[out.rank++] = data.dim[d];
+  }
+  kb_set_out_shape(kb, 0, &out);
+  LLVMValueRef nind = kb_numel(kb, &ind), dim = data.dim[axis];
   DType dt = n->in[0]->dtype;
-  LLVMValueRef v = LLVMBuildLoad2(kb->b, kb_type(kb, dt), kb_gep(kb, dt, kb->in[0], LLVMBuildAdd(kb->b, src, i, "")), "");
-  LLVMBuildStore(kb->b, v, kb_gep(kb, dt, kb->out[0], LLVMBuildAdd(kb->b, dst, i, "")));
+  Loop lo, lj, li;
+  LLVMValueRef o = kb_for_v(kb, &lo, kb_idx(kb, 0), outer, 1);
+  LLVMValueRef j = kb_for_v(kb, &lj, kb_idx(kb, 0), nind, 1);
+  LLVMValueRef k = index_at(kb, n->in[1]->dtype, kb->in[1], j, dim);
+  LLVMValueRef src = LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, dim, ""), k, ""), inner, "");
+  LLVMValueRef dst = LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, nind, ""), j, ""), inner, "");
+  LLVMValueRef i = kb_for_v(kb, &li, kb_idx(kb, 0), inner, 1);
+  copy_element(kb, dt, kb->out[0], LLVMBuildAdd(kb->b, dst, i, ""), kb->in[0], LLVMBuildAdd(kb->b, src, i, ""));
   kb_end_for(kb, &li);
   kb_end_for(kb, &lj);
   kb_end_for(kb, &lo);

@@ -37,6 +37,18 @@ void copy_strided(KB *kb, DType dt, LLVMValueRef dst, int64_t dst_off, LLVMValue
                   const int64_t *src_st);
 // Loads index POS of input 1 (the indices), wrapped if negative and clamped into [0, dim).
 LLVMValueRef load_index(KB *kb, Value *ind, LLVMValueRef pos, int64_t dim);
+// The same for an index tensor of type DT at BASE and a run-time DIM (a t_idx value).
+LLVMValueRef index_at(KB *kb, DType dt, LLVMValueRef base, LLVMValueRef pos, LLVMValueRef dim);
+// dst[dst_idx] = src[src_idx], the storage bits unchanged.
+void copy_element(KB *kb, DType dt, LLVMValueRef dst, LLVMValueRef dst_idx, LLVMValueRef src, LLVMValueRef src_idx);
+
+// gather.c
+InferFn infer_GatherElements, infer_GatherND, infer_ScatterElements, infer_ScatterND;
+LowerFn lower_GatherElements, lower_GatherND, lower_ScatterElements, lower_ScatterND;
+
+// generate.c
+InferFn infer_OneHot, infer_Trilu, infer_EyeLike, infer_Range;
+LowerFn lower_OneHot, lower_Trilu, lower_EyeLike, lower_Range;
 
 // gemm.c
 InferFn infer_Gemm, infer_MatMul;

@@ -101,7 +101,7 @@ MemoryPlan plan_memory(Compiler *cc, Graph *g) {
       continue;
     if (in_arena(v))
       add_buffer(bufs, &nb, align_up(value_bytes(v), align), def[v->id], last_use[v->id], &v->offset);
-    if (v->dynamic) // run-time dims live as long as the data
+    if (v->dynamic && !v->alias_of) // run-time dims live as long as the data; views share them
       add_buffer(bufs, &nb, align_up(8 * v->shape.rank, align), def[v->id], last_use[storage_root(v)->id],
                  &v->dims_offset);
   }
