@@ -1,6 +1,7 @@
 // copy.c — data movement that is an affine map from output to input indices: Transpose,
 // Slice, Concat, Split, Expand, Tile, DepthToSpace/SpaceToDepth. All of them lower to
-// copy_strided, one loop nest whose contiguous dims are merged; plus Pad and Gather.
+// copy_strided, one loop nest whose contiguous dims are merged; plus Pad, Gather and
+// ReverseSequence, whose source indices depend on data.
 #include "../compiler.h"
 #include "ops.h"
 
@@ -508,4 +509,103 @@ void lower_Gather(KB *kb, Node *n) {
   kb_end_for(kb, &li);
   kb_end_for(kb, &lj);
   kb_end_for(kb, &lo);
+}
+
+//
+// DepthToSpace / SpaceToDepth: a reshape to 6-D and a transpose, i.e. one strided copy over
+// the output viewed as [N, C', H, b, W, b] (DepthToSpace) or [N, b, b, C, H', W']
+// (SpaceToDepth).
+//
+static int64_t get_blocksize(Compiler *cc, Node *n) {
+  int64_t b = attr_int(n, "blocksize", 0);
+  if (b < 1)
+    fatal_at(cc, n, "blocksize must be positive");
+  if (n->in[0]->shape.rank != 4)
+    fatal_at(cc, n, "the input must be 4-D (N, C, H, W)");
+  return b;
+}
+
+static bool crd_mode(Compiler *cc, Node *n) {
+  const char *mode = attr_string(n, "mode", "DCR");
+  if (strcmp(mode, "DCR") && strcmp(mode, "CRD"))
+    fatal_at(cc, n, "mode '%s' is not supported", mode);
+  return !strcmp(mode, "CRD");
+}
+
+void infer_DepthToSpace(Compiler *cc, Node *n) {
+  const Shape *x = &n->in[0]->shape;
+  int64_t b = get_blocksize(cc, n);
+  crd_mode(cc, n);
+  if (x->dim[1] % (b * b))
+    fatal_at(cc, n, "channels (%lld) are not a multiple of blocksize^2", (long long)x->dim[1]);
+  Shape s = {.rank = 4, .dim = {x->dim[0], x->dim[1] / (b * b), x->dim[2] * b, x->dim[3] * b}};
+  set_output(n, 0, n->in[0]->dtype, s);
+}
+
+void lower_DepthToSpace(KB *kb, Node *n) {
+  const Shape *x = &n->in[0]->shape;
+  int64_t b = get_blocksize(kb->cc, n), c = x->dim[1] / (b * b), h = x->dim[2], w = x->dim[3];
+  int64_t sc = h * w, sn = x->dim[1] * sc;
+  // Output index (n, c, h, i, w, j) reads channel (i*b + j)*C' + c (DCR) or c*b*b + i*b + j (CRD).
+  bool crd = crd_mode(kb->cc, n);
+  int64_t dims[6] = {x->dim[0], c, h, b, w, b}, dst[6];
+  int64_t src[6] = {sn, crd ? b * b * sc : sc, w, crd ? b * sc : b * c * sc, 1, crd ? sc : c * sc};
+  Shape os = shape_of(6, dims);
+  contiguous_strides(&os, dst);
+  copy_strided(kb, n->in[0]->dtype, kb->out[0], 0, kb->in[0], 0, 6, dims, dst, src);
+}
+
+void infer_SpaceToDepth(Compiler *cc, Node *n) {
+  const Shape *x = &n->in[0]->shape;
+  int64_t b = get_blocksize(cc, n);
+  if (x->dim[2] % b || x->dim[3] % b)
+    fatal_at(cc, n, "height and width (%lld, %lld) are not multiples of blocksize", (long long)x->dim[2],
+             (long long)x->dim[3]);
+  Shape s = {.rank = 4, .dim = {x->dim[0], x->dim[1] * b * b, x->dim[2] / b, x->dim[3] / b}};
+  set_output(n, 0, n->in[0]->dtype, s);
+}
+
+void lower_SpaceToDepth(KB *kb, Node *n) {
+  const Shape *x = &n->in[0]->shape;
+  int64_t b = get_blocksize(kb->cc, n), c = x->dim[1], h = x->dim[2], w = x->dim[3];
+  // Output index (n, i, j, c, h, w) reads input (n, c, h*b + i, w*b + j).
+  int64_t dims[6] = {x->dim[0], b, b, c, h / b, w / b}, dst[6];
+  int64_t src[6] = {c * h * w, w, 1, h * w, b * w, b};
+  Shape os = shape_of(6, dims);
+  contiguous_strides(&os, dst);
+  copy_strided(kb, n->in[0]->dtype, kb->out[0], 0, kb->in[0], 0, 6, dims, dst, src);
+}
+
+//
+// ReverseSequence: along the time axis, the first sequence_lens[b] elements of batch b are
+// reversed, the rest copied.
+//
+void infer_ReverseSequence(Compiler *cc, Node *n) {
+  const Shape *x = &n->in[0]->shape;
+  int64_t t = attr_int(n, "time_axis", 0), b = attr_int(n, "batch_axis", 1);
+  if (x->rank < 2 || (t != 0 && t != 1) || (b != 0 && b != 1) || t == b)
+    fatal_at(cc, n, "time_axis and batch_axis must be 0 and 1 (in some order) of a tensor of rank >= 2");
+  const Shape *lens = &n->in[1]->shape;
+  if (lens->rank != 1 || lens->dim[0] != x->dim[b])
+    fatal_at(cc, n, "sequence_lens must have one entry per batch (%lld)", (long long)x->dim[b]);
+  set_output(n, 0, n->in[0]->dtype, *x);
+}
+
+void lower_ReverseSequence(KB *kb, Node *n) {
+  const Shape *x = &n->in[0]->shape;
+  int t = (int)attr_int(n, "time_axis", 0), b = 1 - t;
+  int64_t st[MAX_RANK];
+  contiguous_strides(x, st);
+  Loop loops[MAX_RANK];
+  LLVMValueRef idx[MAX_RANK];
+  kb_for_shape(kb, loops, x, idx);
+  LLVMValueRef len = LLVMBuildIntCast2(kb->b, kb_convert(kb, kb_load(kb, n->in[1]->dtype, kb->in[1], idx[b]), n->in[1]->dtype, DT_I64),
+                                       kb->t_idx, 1, "");
+  len = kb_min(kb, DT_I64, kb_max(kb, DT_I64, len, kb_idx(kb, 0)), kb_idx(kb, x->dim[t]));
+  LLVMValueRef rev = LLVMBuildSub(kb->b, LLVMBuildSub(kb->b, len, kb_idx(kb, 1), ""), idx[t], "");
+  LLVMValueRef src_t = kb_select(kb, LLVMBuildICmp(kb->b, LLVMIntSLT, idx[t], len, ""), rev, idx[t]);
+  LLVMValueRef dst = kb_flat_strided(kb, x->rank, st, idx);
+  idx[t] = src_t;
+  copy_element(kb, n->in[0]->dtype, kb->out[0], dst, kb->in[0], kb_flat_strided(kb, x->rank, st, idx));
+  kb_end_for_shape(kb, loops, x);
 }

@@ -28,9 +28,9 @@ LowerFn lower_Dropout, lower_ConstantOfShape, lower_Copy;
 
 // copy.c
 InferFn infer_Transpose, infer_Concat, infer_Split, infer_Slice, infer_Expand, infer_Tile,
-    infer_Pad, infer_Gather;
+    infer_Pad, infer_Gather, infer_DepthToSpace, infer_SpaceToDepth, infer_ReverseSequence;
 LowerFn lower_Transpose, lower_Concat, lower_Split, lower_Slice, lower_Expand, lower_Tile,
-    lower_Pad, lower_Gather;
+    lower_Pad, lower_Gather, lower_DepthToSpace, lower_SpaceToDepth, lower_ReverseSequence;
 // Copies a strided view: dst[dst_off + i.dst_st] = src[src_off + i.src_st] over DIMS.
 void copy_strided(KB *kb, DType dt, LLVMValueRef dst, int64_t dst_off, LLVMValueRef src,
                   int64_t src_off, int rank, const int64_t *dims, const int64_t *dst_st,
@@ -49,6 +49,14 @@ LowerFn lower_GatherElements, lower_GatherND, lower_ScatterElements, lower_Scatt
 // generate.c
 InferFn infer_OneHot, infer_Trilu, infer_EyeLike, infer_Range;
 LowerFn lower_OneHot, lower_Trilu, lower_EyeLike, lower_Range;
+
+// sort.c
+InferFn infer_TopK, infer_Unique;
+LowerFn lower_TopK, lower_Unique;
+
+// loss.c
+InferFn infer_loss;
+LowerFn lower_loss;
 
 // gemm.c
 InferFn infer_Gemm, infer_MatMul;
@@ -80,8 +88,8 @@ InferFn infer_softmax;
 LowerFn lower_softmax;
 
 // reduce.c
-InferFn infer_reduce, infer_arg;
-LowerFn lower_reduce, lower_arg;
+InferFn infer_reduce, infer_arg, infer_CumSum;
+LowerFn lower_reduce, lower_arg, lower_CumSum;
 
 // control.c
 InferFn infer_If;
