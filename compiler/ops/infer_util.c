@@ -81,6 +81,8 @@ bool accepts_dynamic_inputs(const Node *n) {
   case OP_OneHot: // generate.c
   case OP_Trilu:
   case OP_EyeLike:
+  case OP_NonZero: // select.c
+  case OP_Compress:
     return true;
   default: return false;
   }

@@ -58,6 +58,10 @@ LowerFn lower_TopK, lower_Unique;
 InferFn infer_loss;
 LowerFn lower_loss;
 
+// select.c
+InferFn infer_NonZero, infer_Compress, infer_NonMaxSuppression;
+LowerFn lower_NonZero, lower_Compress, lower_NonMaxSuppression;
+
 // gemm.c
 InferFn infer_Gemm, infer_MatMul;
 LowerFn lower_Gemm, lower_MatMul;
