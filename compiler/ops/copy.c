@@ -74,10 +74,31 @@ void infer_Transpose(Compiler *cc, Node *n) {
   set_output(n, 0, n->in[0]->dtype, s);
 }
 
+// A data-dependent input shape: the same map with run-time dims.
+static void transpose_dynamic(KB *kb, Node *n, const int *perm) {
+  RtShape in = kb_in_shape(kb, 0), out = {.rank = in.rank};
+  LLVMValueRef ist[MAX_RANK], ost[MAX_RANK], sst[MAX_RANK], idx[MAX_RANK];
+  for (int i = 0; i < in.rank; i++)
+    out.dim[i] = in.dim[perm[i]];
+  kb_set_out_shape(kb, 0, &out);
+  kb_strides(kb, &in, ist);
+  kb_strides(kb, &out, ost);
+  for (int i = 0; i < in.rank; i++)
+    sst[i] = ist[perm[i]];
+  Loop loops[MAX_RANK];
+  kb_for_rt(kb, loops, &out, idx);
+  copy_element(kb, n->in[0]->dtype, kb->out[0], kb_dot(kb, out.rank, idx, ost), kb->in[0], kb_dot(kb, out.rank, idx, sst));
+  kb_end_for_rt(kb, loops, &out);
+}
+
 void lower_Transpose(KB *kb, Node *n) {
   const Shape *in = &n->in[0]->shape, *out = &n->out[0]->shape;
   int perm[MAX_RANK];
   get_perm(kb->cc, n, in->rank, perm);
+  if (n->in[0]->dynamic) {
+    transpose_dynamic(kb, n, perm);
+    return;
+  }
   int64_t ist[MAX_RANK], ost[MAX_RANK], sst[MAX_RANK];
   contiguous_strides(in, ist);
   contiguous_strides(out, ost);

@@ -27,8 +27,9 @@ void infer_GatherElements(Compiler *cc, Node *n) {
   check_index_type(cc, n, 1);
   if (ind->rank != data->rank)
     fatal_at(cc, n, "indices have rank %d, the data %d", ind->rank, data->rank);
+  bool bounds = n->in[0]->dynamic || n->in[1]->dynamic; // only known at run time
   for (int d = 0; d < data->rank; d++)
-    if (d != axis && ind->dim[d] > data->dim[d] && !n->in[0]->dynamic)
+    if (d != axis && ind->dim[d] > data->dim[d] && !bounds)
       fatal_at(cc, n, "indices dim %d (%lld) exceeds the data's (%lld)", d, (long long)ind->dim[d],
                (long long)data->dim[d]);
   set_output(n, 0, n->in[0]->dtype, *ind);
@@ -60,7 +61,8 @@ typedef struct {
   int k;      // index tuple length
 } NDParams;
 
-static NDParams nd_params(Compiler *cc, Node *n, const Shape *data, const Shape *ind, int batch) {
+static NDParams nd_params(Compiler *cc, Node *n, int batch) {
+  const Shape *data = &n->in[0]->shape, *ind = &n->in[1]->shape;
   NDParams p = {.batch = batch};
   if (ind->rank < 1)
     fatal_at(cc, n, "indices must have rank >= 1");
@@ -70,7 +72,7 @@ static NDParams nd_params(Compiler *cc, Node *n, const Shape *data, const Shape 
   if (p.k < 1 || batch + p.k > data->rank)
     fatal_at(cc, n, "index tuples of length %d do not fit data of rank %d after %d batch dims", p.k,
              data->rank, batch);
-  for (int d = 0; d < batch; d++)
+  for (int d = 0; d < batch && !n->in[0]->dynamic && !n->in[1]->dynamic; d++)
     if (ind->dim[d] != data->dim[d])
       fatal_at(cc, n, "batch dim %d differs between data (%lld) and indices (%lld)", d,
                (long long)data->dim[d], (long long)ind->dim[d]);
@@ -81,7 +83,7 @@ void infer_GatherND(Compiler *cc, Node *n) {
   const Shape *data = &n->in[0]->shape, *ind = &n->in[1]->shape;
   check_index_type(cc, n, 1);
   NDParams *p = pool_alloc(&cc->pool, sizeof(NDParams));
-  *p = nd_params(cc, n, data, ind, (int)attr_int(n, "batch_dims", 0));
+  *p = nd_params(cc, n, (int)attr_int(n, "batch_dims", 0));
   Shape s = {.rank = ind->rank - 1 + data->rank - p->batch - p->k};
   if (s.rank > MAX_RANK)
     fatal_at(cc, n, "result rank %d exceeds the supported %d", s.rank, MAX_RANK);
@@ -232,7 +234,7 @@ void lower_ScatterElements(KB *kb, Node *n) {
 void infer_ScatterND(Compiler *cc, Node *n) {
   const Shape *data = &n->in[0]->shape, *ind = &n->in[1]->shape, *upd = &n->in[2]->shape;
   NDParams *p = pool_alloc(&cc->pool, sizeof(NDParams));
-  *p = nd_params(cc, n, data, ind, 0);
+  *p = nd_params(cc, n, 0);
   Shape want = {.rank = ind->rank - 1 + data->rank - p->k};
   for (int d = 0; d < ind->rank - 1; d++)
     want.dim[d] = ind->dim[d];
