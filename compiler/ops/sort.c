@@ -24,6 +24,8 @@ void infer_TopK(Compiler *cc, Node *n) {
   const Shape *x = &n->in[0]->shape;
   int axis = norm_axis(cc, n, attr_int(n, "axis", -1), x->rank);
   int64_t k = topk_k(cc, n);
+  if (n->in[0]->dtype == DT_STRING || n->in[0]->dtype == DT_BOOL)
+    fatal_at(cc, n, "input of type %s is not supported", dtype_onnx_name(n->in[0]->dtype));
   if (n->nout != 2)
     fatal_at(cc, n, "expects two outputs (values, indices)");
   if (k < 0 || k > x->dim[axis])
@@ -112,6 +114,8 @@ typedef struct {
 
 void infer_Unique(Compiler *cc, Node *n) {
   const Shape *x = &n->in[0]->shape;
+  if (n->in[0]->dtype == DT_STRING)
+    fatal_at(cc, n, "string input is not supported");
   UniqueGeom *g = pool_alloc(&cc->pool, sizeof(UniqueGeom));
   const Attr *a = node_attr(n, "axis");
   g->axis = a ? norm_axis(cc, n, a->i, x->rank) : -1;

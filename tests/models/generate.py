@@ -21,9 +21,10 @@ from onnx import TensorProto, helper, numpy_helper
 OPSET = 13
 
 
-def save(root, name, nodes, inputs, outputs, initializers=()):
+def save(root, name, nodes, inputs, outputs, initializers=(), opset=OPSET):
     """inputs/outputs: lists of (name, numpy array); the graph declares their types and
-    shapes, outputs with unknown dims (they are data-dependent)."""
+    shapes, outputs with unknown dims (they are data-dependent). Models of opsets newer
+    than this onnx knows are not checked."""
     def info(n, a, dynamic):
         shape = [None] * a.ndim if dynamic else list(a.shape)
         return helper.make_tensor_value_info(n, onnx.mapping.NP_TYPE_TO_TENSOR_TYPE[a.dtype], shape)
@@ -31,8 +32,9 @@ def save(root, name, nodes, inputs, outputs, initializers=()):
     graph = helper.make_graph(nodes, name, [info(n, a, False) for n, a in inputs],
                               [info(n, a, True) for n, a in outputs],
                               [numpy_helper.from_array(a, n) for n, a in initializers])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    onnx.checker.check_model(model)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    if opset <= onnx.defs.onnx_opset_version():
+        onnx.checker.check_model(model)
     d = os.path.join(root, name)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(os.path.join(d, "test_data_set_0"))
@@ -147,6 +149,45 @@ def nonzero_folded(root):
          [("c", c), ("flat", np.array([-1], dtype=np.int64))])
 
 
+def scatter_reductions(root):
+    """ScatterElements and ScatterND with the max and min reductions of opset 18, duplicate
+    indices included (each update combines with the result of the previous ones)."""
+    data = np.array([[1, 5, 3], [4, 2, 6]], dtype=np.float32)
+    ind = np.array([[2, 2, 0], [1, 1, 1]], dtype=np.int64)
+    upd = np.array([[7, 0, 9], [3, -1, 8]], dtype=np.float32)
+    nd_ind = np.array([[0, 1], [1, 2], [0, 1]], dtype=np.int64)
+    nd_upd = np.array([0, 10, 4], dtype=np.float32)
+    nodes, outputs = [], []
+    for red, f in (("max", np.maximum), ("min", np.minimum)):
+        el = data.copy()
+        for i in range(2):
+            for j in range(3):
+                el[i, ind[i, j]] = f(el[i, ind[i, j]], upd[i, j])
+        nd = data.copy()
+        for k in range(3):
+            nd[tuple(nd_ind[k])] = f(nd[tuple(nd_ind[k])], nd_upd[k])
+        nodes += [helper.make_node("ScatterElements", ["data", "ind", "upd"], ["el_" + red], axis=1, reduction=red),
+                  helper.make_node("ScatterND", ["data", "nd_ind", "nd_upd"], ["nd_" + red], reduction=red)]
+        outputs += [("el_" + red, el), ("nd_" + red, nd)]
+    save(root, "scatter_reductions", nodes, [("data", data), ("upd", upd), ("nd_upd", nd_upd)], outputs,
+         [("ind", ind), ("nd_ind", nd_ind)], opset=18)
+
+
+def topk_ties(root):
+    """TopK along a middle axis with equal values: the lower index comes first, for the
+    largest and the smallest."""
+    x = np.array([[[1, 3], [3, 3], [2, 1], [3, 0]]], dtype=np.float32)  # [1, 4, 2]
+    k = 3
+    nodes = [helper.make_node("TopK", ["x", "k"], ["lv", "li"], axis=1),
+             helper.make_node("TopK", ["x", "k"], ["sv", "si"], axis=1, largest=0)]
+    li = np.argsort(-x, axis=1, kind="stable")[:, :k]
+    si = np.argsort(x, axis=1, kind="stable")[:, :k]
+    save(root, "topk_ties", nodes, [("x", x)],
+         [("lv", np.take_along_axis(x, li, 1)), ("li", li.astype(np.int64)),
+          ("sv", np.take_along_axis(x, si, 1)), ("si", si.astype(np.int64))],
+         [("k", np.array([k], dtype=np.int64))])
+
+
 def dynamic_reshape(errors):
     """A view of a data-dependent shape needs its dims at compile time: rejected."""
     nodes = [helper.make_node("NonZero", ["x"], ["nz"]),
@@ -163,7 +204,8 @@ def main():
     tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     models, errors = os.path.join(tests, "models"), os.path.join(tests, "errors")
     os.makedirs(errors, exist_ok=True)
-    for gen in (nonzero_gathernd, compress_nonzero, nonzero_eltwise, unique_gather, compress_sigmoid, nms_boxes, nonzero_folded):
+    for gen in (nonzero_gathernd, compress_nonzero, nonzero_eltwise, unique_gather, compress_sigmoid, nms_boxes,
+                nonzero_folded, scatter_reductions, topk_ties):
         gen(models)
     dynamic_reshape(errors)
 
