@@ -333,6 +333,10 @@ Value *need_const(Compiler *cc, Node *n, int i);   // input i must be a compile-
 bool broadcast_shapes(const Shape *a, const Shape *b, Shape *out);
 int norm_axis(Compiler *cc, Node *n, int64_t axis, int rank); // negative axes, range check
 bool is_view_op(const Node *n); // output shares the input's storage (Reshape, Squeeze, ...)
+bool has_dynamic_input(const Node *n);
+// The op's lowering handles inputs of data-dependent shape (reads kb_in_shape, writes the
+// dims of its outputs, which inference marks dynamic); other ops reject such inputs.
+bool accepts_dynamic_inputs(const Node *n);
 
 //
 // passes/*.c — graph transformations, run in this order by api.c
@@ -428,6 +432,20 @@ LLVMValueRef kb_ge(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef kb_eq(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef kb_select(KB *kb, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef kb_fma(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
+// Run-time shapes, for ops that accept inputs of data-dependent shape (Value::dynamic): dims
+// as t_idx values, constants for static tensors, loaded from kb->in_dims for dynamic ones.
+typedef struct {
+  int rank;
+  LLVMValueRef dim[MAX_RANK];
+} RtShape;
+RtShape kb_shape_const(KB *kb, const Shape *s);
+RtShape kb_in_shape(KB *kb, int i);                      // input i of the node
+void kb_set_out_shape(KB *kb, int i, const RtShape *s);  // into out_dims[i] if output i is dynamic
+LLVMValueRef kb_numel(KB *kb, const RtShape *s);
+void kb_strides(KB *kb, const RtShape *s, LLVMValueRef *st); // row-major element strides
+void kb_for_rt(KB *kb, Loop *loops, const RtShape *s, LLVMValueRef *idx);
+void kb_end_for_rt(KB *kb, Loop *loops, const RtShape *s);
+LLVMValueRef kb_dot(KB *kb, int rank, const LLVMValueRef *idx, const LLVMValueRef *st); // sum idx*st
 
 //
 // codegen/math.c — transcendentals as inline polynomials (vectorizable, no libm for f32)
@@ -449,7 +467,7 @@ typedef struct {
   LLVMTargetMachineRef tm;
 } Module;
 // Lowers one node into an internal function taking its buffers as noalias pointers:
-// (inputs..., outputs..., [input dims...], [output dims...], scratch).
+// (inputs..., outputs..., [dims of dynamic inputs...], [dims of dynamic outputs...], scratch).
 LLVMValueRef lower_node_function(Compiler *cc, LLVMModuleRef mod, Node *n, const char *fn_name);
 Module build_module(Compiler *cc, Graph *g, const MemoryPlan *plan, const char *prefix);
 void optimize_module(Compiler *cc, Module *m);

@@ -73,6 +73,7 @@ bool jit_eval_node(Compiler *cc, Node *n, void **out_data, int64_t (*out_dims)[M
   LLVMValueRef fn = lower_node_function(cc, mod, n, "node");
   build_wrapper(mod, fn, name);
   // Arguments in the node function's order: inputs, outputs, dims of dynamic ones, scratch.
+  // (Folded inputs are constants, whose shapes are exact: they are never dynamic.)
   void *args[64];
   int na = 0;
   for (int i = 0; i < n->nin; i++)

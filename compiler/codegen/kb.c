@@ -362,3 +362,72 @@ LLVMValueRef kb_fma(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b, LLVMValueR
   LLVMValueRef args[3] = {a, b, c};
   return kb_call_intrinsic(kb, "llvm.fmuladd", LLVMTypeOf(a), args, 3);
 }
+
+//
+// Run-time shapes: ops that accept inputs of data-dependent shape read their dims here. For
+// static tensors the dims are constants, so the same lowering folds to fixed loops.
+//
+RtShape kb_shape_const(KB *kb, const Shape *s) {
+  RtShape r = {.rank = s->rank};
+  for (int d = 0; d < s->rank; d++)
+    r.dim[d] = kb_idx(kb, s->dim[d]);
+  return r;
+}
+
+RtShape kb_in_shape(KB *kb, int i) {
+  const Value *v = kb->node->in[i];
+  if (!v->dynamic)
+    return kb_shape_const(kb, &v->shape);
+  RtShape r = {.rank = v->shape.rank};
+  LLVMTypeRef i64 = LLVMInt64TypeInContext(kb->ctx);
+  for (int d = 0; d < r.rank; d++) {
+    LLVMValueRef at = kb_idx(kb, d);
+    LLVMValueRef dim = LLVMBuildLoad2(kb->b, i64, LLVMBuildInBoundsGEP2(kb->b, i64, kb->in_dims[i], &at, 1, ""), "");
+    r.dim[d] = LLVMBuildIntCast2(kb->b, dim, kb->t_idx, 1, "");
+  }
+  return r;
+}
+
+void kb_set_out_shape(KB *kb, int i, const RtShape *s) {
+  const Value *v = kb->node->out[i];
+  if (!v || !v->dynamic)
+    return;
+  LLVMTypeRef i64 = LLVMInt64TypeInContext(kb->ctx);
+  for (int d = 0; d < s->rank; d++) {
+    LLVMValueRef at = kb_idx(kb, d);
+    LLVMBuildStore(kb->b, LLVMBuildIntCast2(kb->b, s->dim[d], i64, 1, ""),
+                   LLVMBuildInBoundsGEP2(kb->b, i64, kb->out_dims[i], &at, 1, ""));
+  }
+}
+
+LLVMValueRef kb_numel(KB *kb, const RtShape *s) {
+  LLVMValueRef n = kb_idx(kb, 1);
+  for (int d = 0; d < s->rank; d++)
+    n = LLVMBuildNSWMul(kb->b, n, s->dim[d], "");
+  return n;
+}
+
+void kb_strides(KB *kb, const RtShape *s, LLVMValueRef *st) {
+  LLVMValueRef acc = kb_idx(kb, 1);
+  for (int d = s->rank - 1; d >= 0; d--) {
+    st[d] = acc;
+    acc = LLVMBuildNSWMul(kb->b, acc, s->dim[d], "");
+  }
+}
+
+void kb_for_rt(KB *kb, Loop *loops, const RtShape *s, LLVMValueRef *idx) {
+  for (int d = 0; d < s->rank; d++)
+    idx[d] = kb_for_v(kb, &loops[d], kb_idx(kb, 0), s->dim[d], 1);
+}
+
+void kb_end_for_rt(KB *kb, Loop *loops, const RtShape *s) {
+  for (int d = s->rank - 1; d >= 0; d--)
+    kb_end_for(kb, &loops[d]);
+}
+
+LLVMValueRef kb_dot(KB *kb, int rank, const LLVMValueRef *idx, const LLVMValueRef *st) {
+  LLVMValueRef off = kb_idx(kb, 0);
+  for (int d = 0; d < rank; d++)
+    off = LLVMBuildNSWAdd(kb->b, off, LLVMBuildNSWMul(kb->b, idx[d], st[d], ""), "");
+  return off;
+}

@@ -23,6 +23,9 @@ LLVMValueRef lower_node_function(Compiler *cc, LLVMModuleRef mod, Node *n, const
   for (int i = 0; i < n->nout; i++)
     if (n->out[i])
       params[np++] = ptr;
+  for (int i = 0; i < n->nin; i++)
+    if (n->in[i] && n->in[i]->dynamic)
+      params[np++] = ptr;
   for (int i = 0; i < n->nout; i++)
     if (n->out[i] && n->out[i]->dynamic)
       params[np++] = ptr;
@@ -56,6 +59,9 @@ LLVMValueRef lower_node_function(Compiler *cc, LLVMModuleRef mod, Node *n, const
   for (int i = 0; i < n->nout; i++)
     if (n->out[i])
       kb.out[i] = LLVMGetParam(fn, p++);
+  for (int i = 0; i < n->nin; i++)
+    if (n->in[i] && n->in[i]->dynamic)
+      kb.in_dims[i] = LLVMGetParam(fn, p++);
   for (int i = 0; i < n->nout; i++)
     if (n->out[i] && n->out[i]->dynamic)
       kb.out_dims[i] = LLVMGetParam(fn, p++);
@@ -117,6 +123,13 @@ static LLVMValueRef arena_ptr(Entry *e, int64_t offset) {
   return LLVMBuildInBoundsGEP2(e->b, LLVMInt8TypeInContext(e->ctx), e->arena, &off, 1, "");
 }
 
+// The run-time dims of a dynamic value; views of it (Identity) share them.
+static LLVMValueRef dims_ptr(Entry *e, Value *v) {
+  while (v->alias_of)
+    v = v->alias_of;
+  return arena_ptr(e, v->dims_offset);
+}
+
 static LLVMValueRef const_string(Entry *e, const char *str) {
   LLVMValueRef init = LLVMConstStringInContext(e->ctx, str, (unsigned)strlen(str), 0);
   LLVMValueRef g = LLVMAddGlobal(e->mod, LLVMTypeOf(init), "str");
@@ -163,6 +176,9 @@ static LLVMValueRef build_entry(Entry *e, Graph *g, const char *prefix) {
     for (int i = 0; i < n->nout; i++)
       if (n->out[i])
         args[na++] = value_ptr(e, n->out[i]);
+    for (int i = 0; i < n->nin; i++)
+      if (n->in[i] && n->in[i]->dynamic)
+        args[na++] = dims_ptr(e, n->in[i]);
     for (int i = 0; i < n->nout; i++)
       if (n->out[i] && n->out[i]->dynamic)
         args[na++] = arena_ptr(e, n->out[i]->dims_offset);
@@ -189,7 +205,7 @@ static LLVMValueRef build_entry(Entry *e, Graph *g, const char *prefix) {
         LLVMValueRef val = LLVMConstInt(i64, (unsigned long long)v->shape.dim[d], 0);
         if (v->dynamic) {
           LLVMValueRef di = LLVMConstInt(e->idx, (unsigned long long)d, 0);
-          val = LLVMBuildLoad2(e->b, i64, LLVMBuildInBoundsGEP2(e->b, i64, arena_ptr(e, v->dims_offset), &di, 1, ""), "");
+          val = LLVMBuildLoad2(e->b, i64, LLVMBuildInBoundsGEP2(e->b, i64, dims_ptr(e, v), &di, 1, ""), "");
         }
         LLVMBuildStore(e->b, val, LLVMBuildInBoundsGEP2(e->b, i64, dims, &idx, 1, ""));
       }

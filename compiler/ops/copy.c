@@ -1,6 +1,7 @@
 // copy.c — data movement that is an affine map from output to input indices: Transpose,
 // Slice, Concat, Split, Expand, Tile, DepthToSpace/SpaceToDepth. All of them lower to
-// copy_strided, one loop nest whose contiguous dims are merged; plus Pad and Gather.
+// copy_strided, one loop nest whose contiguous dims are merged; plus Pad, Gather and
+// ReverseSequence, whose source indices depend on data.
 #include "../compiler.h"
 #include "ops.h"
 
@@ -73,10 +74,31 @@ void infer_Transpose(Compiler *cc, Node *n) {
   set_output(n, 0, n->in[0]->dtype, s);
 }
 
+// A data-dependent input shape: the same map with run-time dims.
+static void transpose_dynamic(KB *kb, Node *n, const int *perm) {
+  RtShape in = kb_in_shape(kb, 0), out = {.rank = in.rank};
+  LLVMValueRef ist[MAX_RANK], ost[MAX_RANK], sst[MAX_RANK], idx[MAX_RANK];
+  for (int i = 0; i < in.rank; i++)
+    out.dim[i] = in.dim[perm[i]];
+  kb_set_out_shape(kb, 0, &out);
+  kb_strides(kb, &in, ist);
+  kb_strides(kb, &out, ost);
+  for (int i = 0; i < in.rank; i++)
+    sst[i] = ist[perm[i]];
+  Loop loops[MAX_RANK];
+  kb_for_rt(kb, loops, &out, idx);
+  copy_element(kb, n->in[0]->dtype, kb->out[0], kb_dot(kb, out.rank, idx, ost), kb->in[0], kb_dot(kb, out.rank, idx, sst));
+  kb_end_for_rt(kb, loops, &out);
+}
+
 void lower_Transpose(KB *kb, Node *n) {
   const Shape *in = &n->in[0]->shape, *out = &n->out[0]->shape;
   int perm[MAX_RANK];
   get_perm(kb->cc, n, in->rank, perm);
+  if (n->in[0]->dynamic) {
+    transpose_dynamic(kb, n, perm);
+    return;
+  }
   int64_t ist[MAX_RANK], ost[MAX_RANK], sst[MAX_RANK];
   contiguous_strides(in, ist);
   contiguous_strides(out, ost);
@@ -440,7 +462,8 @@ void lower_Pad(KB *kb, Node *n) {
 
 //
 // Gather along an axis with run-time indices (negative indices count from the end;
-// out-of-range indices are clamped so a bad input cannot read outside the tensor).
+// out-of-range indices are clamped so a bad input cannot read outside the tensor). Data and
+// indices may have data-dependent shapes.
 //
 void infer_Gather(Compiler *cc, Node *n) {
   const Shape *data = &n->in[0]->shape, *ind = &n->in[1]->shape;
@@ -458,40 +481,152 @@ void infer_Gather(Compiler *cc, Node *n) {
   set_output(n, 0, n->in[0]->dtype, s);
 }
 
-LLVMValueRef load_index(KB *kb, Value *ind, LLVMValueRef pos, int64_t dim) {
-  LLVMValueRef i = kb_convert(kb, kb_load(kb, ind->dtype, kb->in[1], pos), ind->dtype, DT_I64);
+LLVMValueRef index_at(KB *kb, DType dt, LLVMValueRef base, LLVMValueRef pos, LLVMValueRef dim) {
+  LLVMValueRef i = kb_convert(kb, kb_load(kb, dt, base, pos), dt, DT_I64);
   i = LLVMBuildIntCast2(kb->b, i, kb->t_idx, 1, "");
   LLVMValueRef neg = LLVMBuildICmp(kb->b, LLVMIntSLT, i, kb_idx(kb, 0), "");
-  i = kb_select(kb, neg, LLVMBuildAdd(kb->b, i, kb_idx(kb, dim), ""), i);
-  return kb_min(kb, DT_I64, kb_max(kb, DT_I64, i, kb_idx(kb, 0)), kb_idx(kb, dim > 0 ? dim - 1 : 0));
+  i = kb_select(kb, neg, LLVMBuildAdd(kb->b, i, dim, ""), i);
+  LLVMValueRef last = kb_max(kb, DT_I64, LLVMBuildSub(kb->b, dim, kb_idx(kb, 1), ""), kb_idx(kb, 0));
+  return kb_min(kb, DT_I64, kb_max(kb, DT_I64, i, kb_idx(kb, 0)), last);
+}
+
+LLVMValueRef load_index(KB *kb, Value *ind, LLVMValueRef pos, int64_t dim) {
+  return index_at(kb, ind->dtype, kb->in[1], pos, kb_idx(kb, dim));
+}
+
+void copy_element(KB *kb, DType dt, LLVMValueRef dst, LLVMValueRef dst_idx, LLVMValueRef src, LLVMValueRef src_idx) {
+  LLVMValueRef v = LLVMBuildLoad2(kb->b, kb_type(kb, dt), kb_gep(kb, dt, src, src_idx), "");
+  LLVMBuildStore(kb->b, v, kb_gep(kb, dt, dst, dst_idx));
 }
 
 void lower_Gather(KB *kb, Node *n) {
-  const Shape *data = &n->in[0]->shape, *ind = &n->in[1]->shape, *out = &n->out[0]->shape;
+  RtShape data = kb_in_shape(kb, 0), ind = kb_in_shape(kb, 1), out = {0};
   int axis = (int)attr_int(n, "axis", 0);
   if (axis < 0)
-    axis += data->rank;
-  int64_t outer = 1, inner = 1;
-  for (int d = 0; d < axis; d++)
-    outer *= data->dim[d];
-  for (int d = axis + 1; d < data->rank; d++)
-    inner *= data->dim[d];
-  int64_t nind = shape_numel(ind), dim = data->dim[axis];
-  if (!shape_numel(out))
-    return;
-  Loop lo, lj, li;
-  LLVMValueRef o = kb_for(kb, &lo, outer);
-  LLVMValueRef j = kb_for(kb, &lj, nind);
-  LLVMValueRef k = load_index(kb, n->in[1], j, dim);
-  LLVMValueRef src = LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, kb_idx(kb, dim), ""), k, ""),
-                                  kb_idx(kb, inner), "");
-  LLVMValueRef dst = LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, kb_idx(kb, nind), ""), j, ""),
-                                  kb_idx(kb, inner), "");
-  LLVMValueRef i = kb_for(kb, &li, inner);
+    axis += data.rank;
+  LLVMValueRef outer = kb_idx(kb, 1), inner = kb_idx(kb, 1);
+  for (int d = 0; d < data.rank; d++) {
+    if (d < axis)
+      outer = LLVMBuildNSWMul(kb->b, outer, data.dim[d], "");
+    if (d > axis)
+      inner = LLVMBuildNSWMul(kb->b, inner, data.dim[d], "");
+    if (d == axis)
+      for (int j = 0; j < ind.rank; j++)
+        out.dim[out.rank++] = ind.dim[j];
+    else
+      out.dim[out.rank++] = data.dim[d];
+  }
+  kb_set_out_shape(kb, 0, &out);
+  LLVMValueRef nind = kb_numel(kb, &ind), dim = data.dim[axis];
   DType dt = n->in[0]->dtype;
-  LLVMValueRef v = LLVMBuildLoad2(kb->b, kb_type(kb, dt), kb_gep(kb, dt, kb->in[0], LLVMBuildAdd(kb->b, src, i, "")), "");
-  LLVMBuildStore(kb->b, v, kb_gep(kb, dt, kb->out[0], LLVMBuildAdd(kb->b, dst, i, "")));
+  Loop lo, lj, li;
+  LLVMValueRef o = kb_for_v(kb, &lo, kb_idx(kb, 0), outer, 1);
+  LLVMValueRef j = kb_for_v(kb, &lj, kb_idx(kb, 0), nind, 1);
+  LLVMValueRef k = index_at(kb, n->in[1]->dtype, kb->in[1], j, dim);
+  LLVMValueRef src = LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, dim, ""), k, ""), inner, "");
+  LLVMValueRef dst = LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, nind, ""), j, ""), inner, "");
+  LLVMValueRef i = kb_for_v(kb, &li, kb_idx(kb, 0), inner, 1);
+  copy_element(kb, dt, kb->out[0], LLVMBuildAdd(kb->b, dst, i, ""), kb->in[0], LLVMBuildAdd(kb->b, src, i, ""));
   kb_end_for(kb, &li);
   kb_end_for(kb, &lj);
   kb_end_for(kb, &lo);
+}
+
+//
+// DepthToSpace / SpaceToDepth: a reshape to 6-D and a transpose, i.e. one strided copy over
+// the output viewed as [N, C', H, b, W, b] (DepthToSpace) or [N, b, b, C, H', W']
+// (SpaceToDepth).
+//
+static int64_t get_blocksize(Compiler *cc, Node *n) {
+  int64_t b = attr_int(n, "blocksize", 0);
+  if (b < 1)
+    fatal_at(cc, n, "blocksize must be positive");
+  if (n->in[0]->shape.rank != 4)
+    fatal_at(cc, n, "the input must be 4-D (N, C, H, W)");
+  return b;
+}
+
+static bool crd_mode(Compiler *cc, Node *n) {
+  const char *mode = attr_string(n, "mode", "DCR");
+  if (strcmp(mode, "DCR") && strcmp(mode, "CRD"))
+    fatal_at(cc, n, "mode '%s' is not supported", mode);
+  return !strcmp(mode, "CRD");
+}
+
+void infer_DepthToSpace(Compiler *cc, Node *n) {
+  const Shape *x = &n->in[0]->shape;
+  int64_t b = get_blocksize(cc, n);
+  crd_mode(cc, n);
+  if (x->dim[1] % (b * b))
+    fatal_at(cc, n, "channels (%lld) are not a multiple of blocksize^2", (long long)x->dim[1]);
+  Shape s = {.rank = 4, .dim = {x->dim[0], x->dim[1] / (b * b), x->dim[2] * b, x->dim[3] * b}};
+  set_output(n, 0, n->in[0]->dtype, s);
+}
+
+void lower_DepthToSpace(KB *kb, Node *n) {
+  const Shape *x = &n->in[0]->shape;
+  int64_t b = get_blocksize(kb->cc, n), c = x->dim[1] / (b * b), h = x->dim[2], w = x->dim[3];
+  int64_t sc = h * w, sn = x->dim[1] * sc;
+  // Output index (n, c, h, i, w, j) reads channel (i*b + j)*C' + c (DCR) or c*b*b + i*b + j (CRD).
+  bool crd = crd_mode(kb->cc, n);
+  int64_t dims[6] = {x->dim[0], c, h, b, w, b}, dst[6];
+  int64_t src[6] = {sn, crd ? b * b * sc : sc, w, crd ? b * sc : b * c * sc, 1, crd ? sc : c * sc};
+  Shape os = shape_of(6, dims);
+  contiguous_strides(&os, dst);
+  copy_strided(kb, n->in[0]->dtype, kb->out[0], 0, kb->in[0], 0, 6, dims, dst, src);
+}
+
+void infer_SpaceToDepth(Compiler *cc, Node *n) {
+  const Shape *x = &n->in[0]->shape;
+  int64_t b = get_blocksize(cc, n);
+  if (x->dim[2] % b || x->dim[3] % b)
+    fatal_at(cc, n, "height and width (%lld, %lld) are not multiples of blocksize", (long long)x->dim[2],
+             (long long)x->dim[3]);
+  Shape s = {.rank = 4, .dim = {x->dim[0], x->dim[1] * b * b, x->dim[2] / b, x->dim[3] / b}};
+  set_output(n, 0, n->in[0]->dtype, s);
+}
+
+void lower_SpaceToDepth(KB *kb, Node *n) {
+  const Shape *x = &n->in[0]->shape;
+  int64_t b = get_blocksize(kb->cc, n), c = x->dim[1], h = x->dim[2], w = x->dim[3];
+  // Output index (n, i, j, c, h, w) reads input (n, c, h*b + i, w*b + j).
+  int64_t dims[6] = {x->dim[0], b, b, c, h / b, w / b}, dst[6];
+  int64_t src[6] = {c * h * w, w, 1, h * w, b * w, b};
+  Shape os = shape_of(6, dims);
+  contiguous_strides(&os, dst);
+  copy_strided(kb, n->in[0]->dtype, kb->out[0], 0, kb->in[0], 0, 6, dims, dst, src);
+}
+
+//
+// ReverseSequence: along the time axis, the first sequence_lens[b] elements of batch b are
+// reversed, the rest copied.
+//
+void infer_ReverseSequence(Compiler *cc, Node *n) {
+  const Shape *x = &n->in[0]->shape;
+  int64_t t = attr_int(n, "time_axis", 0), b = attr_int(n, "batch_axis", 1);
+  if (x->rank < 2 || (t != 0 && t != 1) || (b != 0 && b != 1) || t == b)
+    fatal_at(cc, n, "time_axis and batch_axis must be 0 and 1 (in some order) of a tensor of rank >= 2");
+  const Shape *lens = &n->in[1]->shape;
+  if (lens->rank != 1 || lens->dim[0] != x->dim[b])
+    fatal_at(cc, n, "sequence_lens must have one entry per batch (%lld)", (long long)x->dim[b]);
+  set_output(n, 0, n->in[0]->dtype, *x);
+}
+
+void lower_ReverseSequence(KB *kb, Node *n) {
+  const Shape *x = &n->in[0]->shape;
+  int t = (int)attr_int(n, "time_axis", 0), b = 1 - t;
+  int64_t st[MAX_RANK];
+  contiguous_strides(x, st);
+  Loop loops[MAX_RANK];
+  LLVMValueRef idx[MAX_RANK];
+  kb_for_shape(kb, loops, x, idx);
+  LLVMValueRef len = LLVMBuildIntCast2(kb->b, kb_convert(kb, kb_load(kb, n->in[1]->dtype, kb->in[1], idx[b]), n->in[1]->dtype, DT_I64),
+                                       kb->t_idx, 1, "");
+  len = kb_min(kb, DT_I64, kb_max(kb, DT_I64, len, kb_idx(kb, 0)), kb_idx(kb, x->dim[t]));
+  LLVMValueRef rev = LLVMBuildSub(kb->b, LLVMBuildSub(kb->b, len, kb_idx(kb, 1), ""), idx[t], "");
+  LLVMValueRef src_t = kb_select(kb, LLVMBuildICmp(kb->b, LLVMIntSLT, idx[t], len, ""), rev, idx[t]);
+  LLVMValueRef dst = kb_flat_strided(kb, x->rank, st, idx);
+  idx[t] = src_t;
+  copy_element(kb, n->in[0]->dtype, kb->out[0], dst, kb->in[0], kb_flat_strided(kb, x->rank, st, idx));
+  kb_end_for_shape(kb, loops, x);
 }

@@ -57,3 +57,33 @@ bool is_view_op(const Node *n) {
   default: return false;
   }
 }
+
+bool has_dynamic_input(const Node *n) {
+  for (int i = 0; i < n->nin; i++)
+    if (n->in[i] && n->in[i]->dynamic)
+      return true;
+  return false;
+}
+
+bool accepts_dynamic_inputs(const Node *n) {
+  if (n->op->scalar) // elementwise: lower_eltwise
+    return true;
+  switch (n->op->kind) {
+  case OP_Identity: // a view with the same dims
+  case OP_Copy:
+  case OP_Transpose:
+  case OP_Gather:
+  case OP_GatherElements: // gather.c
+  case OP_GatherND:
+  case OP_Scatter:
+  case OP_ScatterElements:
+  case OP_ScatterND:
+  case OP_OneHot: // generate.c
+  case OP_Trilu:
+  case OP_EyeLike:
+  case OP_NonZero: // select.c
+  case OP_Compress:
+    return true;
+  default: return false;
+  }
+}

@@ -28,15 +28,39 @@ LowerFn lower_Dropout, lower_ConstantOfShape, lower_Copy;
 
 // copy.c
 InferFn infer_Transpose, infer_Concat, infer_Split, infer_Slice, infer_Expand, infer_Tile,
-    infer_Pad, infer_Gather;
+    infer_Pad, infer_Gather, infer_DepthToSpace, infer_SpaceToDepth, infer_ReverseSequence;
 LowerFn lower_Transpose, lower_Concat, lower_Split, lower_Slice, lower_Expand, lower_Tile,
-    lower_Pad, lower_Gather;
+    lower_Pad, lower_Gather, lower_DepthToSpace, lower_SpaceToDepth, lower_ReverseSequence;
 // Copies a strided view: dst[dst_off + i.dst_st] = src[src_off + i.src_st] over DIMS.
 void copy_strided(KB *kb, DType dt, LLVMValueRef dst, int64_t dst_off, LLVMValueRef src,
                   int64_t src_off, int rank, const int64_t *dims, const int64_t *dst_st,
                   const int64_t *src_st);
 // Loads index POS of input 1 (the indices), wrapped if negative and clamped into [0, dim).
 LLVMValueRef load_index(KB *kb, Value *ind, LLVMValueRef pos, int64_t dim);
+// The same for an index tensor of type DT at BASE and a run-time DIM (a t_idx value).
+LLVMValueRef index_at(KB *kb, DType dt, LLVMValueRef base, LLVMValueRef pos, LLVMValueRef dim);
+// dst[dst_idx] = src[src_idx], the storage bits unchanged.
+void copy_element(KB *kb, DType dt, LLVMValueRef dst, LLVMValueRef dst_idx, LLVMValueRef src, LLVMValueRef src_idx);
+
+// gather.c
+InferFn infer_GatherElements, infer_GatherND, infer_ScatterElements, infer_ScatterND;
+LowerFn lower_GatherElements, lower_GatherND, lower_ScatterElements, lower_ScatterND;
+
+// generate.c
+InferFn infer_OneHot, infer_Trilu, infer_EyeLike, infer_Range;
+LowerFn lower_OneHot, lower_Trilu, lower_EyeLike, lower_Range;
+
+// sort.c
+InferFn infer_TopK, infer_Unique;
+LowerFn lower_TopK, lower_Unique;
+
+// loss.c
+InferFn infer_loss;
+LowerFn lower_loss;
+
+// select.c
+InferFn infer_NonZero, infer_Compress, infer_NonMaxSuppression;
+LowerFn lower_NonZero, lower_Compress, lower_NonMaxSuppression;
 
 // gemm.c
 InferFn infer_Gemm, infer_MatMul;
@@ -68,8 +92,8 @@ InferFn infer_softmax;
 LowerFn lower_softmax;
 
 // reduce.c
-InferFn infer_reduce, infer_arg;
-LowerFn lower_reduce, lower_arg;
+InferFn infer_reduce, infer_arg, infer_CumSum;
+LowerFn lower_reduce, lower_arg, lower_CumSum;
 
 // control.c
 InferFn infer_If;

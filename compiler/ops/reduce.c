@@ -1,4 +1,4 @@
-// reduce.c — Reduce* over any set of axes, ArgMax/ArgMin.
+// reduce.c — Reduce* over any set of axes, ArgMax/ArgMin, and the running sums of CumSum.
 #include "../compiler.h"
 #include "ops.h"
 
@@ -204,6 +204,45 @@ void lower_arg(KB *kb, Node *n) {
   kb_end_for(kb, &lk);
   LLVMValueRef r = LLVMBuildSExtOrBitCast(kb->b, kb_get(kb, kb->t_idx, where), LLVMInt64TypeInContext(kb->ctx), "");
   kb_store(kb, DT_I64, kb->out[0], LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, kb_idx(kb, inner), ""), in, ""), r);
+  kb_end_for(kb, &li);
+  kb_end_for(kb, &lo);
+}
+
+//
+// CumSum: running sums along one axis (shape-like input 1), inclusive or exclusive, forward
+// or reverse.
+//
+void infer_CumSum(Compiler *cc, Node *n) {
+  Value *av = need_const(cc, n, 1);
+  if (shape_numel(&av->shape) != 1)
+    fatal_at(cc, n, "axis must be a scalar");
+  norm_axis(cc, n, value_int(av, 0), n->in[0]->shape.rank);
+  set_output(n, 0, n->in[0]->dtype, n->in[0]->shape);
+}
+
+void lower_CumSum(KB *kb, Node *n) {
+  const Shape *x = &n->in[0]->shape;
+  int axis = norm_axis(kb->cc, n, value_int(n->in[1], 0), x->rank);
+  bool exclusive = attr_int(n, "exclusive", 0), reverse = attr_int(n, "reverse", 0);
+  DType dt = n->in[0]->dtype, ct = dtype_compute(dt);
+  int64_t outer = 1, inner = 1, len = x->dim[axis];
+  for (int d = 0; d < axis; d++)
+    outer *= x->dim[d];
+  for (int d = axis + 1; d < x->rank; d++)
+    inner *= x->dim[d];
+  Loop lo, li, lk;
+  LLVMValueRef o = kb_for(kb, &lo, outer), in = kb_for(kb, &li, inner);
+  LLVMValueRef base = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, kb_idx(kb, len * inner), ""), in, "");
+  LLVMValueRef acc = kb_var(kb, kb_ctype(kb, ct), kb_const(kb, ct, 0.0));
+  LLVMValueRef k = kb_for(kb, &lk, len);
+  if (reverse)
+    k = LLVMBuildSub(kb->b, kb_idx(kb, len - 1), k, "");
+  LLVMValueRef at = LLVMBuildAdd(kb->b, base, LLVMBuildMul(kb->b, k, kb_idx(kb, inner), ""), "");
+  LLVMValueRef before = kb_get(kb, kb_ctype(kb, ct), acc);
+  LLVMValueRef after = kb_add(kb, ct, before, kb_load(kb, dt, kb->in[0], at));
+  kb_set(kb, acc, after);
+  kb_store(kb, dt, kb->out[0], at, exclusive ? before : after);
+  kb_end_for(kb, &lk);
   kb_end_for(kb, &li);
   kb_end_for(kb, &lo);
 }

@@ -249,5 +249,14 @@ void lower_ConstantOfShape(KB *kb, Node *n) {
 }
 
 // Copy gives a graph output its own buffer when it would otherwise alias an input, a constant,
-// a view or another output.
-void lower_Copy(KB *kb, Node *n) { kb_memcpy(kb, kb->out[0], kb->in[0], value_bytes(n->out[0])); }
+// a view or another output. A dynamic value copies its actual dims and elements.
+void lower_Copy(KB *kb, Node *n) {
+  if (!n->in[0]->dynamic) {
+    kb_memcpy(kb, kb->out[0], kb->in[0], value_bytes(n->out[0]));
+    return;
+  }
+  RtShape s = kb_in_shape(kb, 0);
+  kb_set_out_shape(kb, 0, &s);
+  LLVMValueRef bytes = LLVMBuildNSWMul(kb->b, kb_numel(kb, &s), kb_idx(kb, dtype_size(n->in[0]->dtype)), "");
+  LLVMBuildMemCpy(kb->b, kb->out[0], 1, kb->in[0], 1, bytes);
+}

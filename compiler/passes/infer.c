@@ -67,6 +67,17 @@ static void check_inputs_typed(Compiler *cc, Node *n) {
       fatal_at(cc, n, "input %d ('%s') has no known type or shape", i, n->in[i]->name);
 }
 
+// An input whose shape is only known at run time (NonZero, Unique...: `shape` is an upper
+// bound) reaches only ops whose lowering reads its actual dims.
+static void check_dynamic_inputs(Compiler *cc, Node *n) {
+  if (accepts_dynamic_inputs(n))
+    return;
+  for (int i = 0; i < n->nin; i++)
+    if (n->in[i] && n->in[i]->dynamic)
+      fatal_at(cc, n, "input %d ('%s') has a data-dependent shape (produced by %s): not supported by %s", i,
+               n->in[i]->name, n->in[i]->producer ? n->in[i]->producer->op_type : "?", n->op_type);
+}
+
 void infer_graph(Compiler *cc, Graph *g) {
   for (int i = 0; i < g->nodes.len; i++) {
     Node *n = g->nodes.items[i];
@@ -75,7 +86,13 @@ void infer_graph(Compiler *cc, Graph *g) {
       inline_if(cc, g, i--);
       continue;
     }
+    bool dynamic = has_dynamic_input(n);
+    if (dynamic)
+      check_dynamic_inputs(cc, n);
     n->op->infer(cc, n);
+    for (int j = 0; dynamic && j < n->nout; j++) // sizes computed from data-dependent sizes
+      if (n->out[j] && n->out[j]->type == VAL_TENSOR)
+        n->out[j]->dynamic = true;
     for (int j = 0; j < n->nout; j++)
       if (n->out[j] && !n->out[j]->typed)
         fatal_at(cc, n, "output %d has no type after inference", j);

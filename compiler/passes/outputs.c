@@ -27,6 +27,7 @@ void materialize_outputs(Compiler *cc, Graph *g) {
     out->producer = n;
     out->dtype = v->dtype;
     out->shape = v->shape;
+    out->dynamic = v->dynamic;
     out->typed = true;
     n->in[0] = v;
     n->out[0] = out;

@@ -101,9 +101,10 @@ MemoryPlan plan_memory(Compiler *cc, Graph *g) {
       continue;
     if (in_arena(v))
       add_buffer(bufs, &nb, align_up(value_bytes(v), align), def[v->id], last_use[v->id], &v->offset);
-    if (v->dynamic) // run-time dims live as long as the data
-      add_buffer(bufs, &nb, align_up(8 * v->shape.rank, align), def[v->id], last_use[storage_root(v)->id],
-                 &v->dims_offset);
+    if (v->dynamic && !v->alias_of) // run-time dims live as long as the data (views share
+      // them); the entry point reports those of graph outputs after the last node
+      add_buffer(bufs, &nb, align_up(8 * v->shape.rank, align), def[v->id],
+                 v->output_index >= 0 ? nsteps : last_use[storage_root(v)->id], &v->dims_offset);
   }
   for (int s = 0; s < nsteps; s++) {
     Node *n = g->nodes.items[s];
