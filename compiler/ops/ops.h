@@ -60,8 +60,9 @@ InferFn infer_pool, infer_global_pool;
 LowerFn lower_pool, lower_global_pool;
 
 // norm.c
-InferFn infer_BatchNormalization;
-LowerFn lower_BatchNormalization;
+InferFn infer_BatchNormalization, infer_LayerNormalization, infer_InstanceNormalization,
+    infer_GroupNormalization, infer_MeanVarianceNormalization, infer_LRN;
+LowerFn lower_BatchNormalization, lower_norm, lower_LRN;
 
 // softmax.c
 InferFn infer_softmax;
