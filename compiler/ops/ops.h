@@ -56,8 +56,8 @@ InferFn infer_Conv;
 LowerFn lower_Conv;
 
 // pool.c
-InferFn infer_pool, infer_global_pool;
-LowerFn lower_pool, lower_global_pool;
+InferFn infer_pool, infer_global_pool, infer_MaxUnpool;
+LowerFn lower_pool, lower_global_pool, lower_MaxUnpool;
 
 // norm.c
 InferFn infer_BatchNormalization, infer_LayerNormalization, infer_InstanceNormalization,
