@@ -48,12 +48,18 @@ typedef struct {
   int64_t kernel[3], stride[3], dilation[3], pad_begin[3], pad_end[3], out[3];
   int64_t group;
 } ConvGeom;
+// Attribute NAME as COUNT ints (an error when it has another count), DFLT when absent.
+void conv_ints(const Node *n, const char *name, int count, int64_t dflt, int64_t *out, Compiler *cc);
 ConvGeom conv_geometry(Compiler *cc, Node *n, const Shape *x, const int64_t *kernel, bool ceil_mode);
 // Input position of window element K for output O along spatial dim I; ANDs bounds into INSIDE.
 LLVMValueRef window_index(KB *kb, const ConvGeom *g, int i, LLVMValueRef o, LLVMValueRef k,
                           int64_t in_dim, LLVMValueRef *inside);
 InferFn infer_Conv;
 LowerFn lower_Conv;
+
+// convtranspose.c
+InferFn infer_ConvTranspose;
+LowerFn lower_ConvTranspose;
 
 // pool.c
 InferFn infer_pool, infer_global_pool, infer_MaxUnpool;
