@@ -253,6 +253,17 @@ void kb_end_if(KB *kb, IfBlock *ib) {
   LLVMPositionBuilderAtEnd(kb->b, ib->end_bb);
 }
 
+LLVMValueRef kb_table(KB *kb, DType t, const void *data, int64_t n) {
+  LLVMValueRef init = LLVMConstStringInContext(kb->ctx, data, (unsigned)(n * dtype_size(t)), 1);
+  LLVMValueRef g = LLVMAddGlobal(kb->mod, LLVMTypeOf(init), "table");
+  LLVMSetInitializer(g, init);
+  LLVMSetGlobalConstant(g, 1);
+  LLVMSetLinkage(g, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+  LLVMSetAlignment(g, (unsigned)dtype_size(t));
+  return g;
+}
+
 void kb_memcpy(KB *kb, LLVMValueRef dst, LLVMValueRef src, int64_t bytes) {
   if (bytes > 0)
     LLVMBuildMemCpy(kb->b, dst, 1, src, 1, kb_idx(kb, bytes));

@@ -70,6 +70,10 @@ InferFn infer_BatchNormalization, infer_LayerNormalization, infer_InstanceNormal
     infer_GroupNormalization, infer_MeanVarianceNormalization, infer_LRN;
 LowerFn lower_BatchNormalization, lower_norm, lower_LRN;
 
+// resize.c
+InferFn infer_Resize;
+LowerFn lower_Resize;
+
 // softmax.c
 InferFn infer_softmax;
 LowerFn lower_softmax;

@@ -1,0 +1,1 @@
+ByJH•‡šf¨¥]F™ZAx]—DQkJHBSÀq‹ËckÚUFàv¹x†eBw|`V”|>E.×_m¦}¸k^z“<d“wj:}jW€m
