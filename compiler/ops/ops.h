@@ -71,8 +71,8 @@ InferFn infer_BatchNormalization, infer_LayerNormalization, infer_InstanceNormal
 LowerFn lower_BatchNormalization, lower_norm, lower_LRN;
 
 // resize.c
-InferFn infer_Resize;
-LowerFn lower_Resize;
+InferFn infer_Resize, infer_GridSample, infer_RoiAlign;
+LowerFn lower_Resize, lower_GridSample, lower_RoiAlign;
 
 // softmax.c
 InferFn infer_softmax;
