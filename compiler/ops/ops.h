@@ -82,6 +82,10 @@ LowerFn lower_softmax;
 InferFn infer_reduce, infer_arg;
 LowerFn lower_reduce, lower_arg;
 
+// linalg.c
+InferFn infer_Einsum, infer_Det;
+LowerFn lower_Einsum, lower_Det;
+
 // control.c
 InferFn infer_If;
 
