@@ -22,7 +22,7 @@ typedef struct {
 } EinsumPlan;
 
 typedef struct {
-  int labels[MAX_RANK]; // letter ids, or -1 - k for the k-th dim of '...'
+  int labels[MAX_RANK]; // letter ids (A-Z: 0-25, a-z: 26-51)
   int n;
   int ellipsis_at;      // position of '...' among the labels, -1 when absent
 } Term;

@@ -165,8 +165,8 @@ void infer_GroupNormalization(Compiler *cc, Node *n) {
   add_reduced(p, spatial, 1);
   int64_t per = n->opset >= 21 ? C : groups;
   for (int slot = 0; slot < 2; slot++) {
-    Value *v = n->in[1 + slot];
-    if (shape_numel(&v->shape) != per)
+    Value *v = node_input(n, 1 + slot);
+    if (!v || shape_numel(&v->shape) != per)
       fatal_at(cc, n, "input %d must hold %lld values (one per %s)", 1 + slot, (long long)per,
                n->opset >= 21 ? "channel" : "group");
     p->param_in[slot] = 1 + slot;

@@ -198,12 +198,12 @@ void infer_MaxUnpool(Compiler *cc, Node *n) {
   if (os) {
     if (shape_numel(&os->shape) != x->rank)
       fatal_at(cc, n, "output_shape must have %d values", x->rank);
-    for (int d = 0; d < x->rank; d++) {
+    for (int d = 0; d < x->rank; d++)
       y.dim[d] = value_int(os, d);
+    for (int d = 0; d < x->rank; d++)
       if (y.dim[d] < u->unpooled.dim[d])
         fatal_at(cc, n, "output_shape %s is smaller than the unpooled shape %s", shape_str(&cc->pool, &y),
                  shape_str(&cc->pool, &u->unpooled));
-    }
   }
   n->priv = u;
   set_output(n, 0, n->in[0]->dtype, y);
