@@ -147,6 +147,7 @@ static const char *compiling_model;
 static void llvm_fatal(const char *reason) {
   fprintf(stderr, "edgecc: error: %s: internal error in LLVM code generation: %s\n",
           compiling_model ? compiling_model : "edgecc", reason);
+  exit(1); // LLVM would abort() next
 }
 
 int edgecc_compile(edgecc_compiler_ref c, const char *model_path, edgecc_emit_kind kind,

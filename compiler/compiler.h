@@ -414,6 +414,9 @@ LLVMValueRef kb_flat_strided(KB *kb, int rank, const int64_t *strides, LLVMValue
 void kb_if(KB *kb, IfBlock *ib, LLVMValueRef cond);
 void kb_else(KB *kb, IfBlock *ib);
 void kb_end_if(KB *kb, IfBlock *ib);
+// A read-only array of N elements of type T in the module (lookup tables computed at compile
+// time); kb_load reads it like a buffer.
+LLVMValueRef kb_table(KB *kb, DType t, const void *data, int64_t n);
 void kb_memcpy(KB *kb, LLVMValueRef dst, LLVMValueRef src, int64_t bytes);
 void kb_memset(KB *kb, LLVMValueRef dst, int val, int64_t bytes);
 LLVMValueRef kb_call_intrinsic(KB *kb, const char *name, LLVMTypeRef t, LLVMValueRef *args, int n);
@@ -432,6 +435,8 @@ LLVMValueRef kb_ge(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef kb_eq(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef kb_select(KB *kb, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef kb_fma(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
+typedef enum { ROUND_EVEN, ROUND_FLOOR, ROUND_CEIL, ROUND_TRUNC, ROUND_HALF_AWAY } RoundMode;
+LLVMValueRef kb_round(KB *kb, DType ct, LLVMValueRef x, RoundMode mode); // floats, no libcalls
 // Run-time shapes, for ops that accept inputs of data-dependent shape (Value::dynamic): dims
 // as t_idx values, constants for static tensors, loaded from kb->in_dims for dynamic ones.
 typedef struct {

@@ -277,6 +277,17 @@ void kb_end_if(KB *kb, IfBlock *ib) {
   LLVMPositionBuilderAtEnd(kb->b, ib->end_bb);
 }
 
+LLVMValueRef kb_table(KB *kb, DType t, const void *data, int64_t n) {
+  LLVMValueRef init = LLVMConstStringInContext(kb->ctx, data, (unsigned)(n * dtype_size(t)), 1);
+  LLVMValueRef g = LLVMAddGlobal(kb->mod, LLVMTypeOf(init), "table");
+  LLVMSetInitializer(g, init);
+  LLVMSetGlobalConstant(g, 1);
+  LLVMSetLinkage(g, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+  LLVMSetAlignment(g, (unsigned)dtype_size(t));
+  return g;
+}
+
 void kb_memcpy(KB *kb, LLVMValueRef dst, LLVMValueRef src, int64_t bytes) {
   if (bytes > 0)
     LLVMBuildMemCpy(kb->b, dst, 1, src, 1, kb_idx(kb, bytes));
@@ -354,6 +365,37 @@ LLVMValueRef kb_eq(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b) { return cm
 
 LLVMValueRef kb_select(KB *kb, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b) {
   return LLVMBuildSelect(kb->b, c, a, b, "");
+}
+
+// Rounding to integral values with compares and one add/sub of 2^23 (2^52 for f64), which the
+// FPU rounds to nearest even: no libcall on targets without rounding instructions (ARMv7,
+// Cortex-M, x86-64 without SSE4.1) and loops over it still vectorize. NaN and values too large
+// to have a fraction pass through.
+LLVMValueRef kb_round(KB *kb, DType ct, LLVMValueRef x, RoundMode mode) {
+  LLVMBuilderRef b = kb->b;
+  LLVMTypeRef t = LLVMTypeOf(x);
+  LLVMValueRef big = LLVMConstReal(t, ct == DT_F64 ? 0x1p52 : 0x1p23), one = LLVMConstReal(t, 1.0);
+  LLVMValueRef ax = kb_call_intrinsic(kb, "llvm.fabs", t, &x, 1);
+  LLVMValueRef r = LLVMBuildFSub(b, LLVMBuildFAdd(b, ax, big, ""), big, "");
+  LLVMValueRef args[2] = {r, x};
+  r = kb_call_intrinsic(kb, "llvm.copysign", t, args, 2); // nearest, ties to even
+  switch (mode) {
+  case ROUND_EVEN: break;
+  case ROUND_FLOOR: r = kb_select(kb, LLVMBuildFCmp(b, LLVMRealOGT, r, x, ""), LLVMBuildFSub(b, r, one, ""), r); break;
+  case ROUND_CEIL: r = kb_select(kb, LLVMBuildFCmp(b, LLVMRealOLT, r, x, ""), LLVMBuildFAdd(b, r, one, ""), r); break;
+  case ROUND_TRUNC:
+  case ROUND_HALF_AWAY: {
+    LLVMValueRef ar = kb_call_intrinsic(kb, "llvm.fabs", t, &r, 1);
+    LLVMValueRef tr = kb_select(kb, LLVMBuildFCmp(b, LLVMRealOGT, ar, ax, ""), LLVMBuildFSub(b, ar, one, ""), ar);
+    if (mode == ROUND_HALF_AWAY) // x - trunc(x) is exact here
+      tr = kb_select(kb, LLVMBuildFCmp(b, LLVMRealOGE, LLVMBuildFSub(b, ax, tr, ""), LLVMConstReal(t, 0.5), ""),
+                     LLVMBuildFAdd(b, tr, one, ""), tr);
+    LLVMValueRef a2[2] = {tr, x};
+    r = kb_call_intrinsic(kb, "llvm.copysign", t, a2, 2);
+    break;
+  }
+  }
+  return kb_select(kb, LLVMBuildFCmp(b, LLVMRealOLT, ax, big, ""), r, x);
 }
 
 LLVMValueRef kb_fma(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {

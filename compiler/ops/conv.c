@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-static void ints_or(const Node *n, const char *name, int count, int64_t dflt, int64_t *out, Compiler *cc) {
+void conv_ints(const Node *n, const char *name, int count, int64_t dflt, int64_t *out, Compiler *cc) {
   const int64_t *v;
   int c = attr_ints(n, name, &v);
   if (c >= 0 && c != count)
@@ -20,10 +20,10 @@ ConvGeom conv_geometry(Compiler *cc, Node *n, const Shape *x, const int64_t *ker
   if (g.nsp < 1 || g.nsp > 3)
     fatal_at(cc, n, "input of shape %s: 1 to 3 spatial dims are supported", shape_str(&cc->pool, x));
   memcpy(g.kernel, kernel, sizeof(int64_t) * (size_t)g.nsp);
-  ints_or(n, "strides", g.nsp, 1, g.stride, cc);
-  ints_or(n, "dilations", g.nsp, 1, g.dilation, cc);
+  conv_ints(n, "strides", g.nsp, 1, g.stride, cc);
+  conv_ints(n, "dilations", g.nsp, 1, g.dilation, cc);
   int64_t pads[2 * 3];
-  ints_or(n, "pads", 2 * g.nsp, 0, pads, cc);
+  conv_ints(n, "pads", 2 * g.nsp, 0, pads, cc);
   const char *auto_pad = attr_string(n, "auto_pad", "NOTSET");
   for (int i = 0; i < g.nsp; i++) {
     int64_t in = x->dim[i + 2], k = (g.kernel[i] - 1) * g.dilation[i] + 1, s = g.stride[i];

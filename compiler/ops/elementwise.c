@@ -142,9 +142,9 @@ SCALAR(scalar_exp) { (void)n; return math_exp(kb, ct, x[0]); }
 SCALAR(scalar_log) { (void)n; return math_log(kb, ct, x[0]); }
 SCALAR(scalar_erf) { (void)n; return math_erf(kb, ct, x[0]); }
 SCALAR(scalar_sqrt) { (void)n, (void)ct; return intrin1(kb, "llvm.sqrt", x[0]); }
-SCALAR(scalar_ceil) { (void)n, (void)ct; return intrin1(kb, "llvm.ceil", x[0]); }
-SCALAR(scalar_floor) { (void)n, (void)ct; return intrin1(kb, "llvm.floor", x[0]); }
-SCALAR(scalar_round) { (void)n, (void)ct; return intrin1(kb, "llvm.roundeven", x[0]); }
+SCALAR(scalar_ceil) { (void)n; return kb_round(kb, ct, x[0], ROUND_CEIL); }
+SCALAR(scalar_floor) { (void)n; return kb_round(kb, ct, x[0], ROUND_FLOOR); }
+SCALAR(scalar_round) { (void)n; return kb_round(kb, ct, x[0], ROUND_EVEN); }
 SCALAR(scalar_reciprocal) { (void)n; return LLVMBuildFDiv(kb->b, kb_const(kb, ct, 1.0), x[0], ""); }
 
 #define LIBM_SCALAR(op, fn) \

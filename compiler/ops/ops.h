@@ -72,6 +72,8 @@ typedef struct {
   int64_t kernel[3], stride[3], dilation[3], pad_begin[3], pad_end[3], out[3];
   int64_t group;
 } ConvGeom;
+// Attribute NAME as COUNT ints (an error when it has another count), DFLT when absent.
+void conv_ints(const Node *n, const char *name, int count, int64_t dflt, int64_t *out, Compiler *cc);
 ConvGeom conv_geometry(Compiler *cc, Node *n, const Shape *x, const int64_t *kernel, bool ceil_mode);
 // Input position of window element K for output O along spatial dim I; ANDs bounds into INSIDE.
 LLVMValueRef window_index(KB *kb, const ConvGeom *g, int i, LLVMValueRef o, LLVMValueRef k,
@@ -79,13 +81,22 @@ LLVMValueRef window_index(KB *kb, const ConvGeom *g, int i, LLVMValueRef o, LLVM
 InferFn infer_Conv;
 LowerFn lower_Conv;
 
+// convtranspose.c
+InferFn infer_ConvTranspose;
+LowerFn lower_ConvTranspose;
+
 // pool.c
-InferFn infer_pool, infer_global_pool;
-LowerFn lower_pool, lower_global_pool;
+InferFn infer_pool, infer_global_pool, infer_MaxUnpool;
+LowerFn lower_pool, lower_global_pool, lower_MaxUnpool;
 
 // norm.c
-InferFn infer_BatchNormalization;
-LowerFn lower_BatchNormalization;
+InferFn infer_BatchNormalization, infer_LayerNormalization, infer_InstanceNormalization,
+    infer_GroupNormalization, infer_MeanVarianceNormalization, infer_LRN;
+LowerFn lower_BatchNormalization, lower_norm, lower_LRN;
+
+// resize.c
+InferFn infer_Resize, infer_GridSample, infer_RoiAlign;
+LowerFn lower_Resize, lower_GridSample, lower_RoiAlign;
 
 // softmax.c
 InferFn infer_softmax;
@@ -94,6 +105,10 @@ LowerFn lower_softmax;
 // reduce.c
 InferFn infer_reduce, infer_arg, infer_CumSum;
 LowerFn lower_reduce, lower_arg, lower_CumSum;
+
+// linalg.c
+InferFn infer_Einsum, infer_Det;
+LowerFn lower_Einsum, lower_Det;
 
 // control.c
 InferFn infer_If;

@@ -1,8 +1,21 @@
-// pool.c — MaxPool (with indices), AveragePool (count_include_pad), global pooling.
+// pool.c — MaxPool (with indices), AveragePool (count_include_pad), LpPool, their global
+// forms, and MaxUnpool.
 #include "../compiler.h"
 #include "ops.h"
 
 #include <math.h>
+
+static int64_t lp_order(Compiler *cc, Node *n) {
+  int64_t p = attr_int(n, "p", 2);
+  if (p < 1 || p > 64)
+    fatal_at(cc, n, "p = %lld is not supported (1 to 64)", (long long)p);
+  return p;
+}
+
+static void need_float_input(Compiler *cc, Node *n) {
+  if (!dtype_is_float(n->in[0]->dtype))
+    fatal_at(cc, n, "input type %s is not supported", dtype_onnx_name(n->in[0]->dtype));
+}
 
 void infer_pool(Compiler *cc, Node *n) {
   const Shape *x = &n->in[0]->shape;
@@ -18,13 +31,35 @@ void infer_pool(Compiler *cc, Node *n) {
     y.dim[i + 2] = g->out[i];
   set_output(n, 0, n->in[0]->dtype, y);
   set_output(n, 1, DT_I64, y); // MaxPool indices
+  if (n->op->kind == OP_LpPool) {
+    need_float_input(cc, n);
+    lp_order(cc, n);
+  }
+}
+
+// |x|^p for LpPool's integer p: repeated products, no pow call.
+static LLVMValueRef abs_pow(KB *kb, DType ct, LLVMValueRef x, int64_t p) {
+  LLVMValueRef a = kb_call_intrinsic(kb, "llvm.fabs", LLVMTypeOf(x), &x, 1), r = a;
+  for (int64_t i = 1; i < p; i++)
+    r = kb_mul(kb, ct, r, a);
+  return r;
+}
+
+// The p-th root of an LpPool sum (>= 0): exp(log(s) / p), exact forms for p = 1 and 2.
+static LLVMValueRef root(KB *kb, DType ct, LLVMValueRef s, int64_t p) {
+  if (p == 1)
+    return s;
+  if (p == 2)
+    return kb_call_intrinsic(kb, "llvm.sqrt", LLVMTypeOf(s), &s, 1);
+  return math_exp(kb, ct, kb_div(kb, ct, math_log(kb, ct, s), kb_const(kb, ct, (double)p)));
 }
 
 void lower_pool(KB *kb, Node *n) {
   const ConvGeom *g = n->priv;
   const Shape *x = &n->in[0]->shape, *y = &n->out[0]->shape;
   DType dt = n->out[0]->dtype, ct = dtype_compute(dt);
-  bool is_max = n->op->kind == OP_MaxPool;
+  bool is_max = n->op->kind == OP_MaxPool, is_lp = n->op->kind == OP_LpPool;
+  int64_t p = is_lp ? attr_int(n, "p", 2) : 0;
   bool with_indices = is_max && n->nout > 1 && n->out[1];
   bool count_pad = attr_int(n, "count_include_pad", 0);
   Loop lo[MAX_RANK], lk[3];
@@ -64,14 +99,16 @@ void lower_pool(KB *kb, Node *n) {
       kb_set(kb, best, kb_select(kb, better, flat, kb_get(kb, kb->t_idx, best)));
     }
   } else {
-    kb_set(kb, acc, kb_add(kb, ct, cur, v));
+    kb_set(kb, acc, kb_add(kb, ct, cur, is_lp ? abs_pow(kb, ct, v, p) : v));
   }
   kb_set(kb, count, LLVMBuildAdd(kb->b, kb_get(kb, kb->t_idx, count), kb_idx(kb, 1), ""));
   kb_end_if(kb, &ib);
   for (int i = g->nsp - 1; i >= 0; i--)
     kb_end_for(kb, &lk[i]);
   LLVMValueRef r = kb_get(kb, cty, acc);
-  if (!is_max) {
+  if (is_lp) // padding contributes zeros to the norm
+    r = root(kb, ct, r, p);
+  else if (!is_max) {
     LLVMValueRef cnt = kb_get(kb, kb->t_idx, count);
     if (count_pad) { // the window clipped to the padded input
       cnt = kb_idx(kb, 1);
@@ -100,24 +137,101 @@ void infer_global_pool(Compiler *cc, Node *n) {
   for (int i = 2; i < y.rank; i++)
     y.dim[i] = 1;
   set_output(n, 0, n->in[0]->dtype, y);
+  if (n->op->kind == OP_GlobalLpPool) {
+    need_float_input(cc, n);
+    lp_order(cc, n);
+  }
 }
 
 void lower_global_pool(KB *kb, Node *n) {
   const Shape *x = &n->in[0]->shape;
   DType dt = n->in[0]->dtype, ct = dtype_compute(dt);
   int64_t planes = x->dim[0] * x->dim[1], size = shape_numel(x) / (planes ? planes : 1);
-  bool is_max = n->op->kind == OP_GlobalMaxPool;
+  bool is_max = n->op->kind == OP_GlobalMaxPool, is_lp = n->op->kind == OP_GlobalLpPool;
+  int64_t order = is_lp ? attr_int(n, "p", 2) : 0;
   Loop lp, li;
   LLVMValueRef p = kb_for(kb, &lp, planes);
   LLVMValueRef acc = kb_var(kb, kb_ctype(kb, ct), kb_const(kb, ct, is_max ? -INFINITY : 0.0));
   LLVMValueRef i = kb_for(kb, &li, size);
   LLVMValueRef v = kb_load(kb, dt, kb->in[0], LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, p, kb_idx(kb, size), ""), i, ""));
   LLVMValueRef cur = kb_get(kb, kb_ctype(kb, ct), acc);
+  if (is_lp)
+    v = abs_pow(kb, ct, v, order);
   kb_set(kb, acc, is_max ? kb_max(kb, ct, cur, v) : kb_add(kb, ct, cur, v));
   kb_end_for(kb, &li);
   LLVMValueRef r = kb_get(kb, kb_ctype(kb, ct), acc);
-  if (!is_max)
+  if (is_lp)
+    r = root(kb, ct, r, order);
+  else if (!is_max)
     r = kb_div(kb, ct, r, kb_const(kb, ct, (double)size));
   kb_store(kb, dt, kb->out[0], p, r);
   kb_end_for(kb, &lp);
+}
+
+//
+// MaxUnpool: X scattered to the flat positions I of the unpooled shape
+// ((in - 1) * stride + kernel - pads), zeros elsewhere. An output_shape input larger than
+// that holds the unpooled tensor in its leading corner, zero padded (the reference semantics).
+//
+typedef struct {
+  Shape unpooled;
+} Unpool;
+
+void infer_MaxUnpool(Compiler *cc, Node *n) {
+  const Shape *x = &n->in[0]->shape;
+  int nsp = x->rank - 2;
+  const int64_t *ks, *st, *pads;
+  if (nsp < 1 || attr_ints(n, "kernel_shape", &ks) != nsp)
+    fatal_at(cc, n, "kernel_shape must have one value per spatial dim of %s", shape_str(&cc->pool, x));
+  int nst = attr_ints(n, "strides", &st), npads = attr_ints(n, "pads", &pads);
+  if ((nst >= 0 && nst != nsp) || (npads >= 0 && npads != 2 * nsp))
+    fatal_at(cc, n, "strides or pads do not match the %d spatial dims", nsp);
+  if (!shape_eq(x, &n->in[1]->shape) || !dtype_is_int(n->in[1]->dtype))
+    fatal_at(cc, n, "I must be integer indices of X's shape");
+  Unpool *u = pool_alloc(&cc->pool, sizeof(Unpool));
+  u->unpooled = *x;
+  for (int i = 0; i < nsp; i++)
+    u->unpooled.dim[2 + i] = (x->dim[2 + i] - 1) * (nst >= 0 ? st[i] : 1) + ks[i] -
+                             (npads >= 0 ? pads[i] + pads[nsp + i] : 0);
+  Shape y = u->unpooled;
+  Value *os = node_input(n, 2) ? need_const(cc, n, 2) : NULL;
+  if (os) {
+    if (shape_numel(&os->shape) != x->rank)
+      fatal_at(cc, n, "output_shape must have %d values", x->rank);
+    for (int d = 0; d < x->rank; d++)
+      y.dim[d] = value_int(os, d);
+    for (int d = 0; d < x->rank; d++)
+      if (y.dim[d] < u->unpooled.dim[d])
+        fatal_at(cc, n, "output_shape %s is smaller than the unpooled shape %s", shape_str(&cc->pool, &y),
+                 shape_str(&cc->pool, &u->unpooled));
+  }
+  n->priv = u;
+  set_output(n, 0, n->in[0]->dtype, y);
+}
+
+void lower_MaxUnpool(KB *kb, Node *n) {
+  const Unpool *u = n->priv;
+  const Shape *y = &n->out[0]->shape;
+  DType dt = n->out[0]->dtype, it = n->in[1]->dtype;
+  kb_memset(kb, kb->out[0], 0, value_bytes(n->out[0]));
+  Loop l;
+  LLVMValueRef i = kb_for(kb, &l, shape_numel(&n->in[0]->shape));
+  LLVMValueRef at = LLVMBuildIntCast2(kb->b, kb_load(kb, it, kb->in[1], i), kb->t_idx, dtype_is_signed(it), "");
+  IfBlock ib;
+  kb_if(kb, &ib, LLVMBuildICmp(kb->b, LLVMIntULT, at, kb_idx(kb, shape_numel(&u->unpooled)), ""));
+  if (!shape_eq(&u->unpooled, y)) { // re-linearize the unpooled position in the output
+    LLVMValueRef rest = at, off = kb_idx(kb, 0);
+    int64_t st = 1;
+    for (int d = y->rank - 1; d >= 0; d--) {
+      LLVMValueRef c = LLVMBuildURem(kb->b, rest, kb_idx(kb, u->unpooled.dim[d]), "");
+      rest = LLVMBuildUDiv(kb->b, rest, kb_idx(kb, u->unpooled.dim[d]), "");
+      off = LLVMBuildAdd(kb->b, off, LLVMBuildMul(kb->b, c, kb_idx(kb, st), ""), "");
+      st *= y->dim[d];
+    }
+    at = off;
+  }
+  LLVMValueRef v = LLVMBuildLoad2(kb->b, kb_type(kb, dt), kb_gep(kb, dt, kb->in[0], i), "");
+  LLVMBuildStore(kb->b, v, kb_gep(kb, dt, kb->out[0], at));
+  kb_end_if(kb, &ib);
+  kb_end_for(kb, &l);
 }

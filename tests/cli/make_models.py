@@ -68,3 +68,8 @@ save(model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shap
            [numpy_helper.from_array(np.ones((1, 1, 3, 3), np.float32), "w")]), "bad_attr.onnx")
 save(model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [vi("x", [4])], [vi("y", [4])], opset=99),
      "future_opset.onnx")
+# A view (Reshape) of a data-dependent shape needs dims at compile time: rejected clearly.
+save(model([helper.make_node("NonZero", ["x"], ["nz"], name="nonzero"),
+            helper.make_node("Reshape", ["nz", "flat"], ["y"], name="reshape")],
+           [vi("x", [3, 4])], [vi("y", [None], TensorProto.INT64)],
+           [numpy_helper.from_array(np.array([-1], dtype=np.int64), "flat")]), "dynamic_reshape.onnx")

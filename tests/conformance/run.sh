@@ -27,4 +27,4 @@ awk -v target="$target" -v results="$results" '
     if ($1 != "PASS" && !(name in listed)) { print "regression on " target ": " $0; bad++ }
   }
   END { if (bad) { print bad " unexpected result(s)"; exit 1 } }
-' "$expected" "$results"
+' "$expected" "$extra" "$results"

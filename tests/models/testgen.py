@@ -1,0 +1,39 @@
+# testgen.py — writes ONNX backend-test folders (model.onnx, test_data_set_0/*.pb) for
+# behaviour the ONNX node suite does not cover. The gen_*.py scripts compute the expected
+# outputs with their own numpy references and call save(); run them with /usr/bin/python3
+# (numpy + onnx); the folders land in $MODELS_OUT (tests/models/generate.sh sets it; the build
+# runs it into build/tests/models).
+import os
+import shutil
+
+import numpy as np
+from onnx import TensorProto, helper, mapping, numpy_helper
+
+OUT = os.environ["MODELS_OUT"]
+
+
+def save(name, op, inputs, outputs, opset, **attrs):
+    """One-node model NAME running OP. INPUTS and OUTPUTS are lists of (name, array); an input
+    named '' is omitted. Every input is a graph input (shape-like ones are bound by check)."""
+    node = helper.make_node(op, [n for n, _ in inputs], [n for n, _ in outputs], **attrs)
+
+    def info(n, a):
+        return helper.make_tensor_value_info(n, mapping.NP_TYPE_TO_TENSOR_TYPE[a.dtype], a.shape)
+
+    graph = helper.make_graph([node], name, [info(n, a) for n, a in inputs if n],
+                              [info(n, a) for n, a in outputs])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    folder = os.path.join(OUT, name)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(os.path.join(folder, "test_data_set_0"))
+    with open(os.path.join(folder, "model.onnx"), "wb") as f:
+        f.write(model.SerializeToString())
+    for kind, tensors in (("input", [t for t in inputs if t[0]]), ("output", outputs)):
+        for i, (n, a) in enumerate(tensors):
+            with open(os.path.join(folder, "test_data_set_0", f"{kind}_{i}.pb"), "wb") as f:
+                f.write(numpy_helper.from_array(np.asarray(a), n).SerializeToString())
+
+
+def rng(seed):
+    return np.random.default_rng(seed)
