@@ -6,21 +6,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-// An input is shape-like when every use is an operand the op table marks as shape-like.
-static bool shape_only_in(const Graph *g, const Value *v, int *uses) {
+// A value is shape-like when every use is an operand the op table marks as shape-like, or an
+// input of a node whose outputs are all shape-like in turn: the window size of HannWindow's
+// expansion reaches Range's limit through Cast and Sub. Shape and Size read only the shape of
+// their input, never its values, so they do not make it shape-like.
+static bool shape_only(const Graph *g, const Value *v, int depth) {
+  if (depth > 32)
+    return false;
+  for (int i = 0; i < g->outputs.len; i++)
+    if (g->outputs.items[i] == v)
+      return false;
+  int uses = 0;
   for (int i = 0; i < g->nodes.len; i++) {
     const Node *n = g->nodes.items[i];
-    for (int j = 0; j < n->nin; j++)
-      if (n->in[j] == v) {
-        (*uses)++;
-        if (!n->op || !(n->op->shape_inputs & (1u << j)))
-          return false;
-      }
     for (int j = 0; j < n->nattrs; j++)
-      if (n->attrs[j].type == ATTR_GRAPH && !shape_only_in(n->attrs[j].g, v, uses))
+      if ((n->attrs[j].type == ATTR_GRAPH || n->attrs[j].type == ATTR_GRAPHS) && value_uses(g, v) > uses)
+        return false; // read inside a subgraph: stay conservative
+    for (int j = 0; j < n->nin; j++) {
+      if (n->in[j] != v)
+        continue;
+      uses++;
+      if (!n->op || n->op->kind == OP_Shape || n->op->kind == OP_Size)
         return false;
+      if (n->op->shape_inputs & (1u << j))
+        continue;
+      for (int k = 0; k < n->nout; k++)
+        if (n->out[k] && !shape_only(g, n->out[k], depth + 1))
+          return false;
+    }
   }
-  return true;
+  return uses > 0;
 }
 
 bool read_signature(const char *model_path, ModelSignature *sig, Pool *pool, StrBuf *err) {
@@ -38,10 +53,9 @@ bool read_signature(const char *model_path, ModelSignature *sig, Pool *pool, Str
     sig->output_names = pool_alloc(pool, sizeof(char *) * (size_t)(g->outputs.len + 1));
     for (int i = 0; i < g->inputs.len; i++) {
       Value *v = g->inputs.items[i];
-      int uses = 0;
       sig->input_names[i] = pool_strdup(pool, v->name);
       sig->input_types[i] = v->type == VAL_TENSOR ? v->dtype : DT_UNDEF;
-      sig->shape_only[i] = shape_only_in(g, v, &uses) && uses > 0;
+      sig->shape_only[i] = shape_only(g, v, 0);
     }
     for (int i = 0; i < g->outputs.len; i++)
       sig->output_names[i] = pool_strdup(pool, ((Value *)g->outputs.items[i])->name);
