@@ -63,11 +63,13 @@ function(edgecc_add_model target)
   set(dir "${CMAKE_CURRENT_BINARY_DIR}/${target}")
   set(obj "${dir}/${prefix}.o")
   set(hdr "${dir}/${prefix}.h")
+  # The options are a dependency too: this file changes (at configure time) only when they do.
+  set(flags "${dir}/options.txt")
+  file(CONFIGURE OUTPUT "${flags}" CONTENT "${args}\n")
   add_custom_command(
     OUTPUT "${obj}" "${hdr}"
-    COMMAND ${CMAKE_COMMAND} -E make_directory "${dir}"
     COMMAND edgecc::edgecc "${model}" ${args} -o "${obj}" -H "${hdr}" -MD -MF "${obj}.d"
-    DEPENDS "${model}" edgecc::edgecc
+    DEPENDS "${model}" "${flags}" edgecc::edgecc
     DEPFILE "${obj}.d"
     COMMENT "edgecc ${ARG_MODEL} -> ${prefix}.o"
     VERBATIM)

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct edgecc_compiler {
   Pool pool;         // options live here, across compiles
@@ -44,6 +45,14 @@ void edgecc_set_target_file(edgecc_compiler_ref c, const char *path) { c->opt.ta
 void edgecc_set_cpu(edgecc_compiler_ref c, const char *cpu) { c->opt.mcpu = dup(c, cpu); }
 void edgecc_set_features(edgecc_compiler_ref c, const char *f) { c->opt.mattr = dup(c, f); }
 void edgecc_set_name(edgecc_compiler_ref c, const char *prefix) { c->opt.prefix = dup(c, prefix); }
+void edgecc_set_verbose(edgecc_compiler_ref c, int on) { c->opt.verbose = on; }
+void edgecc_set_time_passes(edgecc_compiler_ref c, int on) { c->opt.time_passes = on; }
+void edgecc_set_warnings_as_errors(edgecc_compiler_ref c, int on) { c->opt.werror = on; }
+
+void edgecc_set_report(edgecc_compiler_ref c, edgecc_report_format format, const char *path) {
+  c->opt.report = format;
+  c->opt.report_path = dup(c, path);
+}
 
 void edgecc_set_depfile(edgecc_compiler_ref c, const char *path, const char *target) {
   c->opt.depfile = dup(c, path);
@@ -116,15 +125,49 @@ static const Target *select_target(Compiler *cc) {
   return t;
 }
 
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+// Marks the end of a pipeline stage: -v prints it as it happens, --time-passes at the end.
+static void stage_done(Compiler *cc, const char *name, double *t0) {
+  double t = now_ms();
+  if (cc->nstages < countof(cc->stage_ms)) {
+    cc->stage_name[cc->nstages] = name;
+    cc->stage_ms[cc->nstages++] = t - *t0;
+  }
+  if (cc->opt.verbose)
+    fprintf(stderr, "edgecc: %-14s %8.2f ms\n", name, t - *t0);
+  *t0 = t;
+}
+
+static void print_times(Compiler *cc) {
+  double total = 0;
+  for (int i = 0; i < cc->nstages; i++)
+    total += cc->stage_ms[i];
+  fprintf(stderr, "edgecc: time per stage for %s\n", cc->model_path);
+  for (int i = 0; i < cc->nstages; i++)
+    fprintf(stderr, "  %-14s %8.2f ms %5.1f%%\n", cc->stage_name[i], cc->stage_ms[i],
+            total > 0 ? 100 * cc->stage_ms[i] / total : 0);
+  fprintf(stderr, "  %-14s %8.2f ms\n", "total", total);
+}
+
 Graph *compile_front(Compiler *cc, const char *model_path) {
+  double t = now_ms();
   cc->target = select_target(cc);
   Graph *g = load_model(cc, model_path);
+  stage_done(cc, "load", &t);
   check_supported(cc, g);
   bind_inputs(cc, g);
   infer_graph(cc, g);
+  stage_done(cc, "infer+fold", &t);
+  lint_model(cc, g);
   eliminate_dead(cc, g);
   materialize_outputs(cc, g);
   verify_graph(cc, g);
+  stage_done(cc, "simplify", &t);
   return g;
 }
 
@@ -164,22 +207,31 @@ int edgecc_compile(edgecc_compiler_ref c, const char *model_path, edgecc_emit_ki
   if (!setjmp(here)) {
     const char *prefix = cc->opt.prefix ? cc->opt.prefix : default_prefix(&cc->pool, output_path);
     Graph *g = compile_front(cc, model_path);
+    double t = now_ms();
     c->plan = plan_memory(cc, g);
+    stage_done(cc, "plan", &t);
     if (kind == EDGECC_EMIT_IR) {
       write_ir(cc, g, &c->plan, output_path);
     } else {
       cc->module = build_module(cc, g, &c->plan, prefix);
+      stage_done(cc, "lower", &t);
       optimize_module(cc, &cc->module);
+      stage_done(cc, "optimize", &t);
       static const EmitKind kinds[] = {EMIT_OBJ, EMIT_ASM, EMIT_LLVM, EMIT_BC};
       emit_module(cc, &cc->module, kinds[kind], output_path);
+      stage_done(cc, "emit", &t);
     }
     wrote_output = true;
     if (header_path)
       emit_header(cc, g, &c->plan, prefix, header_path);
     if (cc->opt.depfile)
       write_depfile(cc, output_path);
+    if (cc->opt.report)
+      write_report(cc, g, &c->plan, kind == EDGECC_EMIT_IR ? NULL : &cc->module);
     status = 0;
   }
+  if (cc->opt.time_passes)
+    print_times(cc);
   if (status && wrote_output) // all outputs or none
     remove(output_path);
   sb_free(&c->diag);

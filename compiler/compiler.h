@@ -177,6 +177,7 @@ struct Value {
   int input_index;     // >= 0 for graph inputs
   int output_index;    // >= 0 for graph outputs
   bool dynamic;        // data-dependent shape: `shape` is an upper bound, actual dims at run time
+  bool initializer;    // listed in the graph's initializers
   // Memory plan (passes/plan.c)
   Value *alias_of;     // view: shares the storage of this value
   int64_t offset;      // arena byte offset of tensor data; -1 when not in the arena
@@ -235,6 +236,7 @@ struct Node {
   void *priv;          // op-specific data computed by inference for lowering
   int64_t scratch;     // bytes of arena scratch the lowering needs (set by inference)
   int64_t scratch_offset;
+  const char *kernel;  // the implementation lowering chose, for --report (NULL: the op's)
 };
 
 struct Graph {
@@ -491,6 +493,22 @@ void emit_header(Compiler *cc, Graph *g, const MemoryPlan *plan, const char *pre
                  const char *path);
 
 //
+// codegen/report.c — what the model costs on the device (--report)
+//
+typedef enum { REPORT_NONE, REPORT_TEXT, REPORT_JSON } ReportFormat;
+typedef struct {
+  const char *function;
+  int64_t bytes;
+} StackSize;
+void write_report(Compiler *cc, Graph *g, const MemoryPlan *plan, Module *m);
+void note_stack_size(Compiler *cc, const char *llvm_message); // from LLVM's diagnostics
+
+//
+// passes/lint.c — warnings about suspicious models
+//
+void lint_model(Compiler *cc, Graph *g);
+
+//
 // codegen/jit.c — in-process evaluation of lowered nodes (constant folding)
 //
 bool jit_eval_node(Compiler *cc, Node *n, void **out_data, int64_t (*out_dims)[MAX_RANK]);
@@ -570,6 +588,10 @@ struct Options {
   const char *depfile;      // -MF (or -MD: output + ".d")
   const char *dep_target;   // -MT
   EmitKind emit;
+  int report;               // ReportFormat of --report, 0 for none
+  const char *report_path;  // NULL: standard output
+  bool werror;              // -Werror: warnings fail the compile
+  bool time_passes;         // --time-passes
   PtrVec dims;              // DimBinding*
   PtrVec shapes;            // ShapeBinding*
   PtrVec binds;             // ValueBinding*
@@ -587,6 +609,10 @@ struct Compiler {
   StrBuf diag;              // all diagnostics, in order
   int next_value_id;        // value ids are unique across subgraphs
   PtrVec deps;              // files the output depends on (model, external data, target file)
+  double stage_ms[16];      // wall time of each pipeline stage (-v, --time-passes)
+  const char *stage_name[16];
+  int nstages;
+  PtrVec stack_sizes;       // StackSize* reported by LLVM while measuring for --report
   Module module;            // the LLVM module being built (disposed with the compiler)
 };
 

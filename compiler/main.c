@@ -29,7 +29,11 @@ static const char usage[] =
     "  --bind INPUT=FILE.pb    make a shape-like input a compile-time constant\n"
     "  -MD                     write a Make dependency file (default name: the output + .d)\n"
     "  -MF FILE, -MT TARGET    the dependency file's name and its rule's target\n"
-    "  -v                      verbose\n"
+    "  --report[=text|json]    per layer and total cost: flash, weights, arena, stack, MACs\n"
+    "  --report-file FILE      write the report to FILE instead of standard output\n"
+    "  -Werror                 treat warnings (unused initializers, float64 math...) as errors\n"
+    "  --time-passes           time spent in each compiler stage\n"
+    "  -v                      print the stages as they run, with times\n"
     "Run options:\n"
     "  -i FILE.pb              an input tensor, in the model's input order (repeat)\n"
     "  -d OUTDIR               where output_N.pb files are written\n"
@@ -82,6 +86,8 @@ typedef struct {
   edgecc_emit_kind emit;
   const char *depfile, *dep_target; // -MF, -MT
   bool want_deps;                   // -MD
+  edgecc_report_format report;      // --report[=json]
+  const char *report_file;          // --report-file
 } Cli;
 
 static bool is(const char *a, const char *s1, const char *s2) { return !strcmp(a, s1) || (s2 && !strcmp(a, s2)); }
@@ -172,6 +178,17 @@ static int parse_args(Cli *cli, int argc, char **argv, Pool *pool) {
       return fail("option %s needs a value", missing);
     } else if (is(a, "-v", "--verbose")) {
       cli->tool.verbose = true;
+      edgecc_set_verbose(c, 1);
+    } else if (is(a, "--time-passes", NULL)) {
+      edgecc_set_time_passes(c, 1);
+    } else if (is(a, "-Werror", NULL)) {
+      edgecc_set_warnings_as_errors(c, 1);
+    } else if (is(a, "--report", "--report=text") || is(a, "--report=json", NULL)) {
+      edgecc_set_report(c, strstr(a, "json") ? EDGECC_REPORT_JSON : EDGECC_REPORT_TEXT, cli->report_file);
+      cli->report = strstr(a, "json") ? EDGECC_REPORT_JSON : EDGECC_REPORT_TEXT;
+    } else if (OPTION("--report-file", NULL)) {
+      cli->report_file = v;
+      edgecc_set_report(c, cli->report ? cli->report : EDGECC_REPORT_TEXT, v);
     } else if (a[0] == '-' && a[1]) {
       return fail("unknown option '%s' (see edgecc --help)", a);
     } else {
@@ -201,7 +218,7 @@ static int compile_cmd(Cli *cli, Pool *pool) {
   int rc = edgecc_compile(c, model, cli->emit, out, header);
   fputs(edgecc_diagnostics(c), stderr);
   if (!rc && cli->tool.verbose)
-    fprintf(stderr, "edgecc: %s: arena %lld bytes (lower bound %lld)\n", model, (long long)edgecc_arena_size(c),
+    fprintf(stderr, "edgecc: arena %lld bytes (lower bound %lld)\n", (long long)edgecc_arena_size(c),
             (long long)edgecc_arena_lower_bound(c));
   return rc ? 1 : 0;
 }

@@ -271,10 +271,12 @@ static void build_info(Entry *e, Graph *g, const MemoryPlan *plan, const char *p
 static void llvm_diagnostic(LLVMDiagnosticInfoRef info, void *ctx) {
   Compiler *cc = ctx;
   LLVMDiagnosticSeverity sev = LLVMGetDiagInfoSeverity(info);
-  if (sev != LLVMDSError && !(sev == LLVMDSWarning && cc->opt.verbose))
-    return;
   char *msg = LLVMGetDiagInfoDescription(info);
-  if (sev == LLVMDSError)
+  if (strstr(msg, "stack frame size (")) // asked for by --report
+    note_stack_size(cc, msg);
+  else if (sev != LLVMDSError && !(sev == LLVMDSWarning && cc->opt.verbose))
+    ;
+  else if (sev == LLVMDSError)
     error_at(cc, NULL, "LLVM: %s", msg);
   else
     warn_at(cc, NULL, "LLVM: %s", msg);

@@ -52,6 +52,18 @@ void edgecc_bind_shape(edgecc_compiler_ref c, const char *input, int rank, const
  * serialized ONNX TensorProto file. */
 void edgecc_bind_value(edgecc_compiler_ref c, const char *input, const char *tensor_file);
 
+/* -v: print each pipeline stage and its time on stderr as it finishes. */
+void edgecc_set_verbose(edgecc_compiler_ref c, int on);
+/* --time-passes: a table of the time spent in each stage, on stderr. */
+void edgecc_set_time_passes(edgecc_compiler_ref c, int on);
+/* -Werror: a warning (unused initializer, float64 in a float32 model...) fails the compile. */
+void edgecc_set_warnings_as_errors(edgecc_compiler_ref c, int on);
+
+typedef enum { EDGECC_REPORT_NONE, EDGECC_REPORT_TEXT, EDGECC_REPORT_JSON } edgecc_report_format;
+/* --report: per layer (name, op, output shape, MACs, weight bytes, kernel) and totals (flash,
+ * weights, arena, stack estimate, MACs), written to PATH, or stdout when PATH is NULL. */
+void edgecc_set_report(edgecc_compiler_ref c, edgecc_report_format format, const char *path);
+
 /* After a successful compile, write a Make-style dependency file to PATH naming every file
  * the output depends on (the model, its external data, bound tensors, the target file).
  * TARGET is the rule's target (default: the output path). */

@@ -269,7 +269,9 @@ static Graph *load_graph(Loader *ld, const Onnx__GraphProto *gp, Graph *parent, 
   for (size_t i = 0; i < gp->n_initializer; i++) {
     const Onnx__TensorProto *tp = gp->initializer[i];
     char *what = pool_printf(&cc->pool, "initializer '%s'", tp->name ? tp->name : "");
-    define(ld, &scope, tensor_from_proto(cc, g, tp, ld->dir, what));
+    Value *v = tensor_from_proto(cc, g, tp, ld->dir, what);
+    v->initializer = true;
+    define(ld, &scope, v);
   }
   if (gp->n_sparse_initializer)
     error_at(cc, NULL, "sparse initializers are not supported");

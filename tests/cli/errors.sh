@@ -47,6 +47,7 @@ expect_error "$dir/order.onnx" "node 'early' (Relu): input 'later' is not produc
 expect_error "$dir/bad_attr.onnx" "node 'conv' (Conv): unsupported attribute 'magic'"
 expect_error "$dir/future_opset.onnx" "node 'relu' (Relu): opset 99 is not supported"
 expect_error "$dir/dynamic_reshape.onnx" "node 'reshape' (Reshape): input 0 ('nz') has a data-dependent shape (produced by NonZero): not supported by Reshape"
+expect_error "$dir/suspicious.onnx" "warnings are errors (-Werror)" -Werror
 expect_error "$dir/good.onnx" "unknown target 'pdp11'" --dim batch=1 -target pdp11
 expect_error "$dir/good.onnx" "cannot write" --dim batch=1 -H /nonexistent/dir/m.h
 

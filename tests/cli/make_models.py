@@ -73,3 +73,9 @@ save(model([helper.make_node("NonZero", ["x"], ["nz"], name="nonzero"),
             helper.make_node("Reshape", ["nz", "flat"], ["y"], name="reshape")],
            [vi("x", [3, 4])], [vi("y", [None], TensorProto.INT64)],
            [numpy_helper.from_array(np.array([-1], dtype=np.int64), "flat")]), "dynamic_reshape.onnx")
+# Compiles, with warnings: an initializer nobody reads, and float64 math in a float32 model.
+save(model([helper.make_node("Cast", ["x"], ["xd"], name="to_double", to=TensorProto.DOUBLE),
+            helper.make_node("Mul", ["xd", "xd"], ["sq"], name="square"),
+            helper.make_node("Cast", ["sq"], ["y"], name="to_float", to=TensorProto.FLOAT)],
+           [vi("x", [4])], [vi("y", [4])], [numpy_helper.from_array(np.zeros(8, np.float32), "unused_w")]),
+     "suspicious.onnx")

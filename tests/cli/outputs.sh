@@ -23,6 +23,35 @@ grep -q "arena" "$work/m.ir"
 nm "$work/a.o" | grep -q " T a_run"
 nm "$work/a.o" | grep -qE " [DR] a_info"
 
+# Warnings do not stop a compile without -Werror, and name what they are about.
+"$edgecc" "$dir/suspicious.onnx" -o "$work/s.o" 2> "$work/warn"
+grep -q "warning: .*initializer 'unused_w' (float, 32 bytes) is never used" "$work/warn"
+grep -q "warning: .*node 'to_double' (Cast): computes in float64 in a float32 model" "$work/warn"
+
+# --report: JSON for dashboards, its arena equal to the header's macro; byte-identical twice,
+# also for a 32-bit target.
+"$edgecc" "$model" --dim batch=2 -o "$work/r.o" --report=json --report-file "$work/r1.json"
+"$edgecc" "$model" --dim batch=2 -o "$work/r2.o" -H "$work/r.h" --name r --report=json --report-file "$work/r2.json"
+cmp "$work/r1.json" "$work/r2.json"
+/usr/bin/python3 - "$work/r1.json" "$work/r.h" <<'PY'
+import json, re, sys
+r = json.load(open(sys.argv[1]))
+arena = int(re.search(r"#define R_ARENA_SIZE (\d+)", open(sys.argv[2]).read()).group(1))
+t = r["totals"]
+assert t["arena_bytes"] == arena, (t, arena)
+assert [l["op"] for l in r["layers"]] == ["Relu", "Add"], r["layers"]
+assert t["weight_bytes"] == 16 and t["flash_bytes"] > t["code_bytes"] > 0, t
+PY
+"$edgecc" "$model" --dim batch=2 -o "$work/t.o" --report > "$work/report.txt"
+grep -q "^arena: .* bytes (lower bound" "$work/report.txt"
+"$edgecc" "$model" --dim batch=1 -target armv7 -o "$work/c1.o"
+"$edgecc" "$model" --dim batch=1 -target armv7 -o "$work/c2.o" --name c1 -H "$work/c2.h"
+cmp "$work/c1.o" "$work/c2.o"
+
+# -v and --time-passes name the stages.
+"$edgecc" "$model" --dim batch=2 -o "$work/v.o" -v --time-passes 2> "$work/v.log"
+grep -q "edgecc: optimize" "$work/v.log" && grep -q "total" "$work/v.log"
+
 # edgecc run: y = relu(x) + [0 1 2 3]
 /usr/bin/python3 - "$work" <<'PY'
 import sys, numpy as np
