@@ -74,4 +74,8 @@ LowerFn lower_reduce, lower_arg;
 // control.c
 InferFn infer_If;
 
+// rnn.c
+InferFn infer_RNN, infer_GRU, infer_LSTM;
+LowerFn lower_recurrent;
+
 #endif
