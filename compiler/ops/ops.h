@@ -72,7 +72,8 @@ InferFn infer_reduce, infer_arg;
 LowerFn lower_reduce, lower_arg;
 
 // control.c
-InferFn infer_If;
+InferFn infer_If, infer_Loop, infer_Scan, infer_Stack;
+LowerFn lower_If, lower_Loop, lower_Scan, lower_Stack;
 
 // rnn.c
 InferFn infer_RNN, infer_GRU, infer_LSTM;

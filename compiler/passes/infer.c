@@ -1,5 +1,6 @@
 // infer.c — walks the graph in order: types and shapes of every value, constant folding of
 // nodes whose inputs are all known, and inlining of `If` branches whose condition is known.
+// Subgraphs of control-flow ops go through the same passes (prepare_subgraph).
 #include "../compiler.h"
 
 #include <string.h>
@@ -29,10 +30,49 @@ static bool worth_folding(const Node *n) {
   return out_bytes <= FOLD_MAX_BYTES && out_bytes <= 4 * in_bytes + 4096;
 }
 
+static void reparent_subgraphs(Graph *from, Graph *to) {
+  for (int i = 0; i < from->nodes.len; i++) {
+    Node *n = from->nodes.items[i];
+    for (int j = 0; j < n->nattrs; j++) {
+      Attr *a = &n->attrs[j];
+      if (a->type == ATTR_GRAPH && a->g->parent == from)
+        a->g->parent = to;
+      for (int k = 0; a->type == ATTR_GRAPHS && k < a->n; k++)
+        if (a->graphs[k]->parent == from)
+          a->graphs[k]->parent = to;
+    }
+  }
+}
+
+void replace_node(Compiler *cc, Node *n, Graph *with, Value **outs) {
+  Graph *g = n->graph;
+  PtrVec nodes = {0};
+  for (int i = 0; i < g->nodes.len; i++) {
+    if (g->nodes.items[i] != n) {
+      vec_push(&cc->pool, &nodes, g->nodes.items[i]);
+      continue;
+    }
+    for (int j = 0; j < with->nodes.len; j++) {
+      Node *m = with->nodes.items[j];
+      m->graph = g;
+      vec_push(&cc->pool, &nodes, m);
+    }
+  }
+  reparent_subgraphs(with, g);
+  g->nodes = nodes;
+  for (int i = 0; i < with->values.len; i++) { // no longer a subgraph's inputs or outputs
+    Value *v = with->values.items[i];
+    v->input_index = v->output_index = -1;
+    vec_push(&cc->pool, &g->values, v);
+  }
+  for (int i = 0; i < n->nout; i++)
+    if (n->out[i])
+      graph_replace_uses(g, n->out[i], outs[i]);
+}
+
 // `If` with a compile-time condition: the taken branch's nodes replace the If node, right
 // where it stood, and are inferred next.
-static void inline_if(Compiler *cc, Graph *g, int at) {
-  Node *n = g->nodes.items[at];
+static void inline_if(Compiler *cc, Node *n) {
   Value *cond = n->in[0];
   bool taken = dtype_get(cond->dtype, cond->data, 0) != 0;
   const Attr *a = node_attr(n, taken ? "then_branch" : "else_branch");
@@ -41,24 +81,7 @@ static void inline_if(Compiler *cc, Graph *g, int at) {
   Graph *br = a->g;
   if (br->outputs.len != n->nout)
     fatal_at(cc, n, "branch has %d outputs, the node %d", br->outputs.len, n->nout);
-  PtrVec nodes = {0};
-  for (int i = 0; i < g->nodes.len; i++) {
-    if (i != at) {
-      vec_push(&cc->pool, &nodes, g->nodes.items[i]);
-      continue;
-    }
-    for (int j = 0; j < br->nodes.len; j++) {
-      Node *m = br->nodes.items[j];
-      m->graph = g;
-      vec_push(&cc->pool, &nodes, m);
-    }
-  }
-  g->nodes = nodes;
-  for (int i = 0; i < br->values.len; i++)
-    vec_push(&cc->pool, &g->values, br->values.items[i]);
-  for (int i = 0; i < n->nout; i++)
-    if (n->out[i])
-      graph_replace_uses(g, n->out[i], br->outputs.items[i]);
+  replace_node(cc, n, br, (Value **)br->outputs.items);
 }
 
 static void check_inputs_typed(Compiler *cc, Node *n) {
@@ -70,12 +93,20 @@ static void check_inputs_typed(Compiler *cc, Node *n) {
 void infer_graph(Compiler *cc, Graph *g) {
   for (int i = 0; i < g->nodes.len; i++) {
     Node *n = g->nodes.items[i];
+    if (n->inferred)
+      continue;
     check_inputs_typed(cc, n);
     if (n->op->kind == OP_If && n->in[0]->data) {
-      inline_if(cc, g, i--);
+      inline_if(cc, n);
+      i--;
       continue;
     }
     n->op->infer(cc, n);
+    if (g->nodes.items[i] != n) { // it replaced itself (an unrolled loop): go on from there
+      i--;
+      continue;
+    }
+    n->inferred = true;
     for (int j = 0; j < n->nout; j++)
       if (n->out[j] && !n->out[j]->typed)
         fatal_at(cc, n, "output %d has no type after inference", j);
@@ -85,4 +116,12 @@ void infer_graph(Compiler *cc, Graph *g) {
     if (!has_data && n->op->lower && inputs_known(n) && worth_folding(n))
       fold_node(cc, n);
   }
+}
+
+int64_t prepare_subgraph(Compiler *cc, Graph *g) {
+  infer_graph(cc, g);
+  eliminate_dead(cc, g);
+  materialize_outputs(cc, g);
+  verify_graph(cc, g);
+  return plan_memory(cc, g).arena_size;
 }

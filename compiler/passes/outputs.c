@@ -1,11 +1,11 @@
 // outputs.c — each graph output must be written by a node into the caller's buffer. An
-// output that is a graph input, a constant, a view of another buffer, or listed twice gets
-// a Copy node.
+// output that is a graph input, a constant, a view of another buffer, a value of an enclosing
+// graph (subgraphs), or listed twice gets a Copy node.
 #include "../compiler.h"
 
 static bool needs_copy(Graph *g, int i) {
   Value *v = g->outputs.items[i];
-  if (v->input_index >= 0 || v->data || !v->producer || is_view_op(v->producer))
+  if (v->input_index >= 0 || v->data || !v->producer || is_view_op(v->producer) || v->producer->graph != g)
     return true;
   for (int j = 0; j < i; j++)
     if (g->outputs.items[j] == v)
