@@ -217,6 +217,8 @@ struct Attr {
   const char **strings;
   Value **tensors;
   Graph **graphs;
+  ValueType type_kind;  // ATTR_TYPE_PROTO: a tensor, sequence or optional type...
+  DType type_dtype;     // ...of this element type (the innermost tensor's)
 };
 
 struct Node {
@@ -246,6 +248,8 @@ struct Graph {
   PtrVec nodes;        // Node*, in topological order after sort
   PtrVec inputs;       // Value*, graph inputs (initializers excluded)
   PtrVec outputs;      // Value*, graph outputs
+  PtrVec output_names; // const char*, their ONNX names (inference may replace the values)
+  ValueType *output_kinds; // their declared kinds: tensor, sequence or optional
   int opset_onnx;      // imported opset versions
   int opset_ml;
   int opset_ms;
@@ -274,6 +278,7 @@ int64_t value_bytes(const Value *v);
 // The tensors V stands for at run time: V itself, or the members of a sequence or optional
 // (recursively), in order. Returns the count; OUT (may be NULL) receives them.
 int value_tensors(Value *v, Value **out);
+Value **tensors_of(Pool *p, Value *v, int *count); // the same, in an array from P
 // Values of enclosing graphs that G's nodes (and their subgraphs) read at run time: not
 // owned by G, not constants. The node owning G gets them as extra inputs.
 int graph_captures(Graph *g, Value ***out);
@@ -305,6 +310,13 @@ Value *tensor_from_proto(Compiler *cc, Graph *g, const struct Onnx__TensorProto 
                          const char *model_dir, const char *what);
 bool tensor_write_file(const char *path, const char *name, DType dt, const Shape *shape,
                        const void *data);
+// A TensorProto, SequenceProto or OptionalProto file (KIND says which) as a value; the
+// members of sequences and optionals are constant tensors (optionals may hold a sequence).
+Value *load_value_file(Compiler *cc, Graph *g, const char *path, ValueType kind, const char *name);
+// Writes a SequenceProto of COUNT tensors, or an OptionalProto holding one tensor, a
+// sequence of them (HOLDS_SEQUENCE) or nothing (COUNT 0).
+bool container_write_file(const char *path, const char *name, ValueType kind, bool holds_sequence, int count,
+                          const DType *dts, const Shape *shapes, void *const *data);
 
 //
 // ops/table.c — the op table (rows in ops/ops.def)
@@ -551,6 +563,13 @@ typedef struct {
   const char *path; // a TensorProto file
 } ValueBinding;
 
+// The tensors of a sequence or optional input: "[AxB;C]" (a sequence, "[]" empty), "none"
+// (an empty optional), a shape "AxB" (an optional holding a tensor).
+typedef struct {
+  const char *input;
+  const char *structure;
+} StructureBinding;
+
 struct Options {
   const char *target_name;
   const char *target_file;
@@ -563,6 +582,7 @@ struct Options {
   PtrVec dims;              // DimBinding*
   PtrVec shapes;            // ShapeBinding*
   PtrVec binds;             // ValueBinding*
+  PtrVec structures;        // StructureBinding*
   bool verbose;
 };
 

@@ -124,12 +124,39 @@ static int count_uses(const Graph *g, const Value *v) {
 
 int value_uses(const Graph *g, const Value *v) { return count_uses(g, v); }
 
+// Marks V and, for sequences and optionals, their members.
+static void mark_used(Value *v, bool *used) {
+  if (!v)
+    return;
+  used[v->id] = true;
+  for (int i = 0; v->type != VAL_TENSOR && i < v->nelems; i++)
+    mark_used(v->elems[i], used);
+}
+
+static void mark_graph_uses(const Graph *g, bool *used) {
+  for (int i = 0; i < g->nodes.len; i++) {
+    const Node *n = g->nodes.items[i];
+    for (int j = 0; j < n->nin; j++)
+      mark_used(n->in[j], used);
+    for (int j = 0; j < n->nattrs; j++) {
+      const Attr *a = &n->attrs[j];
+      if (a->type == ATTR_GRAPH)
+        mark_graph_uses(a->g, used);
+      for (int k = 0; a->type == ATTR_GRAPHS && k < a->n; k++)
+        mark_graph_uses(a->graphs[k], used);
+    }
+  }
+  for (int i = 0; i < g->outputs.len; i++)
+    mark_used(g->outputs.items[i], used);
+}
+
 void graph_remove_dead(Graph *g) {
+  bool *used = pool_alloc(&g->cc->pool, (size_t)g->cc->next_value_id + 1);
+  mark_graph_uses(g, used);
   int w = 0;
   for (int i = 0; i < g->values.len; i++) {
     Value *v = g->values.items[i];
-    bool live = v->input_index >= 0 || v->output_index >= 0 || (v->producer && !v->data) ||
-                count_uses(g, v) > 0;
+    bool live = v->input_index >= 0 || v->output_index >= 0 || (v->producer && !v->data) || used[v->id];
     if (live)
       g->values.items[w++] = v;
   }
@@ -217,6 +244,13 @@ int value_tensors(Value *v, Value **out) {
   for (int i = 0; i < v->nelems; i++)
     n += value_tensors(v->elems[i], out ? out + n : NULL);
   return n;
+}
+
+Value **tensors_of(Pool *p, Value *v, int *count) {
+  *count = value_tensors(v, NULL);
+  Value **ts = pool_alloc(p, sizeof(Value *) * (size_t)(*count + 1));
+  value_tensors(v, ts);
+  return ts;
 }
 
 //

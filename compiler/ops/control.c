@@ -72,11 +72,17 @@ static void type_tensor(Value *in, DType dt, Shape s) {
 }
 
 static const char *type_str(Compiler *cc, const Value *v) {
-  if (v->type == VAL_SEQUENCE)
-    return pool_printf(&cc->pool, "a sequence of %d", v->nelems);
-  if (v->type == VAL_OPTIONAL)
-    return v->nelems ? "an optional with a value" : "an empty optional";
-  return pool_printf(&cc->pool, "%s %s", dtype_onnx_name(v->dtype), shape_str(&cc->pool, &v->shape));
+  if (v->type == VAL_TENSOR)
+    return pool_printf(&cc->pool, "%s %s", dtype_onnx_name(v->dtype), shape_str(&cc->pool, &v->shape));
+  if (v->type == VAL_OPTIONAL && !v->nelems)
+    return "an empty optional";
+  StrBuf sb = {0};
+  for (int i = 0; i < v->nelems; i++)
+    sb_printf(&sb, "%s%s", i ? ", " : "", type_str(cc, v->elems[i]));
+  const char *r = pool_printf(&cc->pool, v->type == VAL_OPTIONAL ? "an optional of %s" : "a sequence of (%s)",
+                              sb.buf ? sb.buf : "");
+  sb_free(&sb);
+  return r;
 }
 
 static bool same_type(const Value *a, const Value *b) {
@@ -127,9 +133,8 @@ typedef struct {
 
 // The tensors of V live at PTRS (value_tensors order).
 static void bind(Compiler *cc, Bindings *b, Value *v, LLVMValueRef *ptrs) {
-  int count = value_tensors(v, NULL);
-  Value **ts = pool_alloc(&cc->pool, sizeof(Value *) * (size_t)(count + 1));
-  value_tensors(v, ts);
+  int count;
+  Value **ts = tensors_of(&cc->pool, v, &count);
   for (int i = 0; i < count; i++) {
     vec_push(&cc->pool, &b->vals, ts[i]);
     vec_push(&cc->pool, &b->ptrs, ptrs[i]);

@@ -79,4 +79,10 @@ LowerFn lower_If, lower_Loop, lower_Scan, lower_Stack;
 InferFn infer_RNN, infer_GRU, infer_LSTM;
 LowerFn lower_recurrent;
 
+// sequence.c
+InferFn infer_SequenceEmpty, infer_SequenceConstruct, infer_SequenceInsert, infer_SequenceAt,
+    infer_SequenceErase, infer_SequenceLength, infer_SplitToSequence, infer_ConcatFromSequence,
+    infer_SequenceMap, infer_Optional, infer_OptionalHasElement, infer_OptionalGetElement;
+LowerFn lower_SplitToSequence, lower_ConcatFromSequence;
+
 #endif

@@ -9,18 +9,34 @@
 // (ConstantOfShape of a big zero tensor); such nodes run at startup instead.
 #define FOLD_MAX_BYTES (1 << 20)
 
-static bool inputs_known(const Node *n) {
-  for (int i = 0; i < n->nin; i++)
-    if (n->in[i] && (n->in[i]->type != VAL_TENSOR || !n->in[i]->data))
-      return false;
+// Every input tensor (sequence members included) is a constant.
+static bool inputs_known(Compiler *cc, const Node *n) {
+  for (int i = 0; i < n->nin; i++) {
+    if (!n->in[i])
+      continue;
+    int count;
+    Value **ts = tensors_of(&cc->pool, n->in[i], &count);
+    for (int k = 0; k < count; k++)
+      if (!ts[k]->data)
+        return false;
+  }
   return true;
 }
 
-static bool worth_folding(const Node *n) {
+static int64_t tensor_bytes(Compiler *cc, Value *v) {
+  int count;
+  Value **ts = tensors_of(&cc->pool, v, &count);
+  int64_t bytes = 0;
+  for (int k = 0; k < count; k++)
+    bytes += value_bytes(ts[k]);
+  return bytes;
+}
+
+static bool worth_folding(Compiler *cc, const Node *n) {
   int64_t in_bytes = 0, out_bytes = 0;
   for (int i = 0; i < n->nin; i++)
     if (n->in[i])
-      in_bytes += value_bytes(n->in[i]);
+      in_bytes += tensor_bytes(cc, n->in[i]);
   for (int i = 0; i < n->nout; i++)
     if (n->out[i]) {
       if (n->out[i]->type != VAL_TENSOR || !dtype_supported(n->out[i]->dtype))
@@ -102,7 +118,7 @@ void infer_graph(Compiler *cc, Graph *g) {
       continue;
     }
     n->op->infer(cc, n);
-    if (g->nodes.items[i] != n) { // it replaced itself (an unrolled loop): go on from there
+    if (i >= g->nodes.len || g->nodes.items[i] != n) { // it replaced itself: go on from there
       i--;
       continue;
     }
@@ -113,7 +129,7 @@ void infer_graph(Compiler *cc, Graph *g) {
     bool has_data = true;
     for (int j = 0; j < n->nout; j++)
       has_data &= !n->out[j] || n->out[j]->data != NULL;
-    if (!has_data && n->op->lower && inputs_known(n) && worth_folding(n))
+    if (!has_data && n->op->lower && inputs_known(cc, n) && worth_folding(cc, n))
       fold_node(cc, n);
   }
 }
