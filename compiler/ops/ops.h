@@ -85,4 +85,8 @@ InferFn infer_SequenceEmpty, infer_SequenceConstruct, infer_SequenceInsert, infe
     infer_SequenceMap, infer_Optional, infer_OptionalHasElement, infer_OptionalGetElement;
 LowerFn lower_SplitToSequence, lower_ConcatFromSequence;
 
+// signal.c
+InferFn infer_DFT, infer_STFT, infer_window, infer_MelWeightMatrix;
+LowerFn lower_DFT, lower_STFT, lower_window, lower_MelWeightMatrix;
+
 #endif
