@@ -89,4 +89,10 @@ LowerFn lower_SplitToSequence, lower_ConcatFromSequence;
 InferFn infer_DFT, infer_STFT, infer_window, infer_MelWeightMatrix;
 LowerFn lower_DFT, lower_STFT, lower_window, lower_MelWeightMatrix;
 
+// quant.c
+InferFn infer_QuantizeLinear, infer_DequantizeLinear, infer_DynamicQuantizeLinear, infer_MatMulInteger,
+    infer_QLinearMatMul, infer_ConvInteger, infer_QLinearConv;
+LowerFn lower_QuantizeLinear, lower_DequantizeLinear, lower_DynamicQuantizeLinear, lower_MatMulInteger,
+    lower_QLinearMatMul, lower_ConvInteger, lower_QLinearConv;
+
 #endif
