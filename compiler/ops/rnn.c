@@ -234,18 +234,22 @@ static LLVMValueRef y_offset(KB *kb, const Cell *c, LLVMValueRef t, LLVMValueRef
   return ix(kb, row, p->hidden, kb_idx(kb, 0));
 }
 
-// init + sum over k < len of a[a0 + k] * w[w0 + k]
+// init + sum over k < len of a[a0 + k] * w[w0 + k]. The sum may be reassociated, so the
+// vectorizer keeps several partial sums: the gates are dot products, most of the work.
 static LLVMValueRef dot(KB *kb, DType ct, DType adt, LLVMValueRef a, LLVMValueRef a0, DType wdt, LLVMValueRef w,
                         LLVMValueRef w0, int64_t len, LLVMValueRef init) {
   LLVMTypeRef t = kb_ctype(kb, ct);
-  LLVMValueRef acc = kb_var(kb, t, init);
+  LLVMValueRef acc = kb_var(kb, t, kb_const(kb, ct, 0.0));
   Loop lk;
   LLVMValueRef k = kb_for(kb, &lk, len);
   LLVMValueRef av = kb_load(kb, adt, a, LLVMBuildNSWAdd(kb->b, a0, k, ""));
   LLVMValueRef wv = kb_load(kb, wdt, w, LLVMBuildNSWAdd(kb->b, w0, k, ""));
-  kb_set(kb, acc, kb_fma(kb, ct, av, wv, kb_get(kb, t, acc)));
+  LLVMValueRef sum = kb_fma(kb, ct, av, wv, kb_get(kb, t, acc));
+  if (LLVMCanValueUseFastMathFlags(sum))
+    LLVMSetFastMathFlags(sum, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract);
+  kb_set(kb, acc, sum);
   kb_end_for(kb, &lk);
-  return kb_get(kb, t, acc);
+  return kb_add(kb, ct, init, kb_get(kb, t, acc));
 }
 
 static LLVMValueRef bias(KB *kb, const Cell *c, int which, LLVMValueRef row) {
