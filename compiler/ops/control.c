@@ -540,8 +540,8 @@ void infer_Scan(Compiler *cc, Node *n) {
       fatal_at(cc, n, "input %d has batch size %lld, input %d %lld", i, (long long)n->in[i]->shape.dim[0],
                p->first_state, (long long)p->batch);
   Value *lens = p->batched ? node_input(n, 0) : NULL;
-  if (lens && (lens->dtype != DT_I32 || shape_numel(&lens->shape) != p->batch))
-    fatal_at(cc, n, "sequence_lens must be int32 with one entry per batch");
+  if (lens && (!dtype_is_int(lens->dtype) || shape_numel(&lens->shape) != p->batch))
+    fatal_at(cc, n, "sequence_lens must be integers, one per batch entry");
   scan_attrs(cc, n, p);
   for (int k = 0; k < p->nstate; k++) {
     Value *in = n->in[p->first_state + k];
@@ -680,7 +680,8 @@ void lower_Scan(KB *kb, Node *n) {
   }
   LLVMValueRef len = kb_idx(kb, p->trips);
   if (lens) {
-    len = LLVMBuildSExt(kb->b, kb_load(kb, DT_I32, kb->in[0], b), kb->t_idx, "");
+    len = kb_convert(kb, kb_load(kb, lens->dtype, kb->in[0], b), lens->dtype, DT_I64);
+    len = LLVMBuildIntCast2(kb->b, len, kb->t_idx, 1, "");
     len = kb_min(kb, DT_I64, kb_max(kb, DT_I64, len, kb_idx(kb, 0)), kb_idx(kb, p->trips));
   }
   LLVMValueRef t = kb_for_v(kb, &lt, kb_idx(kb, 0), len, 1);

@@ -218,6 +218,28 @@ def scan8_batch_reverse():
          [("s", s.astype(np.float32)), ("o", o.astype(np.float32))], 8)
 
 
+def scan8_sequence_lens():
+    # Opset 8 with per-batch lengths: steps past a length leave zeros; a reversed input
+    # starts at its own last valid step (as onnxruntime does).
+    x = rng.uniform(-1, 1, (3, 4, 2)).astype(np.float32)
+    lens = np.array([4, 2, 1], np.int64)
+    g = body("b", [helper.make_node("Mul", ["s_in", "e"], ["m"]),
+                   helper.make_node("Add", ["m", "f"], ["s_out"]),
+                   helper.make_node("Identity", ["s_out"], ["o"])],
+             [("s_in", F, [2]), ("e", F, [2]), ("f", F, [2])], [("s_out", F, [2]), ("o", F, [2])])
+    s = np.ones((3, 2))
+    o = np.zeros((3, 4, 2))
+    for bi in range(3):
+        n = lens[bi]
+        for t in range(n):
+            s[bi] = s[bi] * x[bi, t] + x[bi, n - 1 - t]
+            o[bi, t] = s[bi]
+    save("scan8_sequence_lens", [helper.make_node("Scan", ["lens", "s0", "x", "x"], ["s", "o"], body=g,
+                                                  num_scan_inputs=2, directions=[0, 1])],
+         [("lens", lens), ("s0", np.ones((3, 2), np.float32)), ("x", x)],
+         [("s", s.astype(np.float32)), ("o", o.astype(np.float32))], 8)
+
+
 loop_long_runtime()
 loop_data_condition()
 loop_while()
@@ -228,3 +250,4 @@ if_runtime()
 if_in_loop()
 scan_axes_directions()
 scan8_batch_reverse()
+scan8_sequence_lens()
