@@ -117,7 +117,8 @@ static bool decode_typed(const Onnx__TensorProto *tp, DType dt, int64_t numel, v
       return false;
     for (int64_t i = 0; i < numel; i++) {
       char *s = pool_alloc(pool, tp->string_data[i].len + 1);
-      memcpy(s, tp->string_data[i].data, tp->string_data[i].len);
+      if (tp->string_data[i].len)
+        memcpy(s, tp->string_data[i].data, tp->string_data[i].len);
       ((char **)dst)[i] = s;
     }
     return true;
@@ -182,12 +183,12 @@ Value *tensor_from_proto(Compiler *cc, Graph *g, const Onnx__TensorProto *tp,
     v->data = pool_alloc(&cc->pool, (size_t)bytes + 1);
     if (packed4)
       unpack_int4(dt, src, v->data, numel);
-    else
+    else if (bytes > 0) // an empty tensor's raw data may be a null pointer
       memcpy(v->data, src, (size_t)bytes);
     return v;
   }
   v->data = pool_alloc(&cc->pool, (size_t)bytes + 1);
-  if (!decode_typed(tp, dt, numel, v->data, &cc->pool))
+  if (numel > 0 && !decode_typed(tp, dt, numel, v->data, &cc->pool)) // (empty fields may be null)
     fatal_at(cc, NULL, "%s: stored element count does not match shape %s", what,
              shape_str(&cc->pool, &shape));
   return v;
