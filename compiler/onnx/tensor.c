@@ -229,7 +229,7 @@ static uint8_t *pack_tensor(const char *name, DType dt, const Shape *shape, cons
   tp.dims = dims;
   tp.has_data_type = 1;
   tp.data_type = dt;
-  tp.name = (char *)(name ? name : "");
+  tp.name = (char *)name; // NULL: no name (members of sequences)
   int64_t numel = shape_numel(shape);
   ProtobufCBinaryData *strs = NULL;
   if (dt == DT_STRING) {
@@ -266,7 +266,7 @@ static bool write_all(const char *path, const void *buf, size_t n) {
 bool tensor_write_file(const char *path, const char *name, DType dt, const Shape *shape,
                        const void *data) {
   size_t n;
-  uint8_t *buf = pack_tensor(name, dt, shape, data, &n);
+  uint8_t *buf = pack_tensor(name ? name : "", dt, shape, data, &n);
   bool ok = write_all(path, buf, n);
   free(buf);
   return ok;
@@ -404,13 +404,18 @@ static void put_int(Bytes *b, int field, uint64_t v) {
   put_varint(b, v);
 }
 
+static void put_name(Bytes *b, const char *name) {
+  if (name && *name)
+    put_bytes(b, 1, name, strlen(name));
+}
+
 static void encode_sequence(Bytes *b, const char *name, int count, const DType *dts, const Shape *shapes,
                             void *const *data) {
-  put_bytes(b, 1, name, strlen(name));
+  put_name(b, name);
   put_int(b, 2, ELEM_TENSOR);
   for (int i = 0; i < count; i++) {
     size_t n;
-    uint8_t *t = pack_tensor("", dts[i], &shapes[i], data[i], &n);
+    uint8_t *t = pack_tensor(NULL, dts[i], &shapes[i], data[i], &n);
     put_bytes(b, 3, t, n);
     free(t);
   }
@@ -423,17 +428,17 @@ bool container_write_file(const char *path, const char *name, ValueType kind, bo
     encode_sequence(&b, name, count, dts, shapes, data);
   } else if (holds_sequence) {
     Bytes seq = {0};
-    encode_sequence(&seq, "", count, dts, shapes, data);
-    put_bytes(&b, 1, name, strlen(name));
+    encode_sequence(&seq, NULL, count, dts, shapes, data);
+    put_name(&b, name);
     put_int(&b, 2, ELEM_SEQUENCE);
     put_bytes(&b, 5, seq.buf, seq.len);
     free(seq.buf);
   } else {
-    put_bytes(&b, 1, name, strlen(name));
+    put_name(&b, name);
     put_int(&b, 2, count ? ELEM_TENSOR : ELEM_UNDEFINED);
     if (count) {
       size_t n;
-      uint8_t *t = pack_tensor("", dts[0], &shapes[0], data[0], &n);
+      uint8_t *t = pack_tensor(NULL, dts[0], &shapes[0], data[0], &n);
       put_bytes(&b, 3, t, n);
       free(t);
     }
