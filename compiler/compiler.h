@@ -217,8 +217,7 @@ struct Attr {
   const char **strings;
   Value **tensors;
   Graph **graphs;
-  ValueType type_kind;  // ATTR_TYPE_PROTO: a tensor, sequence or optional type...
-  DType type_dtype;     // ...of this element type (the innermost tensor's)
+  DType type_dtype;     // ATTR_TYPE_PROTO: the element type (of the innermost tensor type)
 };
 
 struct Node {

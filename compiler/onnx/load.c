@@ -143,7 +143,6 @@ static void read_attr(Loader *ld, Graph *g, Scope *scope, Node *n, Attr *a,
   case ATTR_TYPE_PROTO: {
     Value probe = {.name = a->name};
     read_type(ld, &probe, ap->tp, "attribute");
-    a->type_kind = probe.type;
     a->type_dtype = probe.dtype;
     break;
   }
