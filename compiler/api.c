@@ -106,6 +106,13 @@ void edgecc_bind_value(edgecc_compiler_ref c, const char *input, const char *ten
   vec_push(&c->pool, &c->opt.binds, b);
 }
 
+void edgecc_bind_structure(edgecc_compiler_ref c, const char *input, const char *structure) {
+  StructureBinding *b = pool_alloc(&c->pool, sizeof *b);
+  b->input = dup(c, input);
+  b->structure = dup(c, structure);
+  vec_push(&c->pool, &c->opt.structures, b);
+}
+
 // A C identifier from the output file name: "out/my-model.o" -> "my_model".
 static char *default_prefix(Pool *p, const char *output) {
   char *s = path_stem(p, output);

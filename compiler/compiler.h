@@ -218,6 +218,7 @@ struct Attr {
   const char **strings;
   Value **tensors;
   Graph **graphs;
+  DType type_dtype;     // ATTR_TYPE_PROTO: the element type (of the innermost tensor type)
 };
 
 struct Node {
@@ -237,6 +238,7 @@ struct Node {
   int64_t scratch;     // bytes of arena scratch the lowering needs (set by inference)
   int64_t scratch_offset;
   const char *kernel;  // the implementation lowering chose, for --report (NULL: the op's)
+  bool inferred;       // inference ran (nodes spliced in already inferred are not redone)
 };
 
 struct Graph {
@@ -247,6 +249,8 @@ struct Graph {
   PtrVec nodes;        // Node*, in topological order after sort
   PtrVec inputs;       // Value*, graph inputs (initializers excluded)
   PtrVec outputs;      // Value*, graph outputs
+  PtrVec output_names; // const char*, their ONNX names (inference may replace the values)
+  ValueType *output_kinds; // their declared kinds: tensor, sequence or optional
   int opset_onnx;      // imported opset versions
   int opset_ml;
   int opset_ms;
@@ -272,6 +276,16 @@ Value *node_input(const Node *n, int i);            // NULL when absent or omitt
 int64_t value_int(const Value *v, int64_t i);        // element i of a constant as int64
 double value_double(const Value *v, int64_t i);
 int64_t value_bytes(const Value *v);
+// The tensors V stands for at run time: V itself, or the members of a sequence or optional
+// (recursively), in order. Returns the count; OUT (may be NULL) receives them.
+int value_tensors(Value *v, Value **out);
+Value **tensors_of(Pool *p, Value *v, int *count); // the same, in an array from P
+// Values of enclosing graphs that G's nodes (and their subgraphs) read at run time: not
+// owned by G, not constants. The node owning G gets them as extra inputs.
+int graph_captures(Graph *g, Value ***out);
+// Copies SRC's nodes (with their values and nested subgraphs) to the end of DST, uninferred:
+// value FROM[i] becomes TO[i] (SRC's inputs, outer values). Returns what SRC's outputs became.
+Value **graph_clone_into(Graph *src, Graph *dst, Value **from, Value **to, int nbind);
 
 //
 // ir/verify.c — invariants every pass must keep
@@ -297,6 +311,13 @@ Value *tensor_from_proto(Compiler *cc, Graph *g, const struct Onnx__TensorProto 
                          const char *model_dir, const char *what);
 bool tensor_write_file(const char *path, const char *name, DType dt, const Shape *shape,
                        const void *data);
+// A TensorProto, SequenceProto or OptionalProto file (KIND says which) as a value; the
+// members of sequences and optionals are constant tensors (optionals may hold a sequence).
+Value *load_value_file(Compiler *cc, Graph *g, const char *path, ValueType kind, const char *name);
+// Writes a SequenceProto of COUNT tensors, or an OptionalProto holding one tensor, a
+// sequence of them (HOLDS_SEQUENCE) or nothing (COUNT 0).
+bool container_write_file(const char *path, const char *name, ValueType kind, bool holds_sequence, int count,
+                          const DType *dts, const Shape *shapes, void *const *data);
 
 //
 // ops/table.c — the op table (rows in ops/ops.def)
@@ -346,6 +367,13 @@ bool accepts_dynamic_inputs(const Node *n);
 void bind_inputs(Compiler *cc, Graph *g);   // apply --dim/--shape/--bind; error on unbound dims
 void check_supported(Compiler *cc, Graph *g); // every unsupported op, reported in one pass
 void infer_graph(Compiler *cc, Graph *g);   // types, shapes, constant folding, If inlining
+// Called by an op's inference: N is replaced, where it stands, by the nodes and values of
+// WITH (inferred already or not); uses of N's output i become OUTS[i].
+void replace_node(Compiler *cc, Node *n, Graph *with, Value **outs);
+// Makes subgraph G, its inputs typed by the owning node's inference, ready to be lowered
+// inside the owner's function: inference, dead code, materialized outputs and a memory plan
+// of its own. Returns its arena size, which the owner includes in its scratch.
+int64_t prepare_subgraph(Compiler *cc, Graph *g);
 void eliminate_dead(Compiler *cc, Graph *g);
 void materialize_outputs(Compiler *cc, Graph *g); // outputs get their own buffers
 typedef struct {
@@ -376,8 +404,10 @@ struct KB {
   LLVMValueRef fn;         // function being built
   LLVMBasicBlockRef entry; // allocas go here
   const Node *node;        // node being lowered
-  LLVMValueRef *in;        // data pointer of each node input (NULL when omitted)
-  LLVMValueRef *out;       // data pointer of each node output
+  LLVMValueRef *in;        // data pointer of each node input (NULL when omitted or not a tensor)
+  LLVMValueRef *out;       // data pointer of each node output (NULL when not a tensor)
+  LLVMValueRef **in_elems; // every operand's tensors (value_tensors order): sequences and
+  LLVMValueRef **out_elems; // optionals have one pointer per member, tensors their own
   LLVMValueRef *in_dims;   // run-time dims (i64[rank]) of dynamic inputs, else NULL
   LLVMValueRef *out_dims;  // where dynamic outputs store their run-time dims
   LLVMValueRef scratch;    // the node's arena scratch (node->scratch bytes)
@@ -474,8 +504,13 @@ typedef struct {
   LLVMTargetMachineRef tm;
 } Module;
 // Lowers one node into an internal function taking its buffers as noalias pointers:
-// (inputs..., outputs..., [dims of dynamic inputs...], [dims of dynamic outputs...], scratch).
+// (inputs..., outputs..., [dims of dynamic inputs...], [dims of dynamic outputs...], scratch);
+// sequences and optionals pass their member tensors.
 LLVMValueRef lower_node_function(Compiler *cc, LLVMModuleRef mod, Node *n, const char *fn_name);
+// Emits calls of the lowered nodes of subgraph G (prepared with prepare_subgraph) into the
+// function KB builds: tensor VALS[i] lives at PTRS[i] (G's inputs and outputs, outer values);
+// G's other values at their plan offsets from BASE, inside the owner's scratch.
+void kb_call_graph(KB *kb, Graph *g, Value **vals, LLVMValueRef *ptrs, int nbound, LLVMValueRef base);
 Module build_module(Compiler *cc, Graph *g, const MemoryPlan *plan, const char *prefix);
 void optimize_module(Compiler *cc, Module *m);
 
@@ -577,6 +612,13 @@ typedef struct {
   const char *path; // a TensorProto file
 } ValueBinding;
 
+// The tensors of a sequence or optional input: "[AxB;C]" (a sequence, "[]" empty), "none"
+// (an empty optional), a shape "AxB" (an optional holding a tensor).
+typedef struct {
+  const char *input;
+  const char *structure;
+} StructureBinding;
+
 struct Options {
   const char *target_name;
   const char *target_file;
@@ -595,6 +637,7 @@ struct Options {
   PtrVec dims;              // DimBinding*
   PtrVec shapes;            // ShapeBinding*
   PtrVec binds;             // ValueBinding*
+  PtrVec structures;        // StructureBinding*
   bool verbose;
 };
 

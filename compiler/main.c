@@ -26,6 +26,8 @@ static const char usage[] =
     "  -mcpu CPU, -mattr FEATURES  override the target's CPU or add LLVM features (+neon,-avx512f)\n"
     "  --dim NAME=N            bind a symbolic input dimension\n"
     "  --shape INPUT=AxBxC     give an input a static shape ('scalar' for rank 0)\n"
+    "  --shape INPUT='[AxB;C]' the tensors of a sequence input ('[]' empty); an optional\n"
+    "                          input takes a shape, a sequence or 'none'\n"
     "  --bind INPUT=FILE.pb    make a shape-like input a compile-time constant\n"
     "  -MD                     write a Make dependency file (default name: the output + .d)\n"
     "  -MF FILE, -MT TARGET    the dependency file's name and its rule's target\n"
@@ -154,9 +156,12 @@ static int parse_args(Cli *cli, int argc, char **argv, Pool *pool) {
     } else if (OPTION("--shape", NULL)) {
       char *name = pool_strdup(pool, v), *val = split_eq(name);
       Shape s;
-      if (!val || !parse_shape(val, &s))
+      if (val && (val[0] == '[' || !strcmp(val, "none")))
+        edgecc_bind_structure(c, name, val); // a sequence or optional input
+      else if (!val || !parse_shape(val, &s))
         return fail("--shape takes INPUT=AxBxC, not '%s'", v);
-      edgecc_bind_shape(c, name, s.rank, s.dim);
+      else
+        edgecc_bind_shape(c, name, s.rank, s.dim);
     } else if (OPTION("--bind", NULL)) {
       char *name = pool_strdup(pool, v), *val = split_eq(name);
       if (!val)

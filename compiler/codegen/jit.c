@@ -49,13 +49,14 @@ static void build_wrapper(LLVMModuleRef mod, LLVMValueRef node_fn, const char *n
   LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
   LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
   unsigned np = LLVMCountParams(node_fn);
-  LLVMValueRef args[64];
-  for (unsigned i = 0; i < np && i < 64; i++) {
+  LLVMValueRef *args = calloc(np + 1, sizeof(LLVMValueRef));
+  for (unsigned i = 0; i < np; i++) {
     LLVMValueRef idx = LLVMConstInt(LLVMInt64TypeInContext(ctx), i, 0);
     LLVMValueRef slot = LLVMBuildGEP2(b, ptr, LLVMGetParam(fn, 0), &idx, 1, "");
     args[i] = LLVMBuildLoad2(b, ptr, slot, "");
   }
   LLVMBuildCall2(b, LLVMGlobalGetValueType(node_fn), node_fn, args, np, "");
+  free(args);
   LLVMBuildRetVoid(b);
   LLVMDisposeBuilder(b);
 }
@@ -74,11 +75,18 @@ bool jit_eval_node(Compiler *cc, Node *n, void **out_data, int64_t (*out_dims)[M
   build_wrapper(mod, fn, name);
   // Arguments in the node function's order: inputs, outputs, dims of dynamic ones, scratch.
   // (Folded inputs are constants, whose shapes are exact: they are never dynamic.)
-  void *args[64];
-  int na = 0;
+  int nargs = 2 * n->nout + 2;
   for (int i = 0; i < n->nin; i++)
-    if (n->in[i])
-      args[na++] = n->in[i]->data;
+    nargs += n->in[i] ? value_tensors(n->in[i], NULL) : 0;
+  void **args = pool_alloc(&cc->pool, sizeof(void *) * (size_t)nargs);
+  int na = 0;
+  for (int i = 0; i < n->nin; i++) // sequences pass their members (all constants here)
+    if (n->in[i]) {
+      int count;
+      Value **ts = tensors_of(&cc->pool, n->in[i], &count);
+      for (int k = 0; k < count; k++)
+        args[na++] = ts[k]->data;
+    }
   for (int i = 0; i < n->nout; i++)
     if (n->out[i])
       args[na++] = out_data[i] = pool_alloc(&cc->pool, (size_t)storage_bytes(n->out[i]));

@@ -12,27 +12,53 @@ static void add_attr(LLVMContextRef ctx, LLVMValueRef fn, unsigned idx, const ch
   LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(ctx, kind, 0));
 }
 
+// The operand tensors of N in the order of its function's parameters: inputs, outputs
+// (sequences and optionals flattened to their members), then dynamic inputs and dynamic
+// outputs again for their run-time dims. Returns the count; IS_DIMS marks the dims entries.
+static int node_operands(Compiler *cc, Node *n, Value ***vals, bool **is_dims) {
+  int total = 0;
+  for (int i = 0; i < n->nin; i++)
+    total += n->in[i] ? 2 * value_tensors(n->in[i], NULL) : 0;
+  for (int i = 0; i < n->nout; i++)
+    total += n->out[i] ? 2 * value_tensors(n->out[i], NULL) : 0;
+  Value **v = pool_alloc(&cc->pool, sizeof(Value *) * (size_t)(total + 1));
+  bool *dims = pool_alloc(&cc->pool, (size_t)total + 1);
+  int k = 0;
+  for (int i = 0; i < n->nin; i++)
+    if (n->in[i])
+      k += value_tensors(n->in[i], v + k);
+  for (int i = 0; i < n->nout; i++)
+    if (n->out[i])
+      k += value_tensors(n->out[i], v + k);
+  for (int i = 0, end = k; i < end; i++)
+    if (v[i]->dynamic) {
+      dims[k] = true;
+      v[k++] = v[i];
+    }
+  *vals = v;
+  *is_dims = dims;
+  return k;
+}
+
+// Points each operand's parameter slot to consecutive parameters starting at *P.
+static LLVMValueRef *bind_params(KB *kb, Value *v, unsigned *p, LLVMValueRef *first) {
+  int count = value_tensors(v, NULL);
+  LLVMValueRef *elems = pool_alloc(&kb->cc->pool, sizeof(LLVMValueRef) * (size_t)(count + 1));
+  for (int k = 0; k < count; k++)
+    elems[k] = LLVMGetParam(kb->fn, (*p)++);
+  *first = v->type == VAL_TENSOR ? elems[0] : NULL;
+  return elems;
+}
+
 LLVMValueRef lower_node_function(Compiler *cc, LLVMModuleRef mod, Node *n, const char *fn_name) {
   LLVMContextRef ctx = LLVMGetModuleContext(mod);
   LLVMTypeRef ptr = LLVMPointerTypeInContext(ctx, 0);
-  LLVMTypeRef params[64];
-  int np = 0;
-  for (int i = 0; i < n->nin; i++)
-    if (n->in[i])
-      params[np++] = ptr;
-  for (int i = 0; i < n->nout; i++)
-    if (n->out[i])
-      params[np++] = ptr;
-  for (int i = 0; i < n->nin; i++)
-    if (n->in[i] && n->in[i]->dynamic)
-      params[np++] = ptr;
-  for (int i = 0; i < n->nout; i++)
-    if (n->out[i] && n->out[i]->dynamic)
-      params[np++] = ptr;
-  if (n->scratch > 0)
-    params[np++] = ptr;
-  if (np > 64)
-    fatal_at(cc, n, "too many operands");
+  Value **operands;
+  bool *is_dims;
+  int np = node_operands(cc, n, &operands, &is_dims) + (n->scratch > 0);
+  LLVMTypeRef *params = pool_alloc(&cc->pool, sizeof(LLVMTypeRef) * (size_t)(np + 1));
+  for (int i = 0; i < np; i++)
+    params[i] = ptr;
   LLVMTypeRef fty = LLVMFunctionType(LLVMVoidTypeInContext(ctx), params, (unsigned)np, 0);
   LLVMValueRef fn = LLVMAddFunction(mod, fn_name, fty);
   LLVMSetLinkage(fn, LLVMInternalLinkage);
@@ -48,23 +74,32 @@ LLVMValueRef lower_node_function(Compiler *cc, LLVMModuleRef mod, Node *n, const
   LLVMDisposeTargetData(td);
   kb.vector_bits = cc->target ? cc->target->vector_bits : 128;
   kb.force_vectorize = cc->target && cc->target->vector_flushes_denormals;
-  kb.in = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * (size_t)(n->nin + 1));
-  kb.out = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * (size_t)(n->nout + 1));
-  kb.in_dims = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * (size_t)(n->nin + 1));
-  kb.out_dims = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * (size_t)(n->nout + 1));
+  size_t nin = (size_t)(n->nin + 1), nout = (size_t)(n->nout + 1);
+  kb.in = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * nin);
+  kb.out = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * nout);
+  kb.in_elems = pool_alloc(&cc->pool, sizeof(LLVMValueRef *) * nin);
+  kb.out_elems = pool_alloc(&cc->pool, sizeof(LLVMValueRef *) * nout);
+  kb.in_dims = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * nin);
+  kb.out_dims = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * nout);
   unsigned p = 0;
   for (int i = 0; i < n->nin; i++)
     if (n->in[i])
-      kb.in[i] = LLVMGetParam(fn, p++);
+      kb.in_elems[i] = bind_params(&kb, n->in[i], &p, &kb.in[i]);
   for (int i = 0; i < n->nout; i++)
     if (n->out[i])
-      kb.out[i] = LLVMGetParam(fn, p++);
-  for (int i = 0; i < n->nin; i++)
-    if (n->in[i] && n->in[i]->dynamic)
-      kb.in_dims[i] = LLVMGetParam(fn, p++);
-  for (int i = 0; i < n->nout; i++)
-    if (n->out[i] && n->out[i]->dynamic)
-      kb.out_dims[i] = LLVMGetParam(fn, p++);
+      kb.out_elems[i] = bind_params(&kb, n->out[i], &p, &kb.out[i]);
+  for (int i = 0; i < n->nin + n->nout; i++) { // run-time dims, in node_operands' order
+    Value *v = i < n->nin ? n->in[i] : n->out[i - n->nin];
+    int count = 0;
+    Value **ts = v ? tensors_of(&cc->pool, v, &count) : NULL;
+    for (int k = 0; k < count; k++) {
+      if (!ts[k]->dynamic)
+        continue;
+      LLVMValueRef dims = LLVMGetParam(fn, p++);
+      if (v->type == VAL_TENSOR)
+        *(i < n->nin ? &kb.in_dims[i] : &kb.out_dims[i - n->nin]) = dims;
+    }
+  }
   if (n->scratch > 0)
     kb.scratch = LLVMGetParam(fn, p++);
   kb.b = LLVMCreateBuilderInContext(ctx);
@@ -80,55 +115,97 @@ LLVMValueRef lower_node_function(Compiler *cc, LLVMModuleRef mod, Node *n, const
   return fn;
 }
 
+// Where the values of a graph live while its nodes are called: pointers the caller bound
+// (graph inputs and outputs, outer values), constants in .rodata, else the graph's plan
+// offsets from BASE (the arena for the model, the owner's scratch for a subgraph).
+typedef struct {
+  Compiler *cc;
+  LLVMModuleRef mod;
+  LLVMBuilderRef b;
+  LLVMTypeRef idx;
+  LLVMValueRef base;
+  LLVMValueRef *bound; // by value id
+} Frame;
+
+static LLVMValueRef weight_global(Frame *f, Value *v) {
+  char name[32];
+  snprintf(name, sizeof name, "w%d", v->id);
+  LLVMValueRef g = LLVMGetNamedGlobal(f->mod, name);
+  if (g)
+    return g;
+  LLVMContextRef ctx = LLVMGetModuleContext(f->mod);
+  LLVMValueRef init = LLVMConstStringInContext(ctx, v->data, (unsigned)value_bytes(v), 1);
+  g = LLVMAddGlobal(f->mod, LLVMTypeOf(init), name);
+  LLVMSetInitializer(g, init);
+  LLVMSetGlobalConstant(g, 1);
+  LLVMSetLinkage(g, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+  LLVMSetAlignment(g, (unsigned)(f->cc->target ? f->cc->target->alignment : 16));
+  return g;
+}
+
+static LLVMValueRef base_ptr(Frame *f, int64_t offset) {
+  LLVMValueRef off = LLVMConstInt(f->idx, (unsigned long long)offset, 0);
+  return LLVMBuildInBoundsGEP2(f->b, LLVMInt8TypeInContext(LLVMGetModuleContext(f->mod)), f->base, &off, 1, "");
+}
+
+static LLVMValueRef frame_ptr(Frame *f, Value *v) {
+  for (;; v = v->alias_of) {
+    if (f->bound[v->id])
+      return f->bound[v->id];
+    if (!v->alias_of)
+      break;
+  }
+  if (v->data)
+    return weight_global(f, v);
+  if (v->offset < 0)
+    fatal_at(f->cc, v->producer, "internal error: value '%s' has no storage", v->name);
+  return base_ptr(f, v->offset);
+}
+
+// The run-time dims of a dynamic value; views of it (Identity) share them.
+static LLVMValueRef dims_ptr(Frame *f, Value *v) {
+  while (v->alias_of)
+    v = v->alias_of;
+  return base_ptr(f, v->dims_offset);
+}
+
+// Calls the lowered nodes of G in schedule order; their functions are named PREFIX<step>_<op>.
+static void call_nodes(Frame *f, Graph *g, const char *prefix) {
+  for (int s = 0; s < g->nodes.len; s++) {
+    Node *n = g->nodes.items[s];
+    if (!n->op->lower)
+      continue;
+    LLVMValueRef nf = lower_node_function(f->cc, f->mod, n, pool_printf(&f->cc->pool, "%s%d_%s", prefix, s, n->op->name));
+    Value **operands;
+    bool *is_dims;
+    int na = node_operands(f->cc, n, &operands, &is_dims);
+    LLVMValueRef *args = pool_alloc(&f->cc->pool, sizeof(LLVMValueRef) * (size_t)(na + 2));
+    for (int i = 0; i < na; i++)
+      args[i] = is_dims[i] ? dims_ptr(f, operands[i]) : frame_ptr(f, operands[i]);
+    if (n->scratch > 0)
+      args[na++] = base_ptr(f, n->scratch_offset);
+    LLVMBuildCall2(f->b, LLVMGlobalGetValueType(nf), nf, args, (unsigned)na, "");
+  }
+}
+
+void kb_call_graph(KB *kb, Graph *g, Value **vals, LLVMValueRef *ptrs, int nbound, LLVMValueRef base) {
+  Compiler *cc = kb->cc;
+  Frame f = {cc, kb->mod, kb->b, kb->t_idx, base,
+             pool_alloc(&cc->pool, sizeof(LLVMValueRef) * (size_t)(cc->next_value_id + 1))};
+  for (int i = 0; i < nbound; i++)
+    f.bound[vals[i]->id] = ptrs[i];
+  call_nodes(&f, g, pool_printf(&cc->pool, "%s.", LLVMGetValueName(kb->fn)));
+}
+
 typedef struct {
   Compiler *cc;
   LLVMContextRef ctx;
   LLVMModuleRef mod;
   LLVMBuilderRef b;
   LLVMTypeRef ptr, idx;
-  LLVMValueRef arena, *in_ptrs, *out_ptrs;
-  LLVMValueRef *weights; // by value id
   int align;
 } Entry;
-
-static LLVMValueRef weight_global(Entry *e, Value *v) {
-  if (e->weights[v->id])
-    return e->weights[v->id];
-  int64_t bytes = value_bytes(v);
-  LLVMValueRef init = LLVMConstStringInContext(e->ctx, v->data, (unsigned)bytes, 1);
-  LLVMValueRef g = LLVMAddGlobal(e->mod, LLVMTypeOf(init), pool_printf(&e->cc->pool, "w%d", v->id));
-  LLVMSetInitializer(g, init);
-  LLVMSetGlobalConstant(g, 1);
-  LLVMSetLinkage(g, LLVMPrivateLinkage);
-  LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
-  LLVMSetAlignment(g, (unsigned)e->align);
-  return e->weights[v->id] = g;
-}
-
-static LLVMValueRef value_ptr(Entry *e, Value *v) {
-  while (v->alias_of)
-    v = v->alias_of;
-  if (v->output_index >= 0)
-    return e->out_ptrs[v->output_index];
-  if (v->input_index >= 0)
-    return e->in_ptrs[v->input_index];
-  if (v->data)
-    return weight_global(e, v);
-  LLVMValueRef off = LLVMConstInt(e->idx, (unsigned long long)v->offset, 0);
-  return LLVMBuildInBoundsGEP2(e->b, LLVMInt8TypeInContext(e->ctx), e->arena, &off, 1, "");
-}
-
-static LLVMValueRef arena_ptr(Entry *e, int64_t offset) {
-  LLVMValueRef off = LLVMConstInt(e->idx, (unsigned long long)offset, 0);
-  return LLVMBuildInBoundsGEP2(e->b, LLVMInt8TypeInContext(e->ctx), e->arena, &off, 1, "");
-}
-
-// The run-time dims of a dynamic value; views of it (Identity) share them.
-static LLVMValueRef dims_ptr(Entry *e, Value *v) {
-  while (v->alias_of)
-    v = v->alias_of;
-  return arena_ptr(e, v->dims_offset);
-}
 
 static LLVMValueRef const_string(Entry *e, const char *str) {
   LLVMValueRef init = LLVMConstStringInContext(e->ctx, str, (unsigned)strlen(str), 0);
@@ -153,39 +230,15 @@ static LLVMValueRef build_entry(Entry *e, Graph *g, const char *prefix) {
   LLVMValueRef fn = LLVMAddFunction(e->mod, pool_printf(&e->cc->pool, "%s_run", prefix), fty);
   add_attr(e->ctx, fn, LLVMAttributeFunctionIndex, "nounwind");
   LLVMPositionBuilderAtEnd(e->b, LLVMAppendBasicBlockInContext(e->ctx, fn, "entry"));
-  e->arena = LLVMGetParam(fn, 2);
-  LLVMSetValueName2(e->arena, "arena", 5);
-  e->in_ptrs = pool_alloc(&e->cc->pool, sizeof(LLVMValueRef) * (size_t)(g->inputs.len + 1));
-  e->out_ptrs = pool_alloc(&e->cc->pool, sizeof(LLVMValueRef) * (size_t)(g->outputs.len + 1));
+  LLVMValueRef arena = LLVMGetParam(fn, 2);
+  LLVMSetValueName2(arena, "arena", 5);
+  Frame f = {e->cc, e->mod, e->b, e->idx, arena,
+             pool_alloc(&e->cc->pool, sizeof(LLVMValueRef) * (size_t)(e->cc->next_value_id + 1))};
   for (int i = 0; i < g->inputs.len; i++)
-    e->in_ptrs[i] = load_ptr_at(e, LLVMGetParam(fn, 0), i);
+    f.bound[((Value *)g->inputs.items[i])->id] = load_ptr_at(e, LLVMGetParam(fn, 0), i);
   for (int i = 0; i < g->outputs.len; i++)
-    e->out_ptrs[i] = load_ptr_at(e, LLVMGetParam(fn, 1), i);
-  LLVMBasicBlockRef entry_bb = LLVMGetInsertBlock(e->b);
-  for (int s = 0; s < g->nodes.len; s++) {
-    Node *n = g->nodes.items[s];
-    if (!n->op->lower)
-      continue;
-    LLVMValueRef nf = lower_node_function(e->cc, e->mod, n, pool_printf(&e->cc->pool, "node%d_%s", s, n->op->name));
-    LLVMPositionBuilderAtEnd(e->b, entry_bb);
-    LLVMValueRef args[64];
-    int na = 0;
-    for (int i = 0; i < n->nin; i++)
-      if (n->in[i])
-        args[na++] = value_ptr(e, n->in[i]);
-    for (int i = 0; i < n->nout; i++)
-      if (n->out[i])
-        args[na++] = value_ptr(e, n->out[i]);
-    for (int i = 0; i < n->nin; i++)
-      if (n->in[i] && n->in[i]->dynamic)
-        args[na++] = dims_ptr(e, n->in[i]);
-    for (int i = 0; i < n->nout; i++)
-      if (n->out[i] && n->out[i]->dynamic)
-        args[na++] = arena_ptr(e, n->out[i]->dims_offset);
-    if (n->scratch > 0)
-      args[na++] = arena_ptr(e, n->scratch_offset);
-    LLVMBuildCall2(e->b, LLVMGlobalGetValueType(nf), nf, args, (unsigned)na, "");
-  }
+    f.bound[((Value *)g->outputs.items[i])->id] = load_ptr_at(e, LLVMGetParam(fn, 1), i);
+  call_nodes(&f, g, "node");
   // Actual dims of every output, concatenated, when the caller asks for them.
   LLVMValueRef dims = LLVMGetParam(fn, 3);
   int pos = 0;
@@ -205,7 +258,7 @@ static LLVMValueRef build_entry(Entry *e, Graph *g, const char *prefix) {
         LLVMValueRef val = LLVMConstInt(i64, (unsigned long long)v->shape.dim[d], 0);
         if (v->dynamic) {
           LLVMValueRef di = LLVMConstInt(e->idx, (unsigned long long)d, 0);
-          val = LLVMBuildLoad2(e->b, i64, LLVMBuildInBoundsGEP2(e->b, i64, dims_ptr(e, v), &di, 1, ""), "");
+          val = LLVMBuildLoad2(e->b, i64, LLVMBuildInBoundsGEP2(e->b, i64, dims_ptr(&f, v), &di, 1, ""), "");
         }
         LLVMBuildStore(e->b, val, LLVMBuildInBoundsGEP2(e->b, i64, dims, &idx, 1, ""));
       }
@@ -301,7 +354,6 @@ Module build_module(Compiler *cc, Graph *g, const MemoryPlan *plan, const char *
   e.idx = LLVMIntPtrTypeInContext(m.ctx, td);
   LLVMDisposeTargetData(td);
   e.b = LLVMCreateBuilderInContext(m.ctx);
-  e.weights = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * (size_t)(cc->next_value_id + 1));
   LLVMValueRef run = build_entry(&e, g, prefix);
   build_info(&e, g, plan, prefix, run);
   LLVMDisposeBuilder(e.b);

@@ -51,6 +51,10 @@ void edgecc_bind_shape(edgecc_compiler_ref c, const char *input, int rank, const
 /* Makes a shape-like input (a shape, axes, sizes...) a compile-time constant read from a
  * serialized ONNX TensorProto file. */
 void edgecc_bind_value(edgecc_compiler_ref c, const char *input, const char *tensor_file);
+/* Gives a sequence or optional input its tensors, which become inputs of the generated code
+ * in order: "[2x3;4]" is a sequence of a 2x3 and a 4-element tensor ("[]" an empty one),
+ * "none" an empty optional, "2x3" (or a sequence) an optional holding it. */
+void edgecc_bind_structure(edgecc_compiler_ref c, const char *input, const char *structure);
 
 /* -v: print each pipeline stage and its time on stderr as it finishes. */
 void edgecc_set_verbose(edgecc_compiler_ref c, int on);

@@ -124,12 +124,39 @@ static int count_uses(const Graph *g, const Value *v) {
 
 int value_uses(const Graph *g, const Value *v) { return count_uses(g, v); }
 
+// Marks V and, for sequences and optionals, their members.
+static void mark_used(Value *v, bool *used) {
+  if (!v)
+    return;
+  used[v->id] = true;
+  for (int i = 0; v->type != VAL_TENSOR && i < v->nelems; i++)
+    mark_used(v->elems[i], used);
+}
+
+static void mark_graph_uses(const Graph *g, bool *used) {
+  for (int i = 0; i < g->nodes.len; i++) {
+    const Node *n = g->nodes.items[i];
+    for (int j = 0; j < n->nin; j++)
+      mark_used(n->in[j], used);
+    for (int j = 0; j < n->nattrs; j++) {
+      const Attr *a = &n->attrs[j];
+      if (a->type == ATTR_GRAPH)
+        mark_graph_uses(a->g, used);
+      for (int k = 0; a->type == ATTR_GRAPHS && k < a->n; k++)
+        mark_graph_uses(a->graphs[k], used);
+    }
+  }
+  for (int i = 0; i < g->outputs.len; i++)
+    mark_used(g->outputs.items[i], used);
+}
+
 void graph_remove_dead(Graph *g) {
+  bool *used = pool_alloc(&g->cc->pool, (size_t)g->cc->next_value_id + 1);
+  mark_graph_uses(g, used);
   int w = 0;
   for (int i = 0; i < g->values.len; i++) {
     Value *v = g->values.items[i];
-    bool live = v->input_index >= 0 || v->output_index >= 0 || (v->producer && !v->data) ||
-                count_uses(g, v) > 0;
+    bool live = v->input_index >= 0 || v->output_index >= 0 || (v->producer && !v->data) || used[v->id];
     if (live)
       g->values.items[w++] = v;
   }
@@ -205,4 +232,186 @@ void graph_replace_uses(Graph *g, Value *old, Value *new) {
   replace_in_graph(g, old, new);
   if (old->output_index >= 0 && new->output_index < 0)
     new->output_index = old->output_index;
+}
+
+int value_tensors(Value *v, Value **out) {
+  if (v->type == VAL_TENSOR) {
+    if (out)
+      out[0] = v;
+    return 1;
+  }
+  int n = 0;
+  for (int i = 0; i < v->nelems; i++)
+    n += value_tensors(v->elems[i], out ? out + n : NULL);
+  return n;
+}
+
+Value **tensors_of(Pool *p, Value *v, int *count) {
+  *count = value_tensors(v, NULL);
+  Value **ts = pool_alloc(p, sizeof(Value *) * (size_t)(*count + 1));
+  value_tensors(v, ts);
+  return ts;
+}
+
+//
+// Captures: outer-scope values a subgraph reads
+//
+static void mark_owned(Graph *g, bool *owned) {
+  for (int i = 0; i < g->values.len; i++)
+    owned[((Value *)g->values.items[i])->id] = true;
+  for (int i = 0; i < g->nodes.len; i++) {
+    Node *n = g->nodes.items[i];
+    for (int j = 0; j < n->nattrs; j++) {
+      const Attr *a = &n->attrs[j];
+      if (a->type == ATTR_GRAPH)
+        mark_owned(a->g, owned);
+      for (int k = 0; a->type == ATTR_GRAPHS && k < a->n; k++)
+        mark_owned(a->graphs[k], owned);
+    }
+  }
+}
+
+typedef struct {
+  Pool *pool;
+  const bool *owned;
+  bool *seen;
+  PtrVec caps;
+} Captures;
+
+static void add_capture(Captures *c, Value *v) {
+  if (!v || c->owned[v->id] || c->seen[v->id] || v->data)
+    return;
+  c->seen[v->id] = true;
+  vec_push(c->pool, &c->caps, v);
+}
+
+static void collect_captures(Captures *c, Graph *g) {
+  for (int i = 0; i < g->nodes.len; i++) {
+    Node *n = g->nodes.items[i];
+    for (int j = 0; j < n->nin; j++)
+      add_capture(c, n->in[j]);
+    for (int j = 0; j < n->nattrs; j++) {
+      const Attr *a = &n->attrs[j];
+      if (a->type == ATTR_GRAPH)
+        collect_captures(c, a->g);
+      for (int k = 0; a->type == ATTR_GRAPHS && k < a->n; k++)
+        collect_captures(c, a->graphs[k]);
+    }
+  }
+  for (int i = 0; i < g->outputs.len; i++)
+    add_capture(c, g->outputs.items[i]);
+}
+
+int graph_captures(Graph *g, Value ***out) {
+  Pool *p = &g->cc->pool;
+  size_t nmax = (size_t)g->cc->next_value_id + 1;
+  bool *owned = pool_alloc(p, nmax);
+  mark_owned(g, owned);
+  Captures c = {p, owned, pool_alloc(p, nmax), {0}};
+  collect_captures(&c, g);
+  *out = (Value **)c.caps.items;
+  return c.caps.len;
+}
+
+//
+// Cloning (loop unrolling, SequenceMap): fresh nodes and values, inputs rebound through a map
+//
+typedef struct {
+  Compiler *cc;
+  Value **map; // by value id of the source
+  int nmap;
+} Cloner;
+
+static Value *remap(const Cloner *cl, Value *v) {
+  return v && v->id < cl->nmap && cl->map[v->id] ? cl->map[v->id] : v;
+}
+
+static Graph *clone_graph(Cloner *cl, Graph *src, Graph *parent);
+
+// TOP: values of the graph being inlined lose their input/output roles.
+static void clone_values(Cloner *cl, Graph *src, Graph *dst, bool top) {
+  for (int i = 0; i < src->values.len; i++) {
+    Value *v = src->values.items[i];
+    if (v->id < cl->nmap && cl->map[v->id])
+      continue;
+    Value *c = graph_new_value(dst, v->name);
+    int id = c->id;
+    *c = *v;
+    c->id = id;
+    c->producer = NULL;
+    c->alias_of = NULL;
+    c->offset = c->dims_offset = -1;
+    if (top)
+      c->input_index = c->output_index = -1;
+    cl->map[v->id] = c;
+  }
+  for (int i = 0; i < src->values.len; i++) { // members may be values cloned after them
+    Value *c = remap(cl, src->values.items[i]);
+    if (!c->nelems || c->id < cl->nmap)
+      continue;
+    Value **elems = pool_alloc(&cl->cc->pool, sizeof(Value *) * (size_t)c->nelems);
+    for (int k = 0; k < c->nelems; k++)
+      elems[k] = remap(cl, c->elems[k]);
+    c->elems = elems;
+  }
+}
+
+static void clone_nodes(Cloner *cl, Graph *src, Graph *dst) {
+  Pool *p = &cl->cc->pool;
+  for (int i = 0; i < src->nodes.len; i++) {
+    Node *n = src->nodes.items[i];
+    Node *m = pool_dup(p, n, sizeof(Node));
+    m->graph = dst;
+    m->in = pool_alloc(p, sizeof(Value *) * (size_t)(n->nin + 1));
+    m->out = pool_alloc(p, sizeof(Value *) * (size_t)(n->nout + 1));
+    for (int j = 0; j < n->nin; j++)
+      m->in[j] = remap(cl, n->in[j]);
+    for (int j = 0; j < n->nout; j++)
+      if ((m->out[j] = remap(cl, n->out[j])))
+        m->out[j]->producer = m;
+    m->attrs = pool_dup(p, n->attrs, sizeof(Attr) * (size_t)(n->nattrs + 1));
+    for (int j = 0; j < n->nattrs; j++) {
+      Attr *a = &m->attrs[j];
+      if (a->type == ATTR_GRAPH)
+        a->g = clone_graph(cl, a->g, dst);
+      if (a->type == ATTR_GRAPHS) {
+        Graph **gs = pool_alloc(p, sizeof(Graph *) * (size_t)(a->n + 1));
+        for (int k = 0; k < a->n; k++)
+          gs[k] = clone_graph(cl, a->graphs[k], dst);
+        a->graphs = gs;
+      }
+    }
+    m->priv = NULL;
+    m->inferred = false;
+    m->scratch = m->scratch_offset = 0;
+    vec_push(p, &dst->nodes, m);
+  }
+}
+
+static void remap_list(Cloner *cl, PtrVec *dst, const PtrVec *src) {
+  for (int i = 0; i < src->len; i++)
+    vec_push(&cl->cc->pool, dst, remap(cl, src->items[i]));
+}
+
+static Graph *clone_graph(Cloner *cl, Graph *src, Graph *parent) {
+  Graph *g = graph_new(cl->cc, parent, src->name);
+  clone_values(cl, src, g, false);
+  clone_nodes(cl, src, g);
+  remap_list(cl, &g->inputs, &src->inputs);
+  remap_list(cl, &g->outputs, &src->outputs);
+  return g;
+}
+
+Value **graph_clone_into(Graph *src, Graph *dst, Value **from, Value **to, int nbind) {
+  Compiler *cc = src->cc;
+  Cloner cl = {cc, pool_alloc(&cc->pool, sizeof(Value *) * (size_t)(cc->next_value_id + 1)), cc->next_value_id};
+  for (int i = 0; i < nbind; i++)
+    if (from[i])
+      cl.map[from[i]->id] = to[i];
+  clone_values(&cl, src, dst, true);
+  clone_nodes(&cl, src, dst);
+  Value **outs = pool_alloc(&src->cc->pool, sizeof(Value *) * (size_t)(src->outputs.len + 1));
+  for (int i = 0; i < src->outputs.len; i++)
+    outs[i] = remap(&cl, src->outputs.items[i]);
+  return outs;
 }

@@ -2,6 +2,13 @@
 // op, every used value is typed and defined before use, outputs are tensors.
 #include "../compiler.h"
 
+// A sequence or optional brings its members (created by its producer) along.
+static void define(Value *v, bool *defined) {
+  defined[v->id] = true;
+  for (int i = 0; v->type != VAL_TENSOR && i < v->nelems; i++)
+    define(v->elems[i], defined);
+}
+
 void verify_graph(Compiler *cc, Graph *g) {
   int nmax = cc->next_value_id;
   bool *defined = pool_alloc(&cc->pool, (size_t)nmax + 1);
@@ -26,7 +33,7 @@ void verify_graph(Compiler *cc, Graph *g) {
       if (n->out[j]) {
         if (n->out[j]->producer != n)
           fatal_at(cc, n, "internal error: output %d has another producer", j);
-        defined[n->out[j]->id] = true;
+        define(n->out[j], defined);
       }
   }
   for (int i = 0; i < g->outputs.len; i++) {

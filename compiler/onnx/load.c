@@ -39,9 +39,13 @@ static void read_type(Loader *ld, Value *v, const Onnx__TypeProto *tp, const cha
     return;
   if (tp->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE ||
       tp->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE) {
+    // The members are bound later (bind.c); what matters here is their element type.
     v->type = tp->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE ? VAL_SEQUENCE : VAL_OPTIONAL;
-    const Onnx__TypeProto *elem = v->type == VAL_SEQUENCE ? tp->sequence_type->elem_type
-                                                          : tp->optional_type->elem_type;
+    const Onnx__TypeProto *elem = tp;
+    while (elem && (elem->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE ||
+                    elem->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE))
+      elem = elem->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE ? elem->sequence_type->elem_type
+                                                                       : elem->optional_type->elem_type;
     if (elem && elem->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
       v->dtype = (DType)elem->tensor_type->elem_type;
     return;
@@ -136,6 +140,12 @@ static void read_attr(Loader *ld, Graph *g, Scope *scope, Node *n, Attr *a,
     for (size_t i = 0; i < ap->n_graphs; i++)
       a->graphs[i] = load_graph(ld, ap->graphs[i], g, scope);
     break;
+  case ATTR_TYPE_PROTO: {
+    Value probe = {.name = a->name};
+    read_type(ld, &probe, ap->tp, "attribute");
+    a->type_dtype = probe.dtype;
+    break;
+  }
   default:
     error_at(cc, n, "attribute '%s' has an unsupported type %d", a->name, (int)a->type);
   }
@@ -287,7 +297,13 @@ static Graph *load_graph(Loader *ld, const Onnx__GraphProto *gp, Graph *parent, 
   }
   for (size_t i = 0; i < gp->n_node; i++)
     load_node(ld, g, &scope, gp->node[i]);
+  g->output_kinds = pool_alloc(&cc->pool, sizeof(ValueType) * (gp->n_output + 1));
   for (size_t i = 0; i < gp->n_output; i++) {
+    const Onnx__TypeProto *tp = gp->output[i]->type;
+    g->output_kinds[i] = !tp ? VAL_TENSOR
+                         : tp->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE ? VAL_SEQUENCE
+                         : tp->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE ? VAL_OPTIONAL
+                                                                                    : VAL_TENSOR;
     Value *v = scope_find(&scope, gp->output[i]->name);
     if (!v) {
       error_at(cc, NULL, "graph output '%s' is not produced by the graph", gp->output[i]->name);
@@ -296,6 +312,7 @@ static Graph *load_graph(Loader *ld, const Onnx__GraphProto *gp, Graph *parent, 
     if (v->output_index < 0)
       v->output_index = g->outputs.len;
     vec_push(&cc->pool, &g->outputs, v);
+    vec_push(&cc->pool, &g->output_names, pool_strdup(&cc->pool, gp->output[i]->name));
   }
   // Declared output types of the main graph help only as a cross-check; inference decides.
   return g;

@@ -136,7 +136,8 @@ static bool decode_typed(const Onnx__TensorProto *tp, DType dt, int64_t numel, v
       return false;
     for (int64_t i = 0; i < numel; i++) {
       char *s = pool_alloc(pool, tp->string_data[i].len + 1);
-      memcpy(s, tp->string_data[i].data, tp->string_data[i].len);
+      if (tp->string_data[i].len)
+        memcpy(s, tp->string_data[i].data, tp->string_data[i].len);
       ((char **)dst)[i] = s;
     }
     return true;
@@ -201,12 +202,12 @@ Value *tensor_from_proto(Compiler *cc, Graph *g, const Onnx__TensorProto *tp,
     v->data = pool_alloc(&cc->pool, (size_t)bytes + 1);
     if (packed4)
       unpack_int4(dt, src, v->data, numel);
-    else
+    else if (bytes > 0) // an empty tensor's raw data may be a null pointer
       memcpy(v->data, src, (size_t)bytes);
     return v;
   }
   v->data = pool_alloc(&cc->pool, (size_t)bytes + 1);
-  if (!decode_typed(tp, dt, numel, v->data, &cc->pool))
+  if (numel > 0 && !decode_typed(tp, dt, numel, v->data, &cc->pool)) // (empty fields may be null)
     fatal_at(cc, NULL, "%s: stored element count does not match shape %s", what,
              shape_str(&cc->pool, &shape));
   return v;
@@ -237,8 +238,8 @@ Value *load_tensor_file(Compiler *cc, Graph *g, const char *path, const char *na
   return v;
 }
 
-bool tensor_write_file(const char *path, const char *name, DType dt, const Shape *shape,
-                       const void *data) {
+// Serializes a TensorProto into a malloc'd buffer.
+static uint8_t *pack_tensor(const char *name, DType dt, const Shape *shape, const void *data, size_t *len) {
   Onnx__TensorProto tp = ONNX__TENSOR_PROTO__INIT;
   int64_t dims[MAX_RANK];
   for (int i = 0; i < shape->rank; i++)
@@ -247,7 +248,7 @@ bool tensor_write_file(const char *path, const char *name, DType dt, const Shape
   tp.dims = dims;
   tp.has_data_type = 1;
   tp.data_type = dt;
-  tp.name = (char *)(name ? name : "");
+  tp.name = (char *)name; // NULL: no name (members of sequences)
   int64_t numel = shape_numel(shape);
   ProtobufCBinaryData *strs = NULL;
   if (dt == DT_STRING) {
@@ -264,16 +265,204 @@ bool tensor_write_file(const char *path, const char *name, DType dt, const Shape
     tp.raw_data.data = (uint8_t *)data;
     tp.raw_data.len = (size_t)(numel * dtype_size(dt));
   }
-  size_t n = onnx__tensor_proto__get_packed_size(&tp);
-  uint8_t *buf = malloc(n ? n : 1);
+  *len = onnx__tensor_proto__get_packed_size(&tp);
+  uint8_t *buf = malloc(*len ? *len : 1);
   onnx__tensor_proto__pack(&tp, buf);
   free(strs);
+  return buf;
+}
+
+static bool write_all(const char *path, const void *buf, size_t n) {
   AtomicFile af;
   bool ok = atomic_open(&af, path);
   if (ok) {
     fwrite(buf, 1, n, af.f);
     ok = atomic_commit(&af);
   }
+  return ok;
+}
+
+bool tensor_write_file(const char *path, const char *name, DType dt, const Shape *shape,
+                       const void *data) {
+  size_t n;
+  uint8_t *buf = pack_tensor(name ? name : "", dt, shape, data, &n);
+  bool ok = write_all(path, buf, n);
   free(buf);
+  return ok;
+}
+
+//
+// SequenceProto and OptionalProto (onnx-data.proto, which the system's headers lack): their
+// few fields are read and written by hand around protobuf-c's TensorProto.
+//   SequenceProto: 1 name, 2 elem_type, 3 tensor_values, 5 sequence_values, 7 optional_values
+//   OptionalProto: 1 name, 2 elem_type, 3 tensor_value, 5 sequence_value, 7 optional_value
+//
+enum { ELEM_UNDEFINED = 0, ELEM_TENSOR = 1, ELEM_SEQUENCE = 3, ELEM_OPTIONAL = 5 };
+
+typedef struct {
+  const uint8_t *p, *end;
+} Wire;
+
+static bool wire_varint(Wire *w, uint64_t *v) {
+  *v = 0;
+  for (int shift = 0; w->p < w->end && shift < 64; shift += 7) {
+    uint8_t b = *w->p++;
+    *v |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80))
+      return true;
+  }
+  return false;
+}
+
+// The next field: its number, and its payload (varint NUM or length-delimited DATA/LEN).
+static bool wire_field(Wire *w, int *field, uint64_t *num, const uint8_t **data, size_t *len) {
+  uint64_t key;
+  if (!wire_varint(w, &key))
+    return false;
+  *field = (int)(key >> 3);
+  switch (key & 7) {
+  case 0: return wire_varint(w, num);
+  case 1: w->p += 8; return w->p <= w->end;
+  case 5: w->p += 4; return w->p <= w->end;
+  case 2: {
+    uint64_t n;
+    if (!wire_varint(w, &n) || n > (uint64_t)(w->end - w->p))
+      return false;
+    *data = w->p;
+    *len = (size_t)n;
+    w->p += n;
+    return true;
+  }
+  default: return false;
+  }
+}
+
+static void decode_container(Compiler *cc, Graph *g, Value *v, const uint8_t *buf, size_t len, const char *what,
+                             int depth) {
+  if (depth > 16)
+    fatal_at(cc, NULL, "%s: sequences and optionals nest too deeply", what);
+  PtrVec elems = {0};
+  Wire w = {buf, buf + len};
+  while (w.p < w.end) {
+    int field;
+    uint64_t num = 0;
+    const uint8_t *data = NULL;
+    size_t n = 0;
+    if (!wire_field(&w, &field, &num, &data, &n))
+      fatal_at(cc, NULL, "%s: not a serialized SequenceProto or OptionalProto", what);
+    if (!data || (field != 3 && field != 5 && field != 7))
+      continue;
+    Value *m;
+    if (field == 3) {
+      Onnx__TensorProto *tp = onnx__tensor_proto__unpack(NULL, n, data);
+      if (!tp)
+        fatal_at(cc, NULL, "%s: a member is not a TensorProto", what);
+      m = tensor_from_proto(cc, g, tp, ".", what);
+      onnx__tensor_proto__free_unpacked(tp, NULL);
+    } else {
+      m = graph_new_value(g, v->name);
+      m->type = field == 5 ? VAL_SEQUENCE : VAL_OPTIONAL;
+      decode_container(cc, g, m, data, n, what, depth + 1);
+    }
+    vec_push(&cc->pool, &elems, m);
+    if (m->dtype)
+      v->dtype = m->dtype;
+  }
+  if (v->type == VAL_OPTIONAL && elems.len > 1)
+    fatal_at(cc, NULL, "%s: an optional holds more than one value", what);
+  v->elems = (Value **)elems.items;
+  v->nelems = elems.len;
+  v->typed = true;
+}
+
+Value *load_value_file(Compiler *cc, Graph *g, const char *path, ValueType kind, const char *name) {
+  if (kind == VAL_TENSOR)
+    return load_tensor_file(cc, g, path, name);
+  uint8_t *buf;
+  size_t len;
+  if (!read_file(path, &buf, &len))
+    fatal_at(cc, NULL, "cannot read '%s': %s", path, strerror(errno));
+  Value *v = graph_new_value(g, name ? name : path);
+  v->type = kind;
+  uint8_t *copy = pool_dup(&cc->pool, buf, len);
+  free(buf);
+  decode_container(cc, g, v, copy, len, path, 0);
+  return v;
+}
+
+typedef struct {
+  uint8_t *buf;
+  size_t len, cap;
+} Bytes;
+
+static void put(Bytes *b, const void *data, size_t n) {
+  if (b->len + n > b->cap) {
+    b->cap = (b->len + n) * 2 + 64;
+    b->buf = realloc(b->buf, b->cap);
+  }
+  memcpy(b->buf + b->len, data, n);
+  b->len += n;
+}
+
+static void put_varint(Bytes *b, uint64_t v) {
+  do {
+    uint8_t byte = (uint8_t)(v & 0x7f) | (v > 0x7f ? 0x80 : 0);
+    put(b, &byte, 1);
+    v >>= 7;
+  } while (v);
+}
+
+static void put_bytes(Bytes *b, int field, const void *data, size_t n) {
+  put_varint(b, (uint64_t)field << 3 | 2);
+  put_varint(b, n);
+  put(b, data, n);
+}
+
+static void put_int(Bytes *b, int field, uint64_t v) {
+  put_varint(b, (uint64_t)field << 3);
+  put_varint(b, v);
+}
+
+static void put_name(Bytes *b, const char *name) {
+  if (name && *name)
+    put_bytes(b, 1, name, strlen(name));
+}
+
+static void encode_sequence(Bytes *b, const char *name, int count, const DType *dts, const Shape *shapes,
+                            void *const *data) {
+  put_name(b, name);
+  put_int(b, 2, ELEM_TENSOR);
+  for (int i = 0; i < count; i++) {
+    size_t n;
+    uint8_t *t = pack_tensor(NULL, dts[i], &shapes[i], data[i], &n);
+    put_bytes(b, 3, t, n);
+    free(t);
+  }
+}
+
+bool container_write_file(const char *path, const char *name, ValueType kind, bool holds_sequence, int count,
+                          const DType *dts, const Shape *shapes, void *const *data) {
+  Bytes b = {0};
+  if (kind == VAL_SEQUENCE) {
+    encode_sequence(&b, name, count, dts, shapes, data);
+  } else if (holds_sequence) {
+    Bytes seq = {0};
+    encode_sequence(&seq, NULL, count, dts, shapes, data);
+    put_name(&b, name);
+    put_int(&b, 2, ELEM_SEQUENCE);
+    put_bytes(&b, 5, seq.buf, seq.len);
+    free(seq.buf);
+  } else {
+    put_name(&b, name);
+    put_int(&b, 2, count ? ELEM_TENSOR : ELEM_UNDEFINED);
+    if (count) {
+      size_t n;
+      uint8_t *t = pack_tensor(NULL, dts[0], &shapes[0], data[0], &n);
+      put_bytes(&b, 3, t, n);
+      free(t);
+    }
+  }
+  bool ok = write_all(path, b.buf ? b.buf : (uint8_t *)"", b.len);
+  free(b.buf);
   return ok;
 }

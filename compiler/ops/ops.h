@@ -111,6 +111,27 @@ InferFn infer_Einsum, infer_Det;
 LowerFn lower_Einsum, lower_Det;
 
 // control.c
-InferFn infer_If;
+InferFn infer_If, infer_Loop, infer_Scan, infer_Stack;
+LowerFn lower_If, lower_Loop, lower_Scan, lower_Stack;
+
+// rnn.c
+InferFn infer_RNN, infer_GRU, infer_LSTM;
+LowerFn lower_recurrent;
+
+// sequence.c
+InferFn infer_SequenceEmpty, infer_SequenceConstruct, infer_SequenceInsert, infer_SequenceAt,
+    infer_SequenceErase, infer_SequenceLength, infer_SplitToSequence, infer_ConcatFromSequence,
+    infer_SequenceMap, infer_Optional, infer_OptionalHasElement, infer_OptionalGetElement;
+LowerFn lower_SplitToSequence, lower_ConcatFromSequence;
+
+// signal.c
+InferFn infer_DFT, infer_STFT, infer_window, infer_MelWeightMatrix;
+LowerFn lower_DFT, lower_STFT, lower_window, lower_MelWeightMatrix;
+
+// quant.c
+InferFn infer_QuantizeLinear, infer_DequantizeLinear, infer_DynamicQuantizeLinear, infer_MatMulInteger,
+    infer_QLinearMatMul, infer_ConvInteger, infer_QLinearConv;
+LowerFn lower_QuantizeLinear, lower_DequantizeLinear, lower_DynamicQuantizeLinear, lower_MatMulInteger,
+    lower_QLinearMatMul, lower_ConvInteger, lower_QLinearConv;
 
 #endif

@@ -167,7 +167,9 @@ void lower_Dropout(KB *kb, Node *n) {
 
 static void set_const_i64(Compiler *cc, Node *n, Shape s, const int64_t *vals) {
   set_output(n, 0, DT_I64, s);
-  n->out[0]->data = pool_dup(&cc->pool, vals, sizeof(int64_t) * (size_t)(shape_numel(&s) + 1));
+  int64_t count = shape_numel(&s);
+  n->out[0]->data = pool_alloc(&cc->pool, sizeof(int64_t) * (size_t)(count + 1)); // never empty
+  memcpy(n->out[0]->data, vals, sizeof(int64_t) * (size_t)count);
 }
 
 void infer_Shape(Compiler *cc, Node *n) {

@@ -1,8 +1,10 @@
 // bind.c — every graph input gets a static shape: from the model, --dim NAME=N, --shape
 // INPUT=AxB, or is turned into a constant by --bind INPUT=FILE.pb. What stays unbound is one
-// error naming every unbound dimension.
+// error naming every unbound dimension. A sequence or optional input is given its tensors
+// (--shape INPUT='[AxB;C]', 'none'): they become inputs of the generated code in its place.
 #include "../compiler.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const ShapeBinding *find_shape(Compiler *cc, const char *input) {
@@ -43,17 +45,108 @@ static bool bind_value(Compiler *cc, Graph *g, Value *v) {
   return false;
 }
 
+static const StructureBinding *find_structure(Compiler *cc, const char *input) {
+  for (int i = 0; i < cc->opt.structures.len; i++) {
+    const StructureBinding *sb = cc->opt.structures.items[i];
+    if (!strcmp(sb->input, input))
+      return sb;
+  }
+  return NULL;
+}
+
+// "AxBxC" or "scalar" at *P; advances *P past it.
+static bool parse_dims(const char **p, Shape *s) {
+  *s = (Shape){0};
+  if (!strncmp(*p, "scalar", 6)) {
+    *p += 6;
+    return true;
+  }
+  for (;;) {
+    char *end;
+    long long d = strtoll(*p, &end, 10);
+    if (end == *p || d < 0 || s->rank == MAX_RANK)
+      return false;
+    s->dim[s->rank++] = d;
+    *p = end;
+    if (**p != 'x')
+      return true;
+    (*p)++;
+  }
+}
+
+// A new graph input: a member tensor of a sequence or optional input.
+static Value *member_input(Graph *g, Value *v, const char *name, Shape s, PtrVec *inputs) {
+  Value *t = graph_new_value(g, name);
+  t->dtype = v->dtype;
+  t->shape = s;
+  t->typed = true;
+  t->input_index = inputs->len;
+  vec_push(&g->cc->pool, inputs, t);
+  return t;
+}
+
+// Builds V's members from TEXT (see StructureBinding); false when it does not parse or does
+// not fit V's type.
+static bool bind_structure(Graph *g, Value *v, const char *text, PtrVec *inputs) {
+  Pool *p = &g->cc->pool;
+  v->typed = true;
+  v->input_index = -1;
+  if (v->type == VAL_OPTIONAL && !strcmp(text, "none"))
+    return true;
+  Value *seq = v;
+  if (v->type == VAL_OPTIONAL) {
+    v->nelems = 1;
+    v->elems = pool_alloc(p, sizeof(Value *));
+    if (text[0] != '[') {
+      Shape s;
+      const char *at = text;
+      if (!parse_dims(&at, &s) || *at)
+        return false;
+      v->elems[0] = member_input(g, v, v->name, s, inputs);
+      return true;
+    }
+    seq = v->elems[0] = graph_new_value(g, v->name);
+    seq->type = VAL_SEQUENCE;
+    seq->dtype = v->dtype;
+    seq->typed = true;
+  }
+  if (text[0] != '[')
+    return false;
+  PtrVec elems = {0};
+  const char *at = text + 1;
+  while (*at != ']') {
+    Shape s;
+    if (!parse_dims(&at, &s) || (*at != ';' && *at != ']'))
+      return false;
+    vec_push(p, &elems, member_input(g, v, pool_printf(p, "%s[%d]", v->name, elems.len), s, inputs));
+    at += *at == ';';
+  }
+  seq->elems = (Value **)elems.items;
+  seq->nelems = elems.len;
+  return !at[1];
+}
+
 void bind_inputs(Compiler *cc, Graph *g) {
   StrBuf unbound = {0};
-  int w = 0;
+  PtrVec inputs = {0};
   for (int i = 0; i < g->inputs.len; i++) {
     Value *v = g->inputs.items[i];
     if (bind_value(cc, g, v)) {
       v->input_index = -1;
       continue;
     }
-    v->input_index = w;
-    g->inputs.items[w++] = v;
+    if (v->type != VAL_TENSOR) {
+      const StructureBinding *sb = find_structure(cc, v->name);
+      if (!sb)
+        sb_printf(&unbound, "%s input '%s' (a %s; give its tensors with --shape %s='[AxB;C]'%s)", unbound.len ? "," : "",
+                  v->name, v->type == VAL_SEQUENCE ? "sequence" : "optional", v->name, v->type == VAL_SEQUENCE ? "" : " or 'none'");
+      else if (!bind_structure(g, v, sb->structure, &inputs))
+        error_at(cc, NULL, "--shape %s='%s' does not describe the tensors of a %s", v->name, sb->structure,
+                 v->type == VAL_SEQUENCE ? "sequence" : "optional");
+      continue;
+    }
+    v->input_index = inputs.len;
+    vec_push(&cc->pool, &inputs, v);
     const ShapeBinding *sb = find_shape(cc, v->name);
     if (sb) {
       bool has_rank = v->dim_param != NULL;
@@ -64,7 +157,7 @@ void bind_inputs(Compiler *cc, Graph *g) {
           fatal_at(cc, NULL, "--shape %s: dim %d is %lld in the model, %lld given", v->name, d,
                    (long long)v->shape.dim[d], (long long)sb->shape.dim[d]);
       v->shape = sb->shape;
-    } else if (!v->dim_param && v->type == VAL_TENSOR) {
+    } else if (!v->dim_param) {
       sb_printf(&unbound, "%s input '%s' (rank unknown; use --shape %s=...)", unbound.len ? "," : "", v->name, v->name);
       continue;
     }
@@ -82,14 +175,25 @@ void bind_inputs(Compiler *cc, Graph *g) {
     }
     if (v->dtype == DT_UNDEF)
       error_at(cc, NULL, "input '%s' has no element type", v->name);
-    v->typed = v->type == VAL_TENSOR;
+    v->typed = true;
   }
-  g->inputs.len = w;
+  g->inputs = inputs;
   for (int i = 0; i < cc->opt.shapes.len; i++) {
     const ShapeBinding *sb = cc->opt.shapes.items[i];
     Value *v = graph_find_value(g, sb->input);
     if (!v || v->input_index < 0)
       error_at(cc, NULL, "--shape %s: the model has no input of that name", sb->input);
+  }
+  for (int i = 0; i < cc->opt.structures.len; i++) {
+    const StructureBinding *sb = cc->opt.structures.items[i];
+    bool found = false;
+    for (int k = 0; k < g->values.len && !found; k++) {
+      Value *v = g->values.items[k];
+      found = v->type != VAL_TENSOR && !v->producer && !strcmp(v->name, sb->input);
+    }
+    if (!found)
+      error_at(cc, NULL, "--shape %s='%s': the model has no sequence or optional input of that name", sb->input,
+               sb->structure);
   }
   if (unbound.len) {
     error_at(cc, NULL, "unbound dimensions:%s; bind them with --dim NAME=N or --shape INPUT=AxBxC", unbound.buf);

@@ -6,9 +6,25 @@
 
 static void mark_subgraph_uses(Graph *sub, bool *live, int nvals_max);
 
+// A live sequence or optional keeps its members alive.
 static void mark(Value *v, bool *live, int nmax) {
-  if (v && v->id < nmax)
-    live[v->id] = true;
+  if (!v || v->id >= nmax)
+    return;
+  live[v->id] = true;
+  for (int i = 0; v->type != VAL_TENSOR && i < v->nelems; i++)
+    mark(v->elems[i], live, nmax);
+}
+
+// Whether V, an output of N, or a member N created is needed and not a folded constant.
+static bool needed_output(const Node *n, Value *v, const bool *live) {
+  if (v->type == VAL_TENSOR)
+    return live[v->id] && !v->data && v->producer == n;
+  if (live[v->id])
+    return true;
+  for (int i = 0; i < v->nelems; i++)
+    if (needed_output(n, v->elems[i], live))
+      return true;
+  return false;
 }
 
 static void mark_node_inputs(Node *n, bool *live, int nmax) {
@@ -43,7 +59,7 @@ void eliminate_dead(Compiler *cc, Graph *g) {
     Node *n = g->nodes.items[i];
     bool needed = false;
     for (int j = 0; j < n->nout; j++)
-      needed |= n->out[j] && live[n->out[j]->id] && !n->out[j]->data;
+      needed |= n->out[j] && needed_output(n, n->out[j], live);
     if (!needed)
       continue;
     keep[i] = true;

@@ -39,16 +39,30 @@ static void add_buffer(Buffer *bufs, int *nb, int64_t size, int first, int last,
   (*nb)++;
 }
 
-// Marks the schedule step at which each value (through its storage root) is last read.
+// Marks the schedule step at which each value (through its storage root) is last read. A
+// sequence or optional is a compile-time list: using it uses its members.
 static void note_use(Value *v, int step, int *last_use) {
   if (!v)
     return;
+  for (int i = 0; v->type != VAL_TENSOR && i < v->nelems; i++)
+    note_use(v->elems[i], step, last_use);
   for (Value *r = v;; r = r->alias_of) {
     if (last_use[r->id] < step)
       last_use[r->id] = step;
     if (!r->alias_of)
       break;
   }
+}
+
+// Tensors N writes: its outputs, and the members of sequences it creates (not those it only
+// regroups, which other nodes wrote).
+static void note_def(Node *n, Value *v, int step, int *def, int *last_use) {
+  for (int i = 0; v->type != VAL_TENSOR && i < v->nelems; i++)
+    note_def(n, v->elems[i], step, def, last_use);
+  if (v->producer != n)
+    return;
+  def[v->id] = step;
+  note_use(v, step, last_use); // written even if never read
 }
 
 static void note_subgraph_uses(Graph *sub, int step, int *last_use) {
@@ -86,10 +100,8 @@ MemoryPlan plan_memory(Compiler *cc, Graph *g) {
       if (n->attrs[j].type == ATTR_GRAPH)
         note_subgraph_uses(n->attrs[j].g, s, last_use);
     for (int j = 0; j < n->nout; j++)
-      if (n->out[j]) {
-        def[n->out[j]->id] = s;
-        note_use(n->out[j], s, last_use); // written even if never read
-      }
+      if (n->out[j])
+        note_def(n, n->out[j], s, def, last_use);
   }
   Buffer *bufs = pool_alloc(&cc->pool, sizeof(Buffer) * (size_t)(2 * g->values.len + nsteps + 1));
   int nb = 0;

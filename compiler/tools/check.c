@@ -12,10 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-int bind_inputs_from_tensors(edgecc_compiler_ref c, const ModelSignature *sig, const char **paths,
-                             const Tensor *ts, const char *workdir);
-bool compile_and_execute(edgecc_compiler_ref c, Toolchain *tc, const char *model, const char *workdir,
-                         int noutputs, Tensor *outs, Pool *pool, StrBuf *err, bool *unsupported);
+int bind_inputs_from_data(edgecc_compiler_ref c, const ModelSignature *sig, const char **paths,
+                          const Datum *ins, const char *workdir);
+int compile_and_execute(edgecc_compiler_ref c, Toolchain *tc, const char *model, const char *workdir,
+                        Tensor **outs, Pool *pool, StrBuf *err, bool *unsupported);
 
 typedef enum { RESULT_PASS, RESULT_FAIL, RESULT_UNSUPPORTED } Result;
 
@@ -75,21 +75,20 @@ static Result run_data_set(const ToolArgs *a, Toolchain *tc, const char *model, 
     return RESULT_FAIL;
   }
   const char **paths = pool_alloc(pool, sizeof(char *) * (size_t)(nin + 1));
-  Tensor *ins = pool_alloc(pool, sizeof(Tensor) * (size_t)(nin + 1));
-  Tensor *exp = pool_alloc(pool, sizeof(Tensor) * (size_t)(nout + 1));
-  Tensor *got = pool_alloc(pool, sizeof(Tensor) * (size_t)(nout + 1));
+  Datum *ins = pool_alloc(pool, sizeof(Datum) * (size_t)(nin + 1));
+  Datum *exp = pool_alloc(pool, sizeof(Datum) * (size_t)(nout + 1));
   for (int i = 0; i < nin; i++) {
-    if (sig->input_types[i] == DT_UNDEF) {
-      sb_printf(msg, "input %d ('%s') is a sequence or optional: not supported as a model input", i, sig->input_names[i]);
-      return RESULT_UNSUPPORTED;
-    }
     paths[i] = pool_printf(pool, "%s/input_%d.pb", set, i);
-    if (!read_tensor(paths[i], &ins[i], pool, msg))
+    if (!read_datum(paths[i], sig->input_kinds[i], &ins[i], pool, msg))
       return RESULT_FAIL;
   }
-  for (int i = 0; i < nout; i++)
-    if (!read_tensor(pool_printf(pool, "%s/output_%d.pb", set, i), &exp[i], pool, msg))
+  // Expected sequences and optionals are compared member by member, in order.
+  int nexp = 0;
+  for (int i = 0; i < nout; i++) {
+    if (!read_datum(pool_printf(pool, "%s/output_%d.pb", set, i), sig->output_kinds[i], &exp[i], pool, msg))
       return RESULT_FAIL;
+    nexp += exp[i].count;
+  }
   char *workdir = make_temp_dir("check");
   edgecc_compiler_ref c = edgecc_compiler_create();
   if (a->target_file)
@@ -98,13 +97,20 @@ static Result run_data_set(const ToolArgs *a, Toolchain *tc, const char *model, 
     edgecc_set_target(c, a->target_name);
   Result r = RESULT_FAIL;
   bool unsupported = false;
-  if (bind_inputs_from_tensors(c, sig, paths, ins, workdir) < 0)
+  Tensor *got;
+  int ngot;
+  if (bind_inputs_from_data(c, sig, paths, ins, workdir) < 0) {
     sb_printf(msg, "cannot write inputs");
-  else if (compile_and_execute(c, tc, model, workdir, nout, got, pool, msg, &unsupported)) {
+  } else if ((ngot = compile_and_execute(c, tc, model, workdir, &got, pool, msg, &unsupported)) >= 0) {
     r = RESULT_PASS;
-    for (int i = 0; i < nout && r == RESULT_PASS; i++)
-      if (!compare(&got[i], &exp[i], i, sig->output_names[i], msg, pool))
-        r = RESULT_FAIL;
+    if (ngot != nexp) {
+      sb_printf(msg, "the compiled model has %d output tensors, the expected outputs %d", ngot, nexp);
+      r = RESULT_FAIL;
+    }
+    for (int i = 0, k = 0; i < nout && r == RESULT_PASS; i++)
+      for (int j = 0; j < exp[i].count && r == RESULT_PASS; j++, k++)
+        if (!compare(&got[k], &exp[i].tensors[j], i, sig->output_names[i], msg, pool))
+          r = RESULT_FAIL;
   } else if (unsupported) {
     r = RESULT_UNSUPPORTED;
   }

@@ -20,7 +20,7 @@ static bool shape_only(const Graph *g, const Value *v, int depth) {
   for (int i = 0; i < g->nodes.len; i++) {
     const Node *n = g->nodes.items[i];
     for (int j = 0; j < n->nattrs; j++)
-      if ((n->attrs[j].type == ATTR_GRAPH || n->attrs[j].type == ATTR_GRAPHS) && value_uses(g, v) > uses)
+      if (n->attrs[j].type == ATTR_GRAPH && value_uses(n->attrs[j].g, v) > 0)
         return false; // read inside a subgraph: stay conservative
     for (int j = 0; j < n->nin; j++) {
       if (n->in[j] != v)
@@ -49,16 +49,21 @@ bool read_signature(const char *model_path, ModelSignature *sig, Pool *pool, Str
     sig->noutputs = g->outputs.len;
     sig->input_names = pool_alloc(pool, sizeof(char *) * (size_t)(g->inputs.len + 1));
     sig->input_types = pool_alloc(pool, sizeof(DType) * (size_t)(g->inputs.len + 1));
+    sig->input_kinds = pool_alloc(pool, sizeof(ValueType) * (size_t)(g->inputs.len + 1));
     sig->shape_only = pool_alloc(pool, sizeof(bool) * (size_t)(g->inputs.len + 1));
     sig->output_names = pool_alloc(pool, sizeof(char *) * (size_t)(g->outputs.len + 1));
+    sig->output_kinds = pool_alloc(pool, sizeof(ValueType) * (size_t)(g->outputs.len + 1));
     for (int i = 0; i < g->inputs.len; i++) {
       Value *v = g->inputs.items[i];
       sig->input_names[i] = pool_strdup(pool, v->name);
-      sig->input_types[i] = v->type == VAL_TENSOR ? v->dtype : DT_UNDEF;
-      sig->shape_only[i] = shape_only(g, v, 0);
+      sig->input_types[i] = v->dtype;
+      sig->input_kinds[i] = v->type;
+      sig->shape_only[i] = v->type == VAL_TENSOR && shape_only(g, v, 0);
     }
-    for (int i = 0; i < g->outputs.len; i++)
-      sig->output_names[i] = pool_strdup(pool, ((Value *)g->outputs.items[i])->name);
+    for (int i = 0; i < g->outputs.len; i++) {
+      sig->output_names[i] = pool_strdup(pool, g->output_names.items[i]);
+      sig->output_kinds[i] = g->output_kinds[i];
+    }
     ok = true;
   }
   if (!ok)
@@ -67,27 +72,82 @@ bool read_signature(const char *model_path, ModelSignature *sig, Pool *pool, Str
   return ok;
 }
 
+static void to_tensor(const Value *v, Tensor *t, Pool *pool) {
+  t->dtype = v->dtype;
+  t->shape = v->shape;
+  t->name = pool_strdup(pool, v->name);
+  int64_t bytes = value_bytes(v);
+  t->data = pool_dup(pool, v->data, (size_t)(bytes > 0 ? bytes : 1));
+  if (v->dtype == DT_STRING)
+    for (int64_t i = 0; i < shape_numel(&v->shape); i++)
+      ((char **)t->data)[i] = pool_strdup(pool, ((char **)v->data)[i]);
+}
+
 bool read_tensor(const char *path, Tensor *t, Pool *pool, StrBuf *err) {
+  Datum d;
+  if (!read_datum(path, VAL_TENSOR, &d, pool, err))
+    return false;
+  *t = d.tensors[0];
+  return true;
+}
+
+static const char *shape_text(Pool *pool, const Shape *s) {
+  return shape_str(pool, s); // "2x3", "scalar": the syntax edgecc_bind_structure reads
+}
+
+bool read_datum(const char *path, ValueType kind, Datum *d, Pool *pool, StrBuf *err) {
   Compiler *cc = compiler_new();
   jmp_buf here;
   cc->bail = &here;
   bool ok = false;
+  *d = (Datum){.kind = kind};
   if (!setjmp(here)) {
     Graph *g = graph_new(cc, NULL, "io");
-    Value *v = load_tensor_file(cc, g, path, NULL);
-    t->dtype = v->dtype;
-    t->shape = v->shape;
-    t->name = pool_strdup(pool, v->name);
-    int64_t bytes = value_bytes(v);
-    t->data = pool_dup(pool, v->data, (size_t)(bytes > 0 ? bytes : 1));
-    if (v->dtype == DT_STRING)
-      for (int64_t i = 0; i < shape_numel(&v->shape); i++)
-        ((char **)t->data)[i] = pool_strdup(pool, ((char **)v->data)[i]);
+    Value *v = load_value_file(cc, g, path, kind, NULL);
+    Value *list = v;
+    if (kind == VAL_OPTIONAL && v->nelems && v->elems[0]->type == VAL_SEQUENCE) {
+      d->holds_sequence = true;
+      list = v->elems[0];
+    }
+    int count;
+    Value **ts = tensors_of(&cc->pool, v, &count);
+    d->count = count;
+    d->tensors = pool_alloc(pool, sizeof(Tensor) * (size_t)(count + 1));
+    StrBuf text = {0};
+    for (int i = 0; i < count; i++) {
+      to_tensor(ts[i], &d->tensors[i], pool);
+      sb_printf(&text, "%s%s", i ? ";" : "", shape_text(pool, &ts[i]->shape));
+    }
+    if (kind == VAL_OPTIONAL && !v->nelems)
+      d->structure = "none";
+    else if (list->type == VAL_SEQUENCE)
+      d->structure = pool_printf(pool, "[%s]", text.buf ? text.buf : "");
+    else if (kind == VAL_OPTIONAL)
+      d->structure = pool_strdup(pool, text.buf);
+    sb_free(&text);
     ok = true;
   }
   if (!ok)
     sb_printf(err, "%s", cc->diag.buf ? cc->diag.buf : "");
   compiler_free(cc);
+  return ok;
+}
+
+bool write_datum(const char *path, const char *name, const Datum *d) {
+  if (d->kind == VAL_TENSOR)
+    return tensor_write_file(path, name, d->tensors[0].dtype, &d->tensors[0].shape, d->tensors[0].data);
+  DType *dts = calloc((size_t)d->count + 1, sizeof(DType));
+  Shape *shapes = calloc((size_t)d->count + 1, sizeof(Shape));
+  void **data = calloc((size_t)d->count + 1, sizeof(void *));
+  for (int i = 0; i < d->count; i++) {
+    dts[i] = d->tensors[i].dtype;
+    shapes[i] = d->tensors[i].shape;
+    data[i] = d->tensors[i].data;
+  }
+  bool ok = container_write_file(path, name, d->kind, d->holds_sequence, d->count, dts, shapes, data);
+  free(dts);
+  free(shapes);
+  free(data);
   return ok;
 }
 
@@ -100,41 +160,84 @@ bool write_raw(const char *path, const Tensor *t) {
   return fclose(f) == 0 && ok;
 }
 
-bool read_outputs(const char *workdir, int noutputs, Tensor *outs, Pool *pool, StrBuf *err) {
+int read_outputs(const char *workdir, Tensor **outs, Pool *pool, StrBuf *err) {
   char path[4096];
   snprintf(path, sizeof path, "%s/outputs.txt", workdir);
   FILE *list = fopen(path, "r");
   if (!list) {
     sb_printf(err, "the harness wrote no outputs");
-    return false;
+    return -1;
   }
+  PtrVec got = {0};
   bool ok = true;
-  for (int i = 0; i < noutputs && ok; i++) {
+  for (;;) {
     int dt, rank;
-    ok = fscanf(list, "%d %d", &dt, &rank) == 2 && rank >= 0 && rank <= MAX_RANK;
-    outs[i].dtype = (DType)dt;
-    outs[i].shape.rank = rank;
+    if (fscanf(list, "%d %d", &dt, &rank) != 2)
+      break;
+    Tensor *t = pool_alloc(pool, sizeof(Tensor));
+    ok = rank >= 0 && rank <= MAX_RANK;
+    t->dtype = (DType)dt;
+    t->shape.rank = rank;
     for (int d = 0; ok && d < rank; d++) {
       long long v;
       ok = fscanf(list, "%lld", &v) == 1;
-      outs[i].shape.dim[d] = v;
+      t->shape.dim[d] = v;
     }
-    if (!ok)
+    char name[1024] = "";
+    if (!ok || !fgets(name, sizeof name, list))
       break;
+    name[strcspn(name, "\n")] = 0;
+    t->name = pool_strdup(pool, name[0] == ' ' ? name + 1 : name);
     uint8_t *data;
     size_t len;
-    snprintf(path, sizeof path, "%s/output_%d.raw", workdir, i);
-    size_t want = (size_t)(shape_numel(&outs[i].shape) * dtype_size(outs[i].dtype));
+    snprintf(path, sizeof path, "%s/output_%d.raw", workdir, got.len);
+    size_t want = (size_t)(shape_numel(&t->shape) * dtype_size(t->dtype));
     if (!read_file(path, &data, &len) || len != want) {
-      sb_printf(err, "output %d: the harness wrote a wrong size", i);
+      sb_printf(err, "output %d: the harness wrote a wrong size", got.len);
       ok = false;
       break;
     }
-    outs[i].data = pool_dup(pool, data, len ? len : 1);
+    t->data = pool_dup(pool, data, len ? len : 1);
     free(data);
+    vec_push(pool, &got, t);
   }
   fclose(list);
-  if (!ok && !err->len)
-    sb_printf(err, "cannot read the harness's outputs");
-  return ok;
+  if (!ok) {
+    if (!err->len)
+      sb_printf(err, "cannot read the harness's outputs");
+    return -1;
+  }
+  *outs = pool_alloc(pool, sizeof(Tensor) * (size_t)(got.len + 1));
+  for (int i = 0; i < got.len; i++)
+    (*outs)[i] = *(Tensor *)got.items[i];
+  return got.len;
+}
+
+static bool is_member(const char *name, const char *base) {
+  size_t n = strlen(base);
+  return !strncmp(name, base, n) && name[n] == '[';
+}
+
+bool group_outputs(const ModelSignature *sig, const Tensor *outs, int count, Datum *data, StrBuf *err) {
+  int c = 0;
+  for (int i = 0; i < sig->noutputs; i++) {
+    const char *name = sig->output_names[i];
+    Datum *d = &data[i];
+    *d = (Datum){.kind = sig->output_kinds[i], .tensors = (Tensor *)outs + c};
+    if (d->kind == VAL_TENSOR || (d->kind == VAL_OPTIONAL && c < count && !strcmp(outs[c].name, name))) {
+      d->count = c < count ? 1 : 0;
+    } else {
+      while (c + d->count < count && is_member(outs[c + d->count].name, name))
+        d->count++;
+      d->holds_sequence = d->kind == VAL_OPTIONAL && d->count > 0;
+    }
+    if (d->kind == VAL_TENSOR && !d->count) {
+      sb_printf(err, "the compiled model has no tensor for output %d ('%s')", i, name);
+      return false;
+    }
+    c += d->count;
+  }
+  if (c != count)
+    sb_printf(err, "the compiled model has %d output tensors, the model's outputs account for %d", count, c);
+  return c == count;
 }

@@ -7,29 +7,37 @@
 #include <string.h>
 #include <sys/stat.h>
 
-// Binds each model input from its tensor: shape-like inputs by value, the rest by shape.
-// Returns the number of run-time inputs written as raw files into WORKDIR.
-int bind_inputs_from_tensors(edgecc_compiler_ref c, const ModelSignature *sig, const char **paths,
-                             const Tensor *ts, const char *workdir) {
+// Binds each model input from its data: shape-like inputs by value, the rest by shape (and
+// sequences and optionals by their structure). Writes the run-time inputs' tensors as raw
+// files into WORKDIR; returns how many, or -1.
+int bind_inputs_from_data(edgecc_compiler_ref c, const ModelSignature *sig, const char **paths,
+                          const Datum *ins, const char *workdir) {
   int runtime = 0;
   for (int i = 0; i < sig->ninputs; i++) {
+    const Datum *d = &ins[i];
     if (sig->shape_only[i]) {
       edgecc_bind_value(c, sig->input_names[i], paths[i]);
       continue;
     }
-    edgecc_bind_shape(c, sig->input_names[i], ts[i].shape.rank, ts[i].shape.dim);
-    char raw[4096];
-    snprintf(raw, sizeof raw, "%s/input_%d.raw", workdir, runtime++);
-    if (!write_raw(raw, &ts[i]))
-      return -1;
+    if (d->kind == VAL_TENSOR)
+      edgecc_bind_shape(c, sig->input_names[i], d->tensors[0].shape.rank, d->tensors[0].shape.dim);
+    else
+      edgecc_bind_structure(c, sig->input_names[i], d->structure);
+    for (int k = 0; k < d->count; k++) {
+      char raw[4096];
+      snprintf(raw, sizeof raw, "%s/input_%d.raw", workdir, runtime++);
+      if (!write_raw(raw, &d->tensors[k]))
+        return -1;
+    }
   }
   return runtime;
 }
 
-// Compiles MODEL with C into WORKDIR/model.o, links and runs it. On failure ERR says why and
+// Compiles MODEL with C into WORKDIR/model.o, links and runs it; *OUTS receives the compiled
+// code's output tensors (the count is returned, -1 on failure). On failure ERR says why and
 // *unsupported tells whether the compiler found an unsupported feature.
-bool compile_and_execute(edgecc_compiler_ref c, Toolchain *tc, const char *model, const char *workdir,
-                         int noutputs, Tensor *outs, Pool *pool, StrBuf *err, bool *unsupported) {
+int compile_and_execute(edgecc_compiler_ref c, Toolchain *tc, const char *model, const char *workdir,
+                        Tensor **outs, Pool *pool, StrBuf *err, bool *unsupported) {
   char obj[4096];
   snprintf(obj, sizeof obj, "%s/model.o", workdir);
   edgecc_set_name(c, "model");
@@ -37,11 +45,11 @@ bool compile_and_execute(edgecc_compiler_ref c, Toolchain *tc, const char *model
   if (edgecc_compile(c, model, EDGECC_EMIT_OBJECT, obj, NULL)) {
     sb_printf(err, "%s", edgecc_diagnostics(c));
     *unsupported = edgecc_last_failure_unsupported(c);
-    return false;
+    return -1;
   }
   if (!toolchain_link(tc, workdir, obj, err)) {
     sb_printf(err, "edgecc: error: linking the harness failed\n");
-    return false;
+    return -1;
   }
   StrBuf out = {0};
   int status = toolchain_exec(tc, workdir, 0, &out, 600);
@@ -49,10 +57,10 @@ bool compile_and_execute(edgecc_compiler_ref c, Toolchain *tc, const char *model
     sb_printf(err, "edgecc: error: the model program failed (status %d)%s%s", status, out.len ? ": " : "",
               out.len ? out.buf : "\n");
     sb_free(&out);
-    return false;
+    return -1;
   }
   sb_free(&out);
-  return read_outputs(workdir, noutputs, outs, pool, err);
+  return read_outputs(workdir, outs, pool, err);
 }
 
 int tool_run(ToolArgs *a) {
@@ -73,31 +81,33 @@ int tool_run(ToolArgs *a) {
     sb_printf(&err, "edgecc: error: %s: the model has %d inputs, %d given with -i\n", model, sig.ninputs, a->inputs.len);
     goto done;
   }
-  Tensor *ts = pool_alloc(&pool, sizeof(Tensor) * (size_t)(sig.ninputs + 1));
+  Datum *ins = pool_alloc(&pool, sizeof(Datum) * (size_t)(sig.ninputs + 1));
   for (int i = 0; i < sig.ninputs; i++)
-    if (!read_tensor(a->inputs.items[i], &ts[i], &pool, &err))
+    if (!read_datum(a->inputs.items[i], sig.input_kinds[i], &ins[i], &pool, &err))
       goto done;
   if (!toolchain_open(&tc, a, &err) || !(workdir = make_temp_dir("run")))
     goto done;
-  if (bind_inputs_from_tensors(a->compiler, &sig, (const char **)a->inputs.items, ts, workdir) < 0) {
+  if (bind_inputs_from_data(a->compiler, &sig, (const char **)a->inputs.items, ins, workdir) < 0) {
     sb_printf(&err, "edgecc: error: cannot write to %s\n", workdir);
     goto done;
   }
-  Tensor *outs = pool_alloc(&pool, sizeof(Tensor) * (size_t)(sig.noutputs + 1));
+  Tensor *outs;
   bool unsupported;
-  if (!compile_and_execute(a->compiler, &tc, model, workdir, sig.noutputs, outs, &pool, &err, &unsupported))
+  int count = compile_and_execute(a->compiler, &tc, model, workdir, &outs, &pool, &err, &unsupported);
+  Datum *results = pool_alloc(&pool, sizeof(Datum) * (size_t)(sig.noutputs + 1));
+  if (count < 0 || !group_outputs(&sig, outs, count, results, &err))
     goto done;
   mkdir(a->outdir, 0755);
   for (int i = 0; i < sig.noutputs; i++) {
     char path[4096];
     snprintf(path, sizeof path, "%s/output_%d.pb", a->outdir, i);
-    if (!tensor_write_file(path, sig.output_names[i], outs[i].dtype, &outs[i].shape, outs[i].data)) {
+    if (!write_datum(path, sig.output_names[i], &results[i])) {
       sb_printf(&err, "edgecc: error: cannot write '%s': %s\n", path, strerror(errno));
       goto done;
     }
-    if (a->verbose)
-      printf("output %d '%s': %s %s\n", i, sig.output_names[i], dtype_onnx_name(outs[i].dtype),
-             shape_str(&pool, &outs[i].shape));
+    for (int k = 0; a->verbose && k < results[i].count; k++)
+      printf("output %d '%s': %s %s\n", i, results[i].tensors[k].name, dtype_onnx_name(results[i].tensors[k].dtype),
+             shape_str(&pool, &results[i].tensors[k].shape));
   }
   rc = 0;
 done:

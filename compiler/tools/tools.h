@@ -38,8 +38,10 @@ typedef struct {
   int ninputs, noutputs;
   const char **input_names;
   DType *input_types;
+  ValueType *input_kinds;   // tensor, sequence or optional
   const char **output_names;
-  bool *shape_only;     // input i is used only as a shape-like operand
+  ValueType *output_kinds;
+  bool *shape_only;         // input i is used only as a shape-like operand
 } ModelSignature;
 
 bool read_signature(const char *model_path, ModelSignature *sig, Pool *pool, StrBuf *err);
@@ -51,8 +53,22 @@ typedef struct {
 } Tensor;
 bool read_tensor(const char *path, Tensor *t, Pool *pool, StrBuf *err);
 bool write_raw(const char *path, const Tensor *t);
-// Reads the outputs the harness wrote to WORKDIR (outputs.txt and output_<i>.raw).
-bool read_outputs(const char *workdir, int noutputs, Tensor *outs, Pool *pool, StrBuf *err);
+// A model input or output: a tensor, or a sequence or optional of them (the compiled code
+// takes and gives their tensors one by one).
+typedef struct {
+  ValueType kind;
+  int count;
+  Tensor *tensors;
+  bool holds_sequence;   // an optional holding a sequence
+  const char *structure; // sequences and optionals: for edgecc_bind_structure
+} Datum;
+bool read_datum(const char *path, ValueType kind, Datum *d, Pool *pool, StrBuf *err);
+bool write_datum(const char *path, const char *name, const Datum *d);
+// Reads the outputs the harness wrote to WORKDIR (outputs.txt and output_<i>.raw): the
+// tensors of the compiled code, with their names; returns how many, -1 on error.
+int read_outputs(const char *workdir, Tensor **outs, Pool *pool, StrBuf *err);
+// Groups the compiled outputs (tensors named NAME, NAME[i]) into the model's outputs.
+bool group_outputs(const ModelSignature *sig, const Tensor *outs, int count, Datum *data, StrBuf *err);
 
 // run.c, check.c
 int tool_run(ToolArgs *args);

@@ -2,7 +2,7 @@
  * (built with --name model). Protocol, all files in DIR:
  *   reads  input_<i>.raw   raw row-major bytes of input i
  *   writes output_<i>.raw  raw bytes of output i (its actual size)
- *          outputs.txt     a line per output: element type, rank, actual dims
+ *          outputs.txt     a line per output: element type, rank, actual dims, name
  * Usage: harness DIR [ITERATIONS]  — with ITERATIONS > 0 it also times the model and prints
  * "median_ns N" and "min_ns N".
  */
@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
       numel *= dims[pos + d];
       fprintf(list, " %lld", (long long)dims[pos + d]);
     }
-    fprintf(list, "\n");
+    fprintf(list, " %s\n", m->outputs[i].name);
     pos += m->outputs[i].rank;
     snprintf(path, sizeof path, "%s/output_%d.raw", argv[1], i);
     write_all(path, outputs[i], (size_t)numel * edgecc_dtype_size(m->outputs[i].dtype));

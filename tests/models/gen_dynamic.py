@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """Model tests for data-dependent shapes: ONNX backend-test folders (model.onnx,
 test_data_set_0/input_N.pb, output_N.pb) with numpy reference outputs, written into
-$MODELS_OUT by tests/models/generate.sh.
+the directory given as the first argument (tests/models/generate.sh).
 
 Data-dependent shapes: values produced by NonZero, Unique, Compress and NonMaxSuppression
 have static upper bounds and run-time dims; these chains check that consumers read the
 actual dims and that graph outputs report them.
 """
 import os
+import sys
 import shutil
 
 import numpy as np
@@ -185,7 +186,7 @@ def topk_ties(root):
 
 
 def main():
-    models = os.environ["MODELS_OUT"]
+    models = sys.argv[1]
     for gen in (nonzero_gathernd, compress_nonzero, nonzero_eltwise, unique_gather, compress_sigmoid, nms_boxes,
                 nonzero_folded, scatter_reductions, topk_ties):
         gen(models)

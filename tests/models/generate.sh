@@ -1,12 +1,14 @@
 #!/bin/sh
-# generate.sh OUTDIR — writes every model test (ONNX backend-test folders with numpy
-# reference outputs) by running the gen_*.py scripts of this folder with /usr/bin/python3.
+# generate.sh OUTDIR — runs every generator script of this folder (each writes model test
+# folders with numpy-computed expected outputs into OUTDIR, through casegen.py or testgen.py).
 set -eu
+out=$1
 here=$(cd "$(dirname "$0")" && pwd)
-rm -rf "$1.tmp"
-mkdir -p "$1.tmp"
-for gen in "$here"/gen_*.py; do
-  MODELS_OUT="$1.tmp" PYTHONPATH="$here" /usr/bin/python3 "$gen"
+rm -rf "$out.tmp"
+mkdir -p "$out.tmp"
+for script in "$here"/*.py; do
+  case $(basename "$script") in casegen.py | testgen.py) continue ;; esac
+  (cd "$here" && PYTHONPATH="$here" /usr/bin/python3 -W ignore "$script" "$out.tmp")
 done
-rm -rf "$1"
-mv "$1.tmp" "$1"
+rm -rf "$out"
+mv "$out.tmp" "$out"

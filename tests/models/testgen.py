@@ -1,15 +1,16 @@
 # testgen.py — writes ONNX backend-test folders (model.onnx, test_data_set_0/*.pb) for
 # behaviour the ONNX node suite does not cover. The gen_*.py scripts compute the expected
 # outputs with their own numpy references and call save(); run them with /usr/bin/python3
-# (numpy + onnx); the folders land in $MODELS_OUT (tests/models/generate.sh sets it; the build
-# runs it into build/tests/models).
+# (numpy + onnx); the folders land in the directory given as the first argument
+# (tests/models/generate.sh passes it; the build runs it into build/model-tests).
 import os
+import sys
 import shutil
 
 import numpy as np
 from onnx import TensorProto, helper, mapping, numpy_helper
 
-OUT = os.environ["MODELS_OUT"]
+OUT = sys.argv[1]
 
 
 def save(name, op, inputs, outputs, opset, **attrs):

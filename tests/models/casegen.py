@@ -1,0 +1,53 @@
+# casegen.py — writes a model test folder in the layout of the ONNX node tests
+# (model.onnx, test_data_set_0/input_N.pb, output_N.pb) so `edgecc check` runs it. The
+# generator scripts next to this file compute the expected outputs with numpy references.
+import os
+import sys
+
+import numpy as np
+
+for _n, _t in (("float", float), ("int", int), ("bool", bool), ("object", object)):
+    if not hasattr(np, _n):  # onnx 1.12 still uses the aliases newer numpy dropped
+        setattr(np, _n, _t)
+
+import onnx  # noqa: E402
+from onnx import helper, numpy_helper  # noqa: E402
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else "model-tests"
+
+
+def value_info(name, value):
+    if isinstance(value, list):  # a sequence of tensors
+        elem = helper.make_tensor_type_proto(onnx.mapping.NP_TYPE_TO_TENSOR_TYPE[value[0].dtype] if value else 1, None)
+        return helper.make_value_info(name, helper.make_sequence_type_proto(elem))
+    t = onnx.mapping.NP_TYPE_TO_TENSOR_TYPE[value.dtype]
+    return helper.make_tensor_value_info(name, t, value.shape)
+
+
+def write_proto(path, name, value):
+    if isinstance(value, list):
+        proto = onnx.SequenceProto(name=name, elem_type=onnx.SequenceProto.TENSOR)
+        proto.tensor_values.extend(numpy_helper.from_array(v) for v in value)
+    else:
+        proto = numpy_helper.from_array(value, name)
+    with open(path, "wb") as f:
+        f.write(proto.SerializeToString())
+
+
+def save(name, nodes, inputs, outputs, opset, initializers=()):
+    """inputs/outputs: lists of (name, numpy array or list of arrays)."""
+    graph = helper.make_graph(
+        nodes, name,
+        [value_info(n, v) for n, v in inputs],
+        [value_info(n, v) for n, v in outputs],
+        initializer=[numpy_helper.from_array(v, n) for n, v in initializers])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    folder = os.path.join(OUT, name)
+    data = os.path.join(folder, "test_data_set_0")
+    os.makedirs(data, exist_ok=True)
+    onnx.save(model, os.path.join(folder, "model.onnx"))
+    for i, (n, v) in enumerate(inputs):
+        write_proto(os.path.join(data, f"input_{i}.pb"), n, v)
+    for i, (n, v) in enumerate(outputs):
+        write_proto(os.path.join(data, f"output_{i}.pb"), n, v)
