@@ -1,9 +1,9 @@
 #!/bin/sh
-# errors.sh EDGECC MODELS_DIR — every malformed input gets one clear error in the format
+# errors.sh EDGECC MODELS_DIR SOURCE_DIR — every malformed input gets one clear error in the format
 #   edgecc: error: <file>: [node '<name>' (<op>): ]<what>
 # exit status 1, no output file left behind, and no sanitizer report.
 set -u
-edgecc=$1 dir=$2
+edgecc=$1 dir=$2 src=$3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fails=0
@@ -48,6 +48,11 @@ expect_error "$dir/bad_attr.onnx" "node 'conv' (Conv): unsupported attribute 'ma
 expect_error "$dir/future_opset.onnx" "node 'relu' (Relu): opset 99 is not supported"
 expect_error "$dir/dynamic_reshape.onnx" "node 'reshape' (Reshape): input 0 ('nz') has a data-dependent shape (produced by NonZero): not supported by Reshape"
 expect_error "$dir/suspicious.onnx" "warnings are errors (-Werror)" -Werror
+sed 's/<vector bits="128" registers="32"\/>/<vector bits="wide"\/>/' "$src/targets/aarch64/armv8.xml" > "$work/bad_schema.xml"
+head -c 300 "$src/targets/aarch64/armv8.xml" > "$work/bad_xml.xml"
+expect_error "$dir/good.onnx" "bad_schema.xml:10: Element vector failed to validate attributes" --dim batch=1 -target-file "$work/bad_schema.xml"
+expect_error "$dir/good.onnx" "bad_xml.xml:8: Premature end of data" --dim batch=1 -target-file "$work/bad_xml.xml"
+expect_error "$dir/good.onnx" "cannot read target file" --dim batch=1 -target-file "$work/none.xml"
 expect_error "$dir/good.onnx" "unknown target 'pdp11'" --dim batch=1 -target pdp11
 expect_error "$dir/good.onnx" "cannot write" --dim batch=1 -H /nonexistent/dir/m.h
 
