@@ -134,4 +134,8 @@ InferFn infer_QuantizeLinear, infer_DequantizeLinear, infer_DynamicQuantizeLinea
 LowerFn lower_QuantizeLinear, lower_DequantizeLinear, lower_DynamicQuantizeLinear, lower_MatMulInteger,
     lower_QLinearMatMul, lower_ConvInteger, lower_QLinearConv;
 
+// optimizer.c
+InferFn infer_optimizer;
+LowerFn lower_optimizer;
+
 #endif
