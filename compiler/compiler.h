@@ -151,7 +151,10 @@ typedef struct {
   int64_t dim[MAX_RANK];
 } Shape;
 
+// No tensor may hold more bytes than this: dims beyond it are malformed, not large.
+#define MAX_TENSOR_BYTES (INT64_C(1) << 40)
 int64_t shape_numel(const Shape *s);
+bool shape_fits(const Shape *s, DType dt); // non-negative dims, at most MAX_TENSOR_BYTES
 bool shape_eq(const Shape *a, const Shape *b);
 char *shape_str(Pool *p, const Shape *s); // "1x3x224x224", "scalar"
 Shape shape_of(int rank, const int64_t *dims);

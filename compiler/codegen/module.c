@@ -100,8 +100,9 @@ LLVMValueRef lower_node_function(Compiler *cc, LLVMModuleRef mod, Node *n, const
         *(i < n->nin ? &kb.in_dims[i] : &kb.out_dims[i - n->nin]) = dims;
     }
   }
-  if (n->scratch > 0)
-    kb.scratch = LLVMGetParam(fn, p++);
+  // Without scratch the pointer is null, never dereferenced: lowerings whose scratch size
+  // comes out 0 (empty tensors) still build valid IR.
+  kb.scratch = n->scratch > 0 ? LLVMGetParam(fn, p++) : LLVMConstNull(ptr);
   kb.b = LLVMCreateBuilderInContext(ctx);
   kb.entry = LLVMAppendBasicBlockInContext(ctx, fn, "entry");
   LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(ctx, fn, "start");

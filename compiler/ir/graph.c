@@ -10,6 +10,18 @@ int64_t shape_numel(const Shape *s) {
   return n;
 }
 
+bool shape_fits(const Shape *s, DType dt) {
+  int64_t bytes = dtype_size(dt) > 0 ? dtype_size(dt) : 1;
+  for (int i = 0; i < s->rank; i++) {
+    if (s->dim[i] < 0)
+      return false;
+    if (s->dim[i] && bytes > MAX_TENSOR_BYTES / s->dim[i])
+      return false;
+    bytes *= s->dim[i];
+  }
+  return true;
+}
+
 bool shape_eq(const Shape *a, const Shape *b) {
   if (a->rank != b->rank)
     return false;

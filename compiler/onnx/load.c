@@ -97,8 +97,9 @@ static void read_attr(Loader *ld, Graph *g, Scope *scope, Node *n, Attr *a,
   case ATTR_FLOAT: a->f = ap->f; break;
   case ATTR_INT: a->i = ap->i; break;
   case ATTR_STRING:
-    a->s = pool_alloc(p, ap->s.len + 1);
-    memcpy((char *)a->s, ap->s.data, ap->s.len);
+    a->s = pool_alloc(p, ap->s.len + 1); // zeroed: the copy is NUL-terminated
+    if (ap->s.len)
+      memcpy((char *)a->s, ap->s.data, ap->s.len);
     a->slen = ap->s.len;
     break;
   case ATTR_TENSOR:

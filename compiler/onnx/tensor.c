@@ -9,8 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-// Tensors larger than this are rejected as malformed rather than allocated.
-#define MAX_TENSOR_BYTES (INT64_C(1) << 40)
 
 static const char *entry(const Onnx__TensorProto *tp, const char *key) {
   for (size_t i = 0; i < tp->n_external_data; i++)

@@ -130,6 +130,9 @@ static void infer_recurrent(Compiler *cc, Node *n, int gates) {
     fatal_at(cc, n, "clip must be positive");
   p->input_forget = attr_int(n, "input_forget", 0) != 0;
   p->linear_before_reset = attr_int(n, "linear_before_reset", 0) != 0;
+  for (int i = 0; i <= IN_R; i++)
+    if (!node_input(n, i))
+      fatal_at(cc, n, "input %d (%s) is required", i, i == IN_X ? "X" : i == IN_W ? "W" : "R");
   const Shape *x = &n->in[IN_X]->shape, *r = &n->in[IN_R]->shape;
   DType dt = n->in[IN_X]->dtype;
   if (!dtype_is_float(dt))

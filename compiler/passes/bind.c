@@ -175,6 +175,8 @@ void bind_inputs(Compiler *cc, Graph *g) {
     }
     if (v->dtype == DT_UNDEF)
       error_at(cc, NULL, "input '%s' has no element type", v->name);
+    else if (!unbound.len && !shape_fits(&v->shape, v->dtype))
+      error_at(cc, NULL, "input '%s' of shape %s is too large", v->name, shape_str(&cc->pool, &v->shape));
     v->typed = true;
   }
   g->inputs = inputs;

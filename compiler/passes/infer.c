@@ -140,9 +140,12 @@ void infer_graph(Compiler *cc, Graph *g) {
     for (int j = 0; dynamic && j < n->nout; j++) // sizes computed from data-dependent sizes
       if (n->out[j] && n->out[j]->type == VAL_TENSOR)
         n->out[j]->dynamic = true;
-    for (int j = 0; j < n->nout; j++)
+    for (int j = 0; j < n->nout; j++) {
       if (n->out[j] && !n->out[j]->typed)
         fatal_at(cc, n, "output %d has no type after inference", j);
+      if (n->out[j] && n->out[j]->type == VAL_TENSOR && !shape_fits(&n->out[j]->shape, n->out[j]->dtype))
+        fatal_at(cc, n, "output %d of shape %s is too large", j, shape_str(&cc->pool, &n->out[j]->shape));
+    }
     bool has_data = true;
     for (int j = 0; j < n->nout; j++)
       has_data &= !n->out[j] || n->out[j]->data != NULL;
