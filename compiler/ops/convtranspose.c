@@ -95,7 +95,7 @@ void lower_ConvTranspose(KB *kb, Node *n) {
   DType dt = n->out[0]->dtype, ct = dtype_compute(dt), wt = n->in[1]->dtype;
   int64_t cpg = x->dim[1] / g->group, mpg = w->dim[1], M = y->dim[1];
   int64_t out_size = shape_numel(y) / (y->dim[0] * M), in_size = shape_numel(x) / (x->dim[0] * x->dim[1]);
-  LLVMValueRef acc = kb->scratch ? kb->scratch : kb->out[0];
+  LLVMValueRef acc = n->scratch > 0 ? kb->scratch : kb->out[0];
   Loop l0, l1, l2, lg, lc, lm, li[3], lk[3];
   // Start from the bias (or zero).
   LLVMValueRef nn = kb_for(kb, &l0, y->dim[0]), m = kb_for(kb, &l1, M);
@@ -148,7 +148,7 @@ void lower_ConvTranspose(KB *kb, Node *n) {
   kb_end_for(kb, &lg);
   kb_end_for(kb, &l0);
 
-  if (kb->scratch) {
+  if (n->scratch > 0) {
     LLVMValueRef i = kb_for(kb, &l0, shape_numel(y));
     kb_store(kb, dt, kb->out[0], i, kb_load(kb, ct, acc, i));
     kb_end_for(kb, &l0);
