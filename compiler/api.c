@@ -44,6 +44,7 @@ void edgecc_set_target_file(edgecc_compiler_ref c, const char *path) { c->opt.ta
 void edgecc_set_cpu(edgecc_compiler_ref c, const char *cpu) { c->opt.mcpu = dup(c, cpu); }
 void edgecc_set_features(edgecc_compiler_ref c, const char *f) { c->opt.mattr = dup(c, f); }
 void edgecc_set_name(edgecc_compiler_ref c, const char *prefix) { c->opt.prefix = dup(c, prefix); }
+void edgecc_set_max_string_length(edgecc_compiler_ref c, int64_t bytes) { c->opt.max_string_length = bytes; }
 
 void edgecc_set_depfile(edgecc_compiler_ref c, const char *path, const char *target) {
   c->opt.depfile = dup(c, path);

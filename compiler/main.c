@@ -27,6 +27,7 @@ static const char usage[] =
     "  --dim NAME=N            bind a symbolic input dimension\n"
     "  --shape INPUT=AxBxC     give an input a static shape ('scalar' for rank 0)\n"
     "  --bind INPUT=FILE.pb    make a shape-like input a compile-time constant\n"
+    "  --max-string-length N   bytes each string input element may have (default 255)\n"
     "  -MD                     write a Make dependency file (default name: the output + .d)\n"
     "  -MF FILE, -MT TARGET    the dependency file's name and its rule's target\n"
     "  -v                      verbose\n"
@@ -156,6 +157,11 @@ static int parse_args(Cli *cli, int argc, char **argv, Pool *pool) {
       if (!val)
         return fail("--bind takes INPUT=FILE.pb, not '%s'", v);
       edgecc_bind_value(c, name, val);
+    } else if (OPTION("--max-string-length", NULL)) {
+      int64_t n;
+      if (!parse_int64(v, &n))
+        return fail("--max-string-length takes a byte count, not '%s'", v);
+      edgecc_set_max_string_length(c, n);
     } else if (OPTION("-MF", NULL)) {
       cli->depfile = v;
     } else if (OPTION("-MT", NULL)) {

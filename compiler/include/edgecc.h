@@ -52,6 +52,11 @@ void edgecc_bind_shape(edgecc_compiler_ref c, const char *input, int rank, const
  * serialized ONNX TensorProto file. */
 void edgecc_bind_value(edgecc_compiler_ref c, const char *input, const char *tensor_file);
 
+/* Bound on the bytes (without the NUL) of every element of the model's string inputs
+ * (default 255). Ops computing new strings from input text reserve arena space by it, and
+ * PREFIX_run returns EDGECC_ERROR_STRING for a longer input element. */
+void edgecc_set_max_string_length(edgecc_compiler_ref c, int64_t bytes);
+
 /* After a successful compile, write a Make-style dependency file to PATH naming every file
  * the output depends on (the model, its external data, bound tensors, the target file).
  * TARGET is the rule's target (default: the output path). */

@@ -82,6 +82,8 @@ void bind_inputs(Compiler *cc, Graph *g) {
     }
     if (v->dtype == DT_UNDEF)
       error_at(cc, NULL, "input '%s' has no element type", v->name);
+    if (v->dtype == DT_STRING)
+      v->max_strlen = cc->opt.max_string_length > 0 ? cc->opt.max_string_length : DEFAULT_MAX_STRING_LENGTH;
     v->typed = v->type == VAL_TENSOR;
   }
   g->inputs.len = w;

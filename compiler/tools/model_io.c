@@ -91,13 +91,36 @@ bool read_tensor(const char *path, Tensor *t, Pool *pool, StrBuf *err) {
   return ok;
 }
 
+// Strings in the harness's raw files: each element's bytes and a NUL, row-major.
 bool write_raw(const char *path, const Tensor *t) {
   FILE *f = fopen(path, "wb");
   if (!f)
     return false;
-  size_t n = (size_t)(shape_numel(&t->shape) * dtype_size(t->dtype));
-  bool ok = fwrite(t->data, 1, n, f) == n;
+  bool ok = true;
+  if (t->dtype == DT_STRING) {
+    for (int64_t i = 0; ok && i < shape_numel(&t->shape); i++) {
+      const char *s = ((char **)t->data)[i];
+      ok = fwrite(s, 1, strlen(s) + 1, f) == strlen(s) + 1;
+    }
+  } else {
+    size_t n = (size_t)(shape_numel(&t->shape) * dtype_size(t->dtype));
+    ok = fwrite(t->data, 1, n, f) == n;
+  }
   return fclose(f) == 0 && ok;
+}
+
+// COUNT NUL-terminated strings filling DATA[0..LEN) as an array of C strings in POOL.
+static char **split_strings(const uint8_t *data, size_t len, int64_t count, Pool *pool) {
+  char **strings = pool_alloc(pool, sizeof(char *) * (size_t)(count + 1));
+  size_t at = 0;
+  for (int64_t i = 0; i < count; i++) {
+    const uint8_t *end = at < len ? memchr(data + at, 0, len - at) : NULL;
+    if (!end)
+      return NULL;
+    strings[i] = pool_strdup(pool, (const char *)data + at);
+    at = (size_t)(end - data) + 1;
+  }
+  return at == len ? strings : NULL;
 }
 
 bool read_outputs(const char *workdir, int noutputs, Tensor *outs, Pool *pool, StrBuf *err) {
@@ -125,13 +148,20 @@ bool read_outputs(const char *workdir, int noutputs, Tensor *outs, Pool *pool, S
     size_t len;
     snprintf(path, sizeof path, "%s/output_%d.raw", workdir, i);
     size_t want = (size_t)(shape_numel(&outs[i].shape) * dtype_size(outs[i].dtype));
-    if (!read_file(path, &data, &len) || len != want) {
+    bool strings = outs[i].dtype == DT_STRING;
+    if (!read_file(path, &data, &len) || (!strings && len != want)) {
       sb_printf(err, "output %d: the harness wrote a wrong size", i);
       ok = false;
       break;
     }
-    outs[i].data = pool_dup(pool, data, len ? len : 1);
+    outs[i].data = strings ? (void *)split_strings(data, len, shape_numel(&outs[i].shape), pool)
+                           : pool_dup(pool, data, len ? len : 1);
     free(data);
+    if (!outs[i].data) {
+      sb_printf(err, "output %d: the harness wrote %lld strings wrongly", i, (long long)shape_numel(&outs[i].shape));
+      ok = false;
+      break;
+    }
   }
   fclose(list);
   if (!ok && !err->len)
