@@ -85,8 +85,8 @@ static int64_t number_text_max(DType t) {
   case DT_U64:
   case DT_I64: return 20;
   case DT_F16: return 11;  // -0.00012338, -6.1035e-05
-  case DT_BF16:
-  case DT_F32: return 19;  // -1234567900000000.0 (positional up to 1e16)
+  case DT_F32: return 19;  // -1234567900000000.0 (positional below 1e16)
+  case DT_BF16: return 20; // -10000000000000000.0: the bf16 below 1e16 has 1e16's digits
   default: return EDGECC_NUMBER_TEXT_MAX; // f64: -2.2250738585072014e-308
   }
 }

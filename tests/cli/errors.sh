@@ -47,6 +47,9 @@ expect_error "$dir/order.onnx" "node 'early' (Relu): input 'later' is not produc
 expect_error "$dir/bad_attr.onnx" "node 'conv' (Conv): unsupported attribute 'magic'"
 expect_error "$dir/future_opset.onnx" "node 'relu' (Relu): opset 99 is not supported"
 expect_error "$dir/dynamic_reshape.onnx" "node 'reshape' (Reshape): input 0 ('nz') has a data-dependent shape (produced by NonZero): not supported by Reshape"
+expect_error "$dir/string_add.onnx" "node 'add_text' (Add): input 0 ('s') is a string tensor: not supported by Add"
+expect_error "$dir/turkish.onnx" "node 'norm' (StringNormalizer): locale 'tr_TR.UTF-8': Turkic case rules"
+expect_error "$dir/lower.onnx" "--max-string-length takes a byte count, not 'x'" --max-string-length x
 expect_error "$dir/good.onnx" "unknown target 'pdp11'" --dim batch=1 -target pdp11
 expect_error "$dir/good.onnx" "cannot write" --dim batch=1 -H /nonexistent/dir/m.h
 

@@ -73,3 +73,14 @@ save(model([helper.make_node("NonZero", ["x"], ["nz"], name="nonzero"),
             helper.make_node("Reshape", ["nz", "flat"], ["y"], name="reshape")],
            [vi("x", [3, 4])], [vi("y", [None], TensorProto.INT64)],
            [numpy_helper.from_array(np.array([-1], dtype=np.int64), "flat")]), "dynamic_reshape.onnx")
+# String tensors: arithmetic on text is rejected; StringNormalizer runs through `edgecc run`
+# and has no Turkic case rules.
+S = TensorProto.STRING
+save(model([helper.make_node("Add", ["s", "s"], ["y"], name="add_text")], [vi("s", [2], S)], [vi("y", [2], S)]),
+     "string_add.onnx")
+save(model([helper.make_node("StringNormalizer", ["words"], ["y"], name="norm", case_change_action="LOWER",
+                             stopwords=["the"])], [vi("words", [3], S)], [vi("y", [None], S)], opset=10),
+     "lower.onnx")
+save(model([helper.make_node("StringNormalizer", ["words"], ["y"], name="norm", case_change_action="UPPER",
+                             locale="tr_TR.UTF-8")], [vi("words", [3], S)], [vi("y", [3], S)], opset=10),
+     "turkish.onnx")
