@@ -136,7 +136,8 @@ static bool decode_typed(const Onnx__TensorProto *tp, DType dt, int64_t numel, v
       return false;
     for (int64_t i = 0; i < numel; i++) {
       char *s = pool_alloc(pool, tp->string_data[i].len + 1);
-      memcpy(s, tp->string_data[i].data, tp->string_data[i].len);
+      if (tp->string_data[i].len) // empty strings may have no data
+        memcpy(s, tp->string_data[i].data, tp->string_data[i].len);
       ((char **)dst)[i] = s;
     }
     return true;

@@ -387,7 +387,8 @@ static TrieNode *build_trie(Pool *p, NGram *grams, int count, int64_t *nodes) {
         if (at->nkids == at->cap) {
           at->cap = at->cap ? 2 * at->cap : 4;
           TrieNode **kids = pool_alloc(p, sizeof(TrieNode *) * (size_t)at->cap);
-          memcpy(kids, at->kids, sizeof(TrieNode *) * (size_t)at->nkids);
+          if (at->nkids)
+            memcpy(kids, at->kids, sizeof(TrieNode *) * (size_t)at->nkids);
           at->kids = kids;
         }
         last = at->kids[at->nkids++] = new_trie_node(p, key);

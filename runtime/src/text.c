@@ -410,6 +410,11 @@ static int starts_with_word(const char *s, const char *word) {
   return n;
 }
 
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* An underscore between two digits ("1_000"), which Python's float() accepts. */
+static int digit_separator(const char *s, int after_digit) { return *s == '_' && after_digit && is_digit(s[1]); }
+
 /* Only whitespace left. */
 static int at_end(const char *s) {
   while (is_space(*s))
@@ -449,14 +454,19 @@ static int read_decimal(const char *s, Decimal *d) {
   }
   int kept = 0, seen = 0, point = 0, dropped_int = 0;
   uint64_t mag = 0;
-  for (;; s++) {
+  for (int after_digit = 0;; s++) {
     if (*s == '.' && !point) {
       point = 1;
+      after_digit = 0;
       continue;
     }
-    if (*s < '0' || *s > '9')
+    if (digit_separator(s, after_digit)) {
+      after_digit = 0;
+      continue;
+    }
+    if (!is_digit(*s))
       break;
-    seen = 1;
+    seen = after_digit = 1;
     int digit = *s - '0';
     if (!point)
       mag = mag > (UINT64_MAX - (uint64_t)digit) / 10 ? UINT64_MAX : mag * 10 + (uint64_t)digit;
@@ -487,11 +497,12 @@ static int read_decimal(const char *s, Decimal *d) {
     int eneg = *s == '-';
     if (*s == '+' || *s == '-')
       s++;
-    if (*s < '0' || *s > '9')
+    if (!is_digit(*s))
       return 0;
     int x = 0;
-    for (; *s >= '0' && *s <= '9'; s++)
-      x = x > 100000 ? x : x * 10 + (*s - '0');
+    for (; is_digit(*s) || digit_separator(s, is_digit(s[-1])); s++)
+      if (*s != '_')
+        x = x > 100000 ? x : x * 10 + (*s - '0');
     d->exp10 += eneg ? -x : x;
     d->integer = 0;
   }
