@@ -467,6 +467,8 @@ void infer_TfIdfVectorizer(Compiler *cc, Node *n) {
   int nindexes = attr_ints(n, "ngram_indexes", &indexes);
   for (int i = 0; i < nindexes; i++)
     t->columns = indexes[i] + 1 > t->columns ? indexes[i] + 1 : t->columns;
+  if (t->columns > INT32_MAX)
+    fatal_at(cc, n, "ngram_indexes up to %lld: more output columns than supported", (long long)t->columns - 1);
   int nweights = attr_floats(n, "weights", &t->weights);
   if (nweights < 0)
     t->weights = NULL;
@@ -560,6 +562,7 @@ static void count_from(KB *kb, const TfIdf *t, const TrieTables *tt, Node *n, LL
 }
 
 // IDF: 1 (or the column's weight) where the n-gram occurs; TFIDF: counts times weights.
+// Weights are indexed by output column, as the ONNX reference and onnxruntime index them.
 static void weigh(KB *kb, const TfIdf *t, LLVMValueRef rows) {
   if (t->mode == MODE_TF || (t->mode == MODE_TFIDF && !t->weights))
     return;
