@@ -53,6 +53,7 @@ void edgecc_set_report(edgecc_compiler_ref c, edgecc_report_format format, const
   c->opt.report = format;
   c->opt.report_path = dup(c, path);
 }
+void edgecc_set_max_string_length(edgecc_compiler_ref c, int64_t bytes) { c->opt.max_string_length = bytes; }
 
 void edgecc_set_depfile(edgecc_compiler_ref c, const char *path, const char *target) {
   c->opt.depfile = dup(c, path);

@@ -126,7 +126,7 @@ typedef enum {
   DT_COUNT_ = 23,
 } DType;
 
-int dtype_size(DType t);          // bytes per element in memory (strings: pointer size of host)
+int dtype_size(DType t);          // bytes per element in compiler memory (strings: host pointers)
 const char *dtype_name(DType t);  // "f32", "i64", ...
 const char *dtype_onnx_name(DType t); // "float", "int64", ...
 const char *dtype_c_type(DType t);    // C type in generated headers ("float", "uint16_t")
@@ -181,6 +181,7 @@ struct Value {
   int output_index;    // >= 0 for graph outputs
   bool dynamic;        // data-dependent shape: `shape` is an upper bound, actual dims at run time
   bool initializer;    // listed in the graph's initializers
+  int64_t max_strlen;  // string tensors: bound on every element's length in bytes (no NUL)
   // Memory plan (passes/plan.c)
   Value *alias_of;     // view: shares the storage of this value
   int64_t offset;      // arena byte offset of tensor data; -1 when not in the arena
@@ -242,6 +243,8 @@ struct Node {
   int64_t scratch_offset;
   const char *kernel;  // the implementation lowering chose, for --report (NULL: the op's)
   bool inferred;       // inference ran (nodes spliced in already inferred are not redone)
+  bool scratch_persists; // the scratch holds data the outputs point to (the characters of
+                         // computed strings): it lives until the end of the run
 };
 
 struct Graph {
@@ -289,6 +292,10 @@ int graph_captures(Graph *g, Value ***out);
 // Copies SRC's nodes (with their values and nested subgraphs) to the end of DST, uninferred:
 // value FROM[i] becomes TO[i] (SRC's inputs, outer values). Returns what SRC's outputs became.
 Value **graph_clone_into(Graph *src, Graph *dst, Value **from, Value **to, int nbind);
+// The bound on the element lengths of a string tensor: exact for constants, else max_strlen
+// (graph inputs: --max-string-length; computed strings: set by their op's inference; copies
+// of strings: the bound of their inputs, see set_output).
+int64_t value_max_strlen(const Value *v);
 
 //
 // ir/verify.c — invariants every pass must keep
@@ -363,6 +370,9 @@ bool has_dynamic_input(const Node *n);
 // The op's lowering handles inputs of data-dependent shape (reads kb_in_shape, writes the
 // dims of its outputs, which inference marks dynamic); other ops reject such inputs.
 bool accepts_dynamic_inputs(const Node *n);
+// The op handles string tensors among its inputs (copies pointers or reads the text); other
+// ops reject them before inference.
+bool accepts_string_inputs(const Node *n);
 
 //
 // passes/*.c — graph transformations, run in this order by api.c
@@ -451,7 +461,11 @@ void kb_else(KB *kb, IfBlock *ib);
 void kb_end_if(KB *kb, IfBlock *ib);
 // A read-only array of N elements of type T in the module (lookup tables computed at compile
 // time); kb_load reads it like a buffer.
+// Strings (DT_STRING, DATA an array of C strings) become an array of pointers to constant
+// NUL-terminated copies.
 LLVMValueRef kb_table(KB *kb, DType t, const void *data, int64_t n);
+LLVMValueRef const_string_table(LLVMModuleRef mod, const char *const *strings, int64_t n);
+int64_t kb_sizeof(KB *kb, DType t);  // bytes per element on the module's target
 void kb_memcpy(KB *kb, LLVMValueRef dst, LLVMValueRef src, int64_t bytes);
 void kb_memset(KB *kb, LLVMValueRef dst, int val, int64_t bytes);
 LLVMValueRef kb_call_intrinsic(KB *kb, const char *name, LLVMTypeRef t, LLVMValueRef *args, int n);
@@ -621,6 +635,7 @@ typedef struct {
   const char *input;
   const char *structure;
 } StructureBinding;
+#define DEFAULT_MAX_STRING_LENGTH 255 // bytes of a string input element, without --max-string-length
 
 struct Options {
   const char *target_name;
@@ -641,6 +656,7 @@ struct Options {
   PtrVec shapes;            // ShapeBinding*
   PtrVec binds;             // ValueBinding*
   PtrVec structures;        // StructureBinding*
+  int64_t max_string_length; // bound on the bytes of every string input element (0: default)
   bool verbose;
 };
 

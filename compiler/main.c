@@ -29,6 +29,7 @@ static const char usage[] =
     "  --shape INPUT='[AxB;C]' the tensors of a sequence input ('[]' empty); an optional\n"
     "                          input takes a shape, a sequence or 'none'\n"
     "  --bind INPUT=FILE.pb    make a shape-like input a compile-time constant\n"
+    "  --max-string-length N   bytes each string input element may have (default 255)\n"
     "  -MD                     write a Make dependency file (default name: the output + .d)\n"
     "  -MF FILE, -MT TARGET    the dependency file's name and its rule's target\n"
     "  --report[=text|json]    per layer and total cost: flash, weights, arena, stack, MACs\n"
@@ -167,6 +168,11 @@ static int parse_args(Cli *cli, int argc, char **argv, Pool *pool) {
       if (!val)
         return fail("--bind takes INPUT=FILE.pb, not '%s'", v);
       edgecc_bind_value(c, name, val);
+    } else if (OPTION("--max-string-length", NULL)) {
+      int64_t n;
+      if (!parse_int64(v, &n))
+        return fail("--max-string-length takes a byte count, not '%s'", v);
+      edgecc_set_max_string_length(c, n);
     } else if (OPTION("-MF", NULL)) {
       cli->depfile = v;
     } else if (OPTION("-MT", NULL)) {

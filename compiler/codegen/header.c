@@ -50,6 +50,21 @@ static const char **param_names(Compiler *cc, Graph *g) {
   return names;
 }
 
+// Element type of a parameter: inputs are read-only. String tensors are arrays of pointers.
+static void param_type(FILE *f, const Value *v, bool input) {
+  if (v->dtype == DT_STRING)
+    fprintf(f, input ? "const char *const " : "const char *");
+  else
+    fprintf(f, input ? "const %s " : "%s ", dtype_c_type(v->dtype));
+}
+
+static bool has_strings(const PtrVec *vals) {
+  for (int i = 0; i < vals->len; i++)
+    if (((Value *)vals->items[i])->dtype == DT_STRING)
+      return true;
+  return false;
+}
+
 static void describe(FILE *f, const char *what, int i, const Value *v) {
   fprintf(f, " * %s %d: \"%s\" %s", what, i, v->name, dtype_onnx_name(v->dtype));
   for (int d = 0; d < v->shape.rank; d++)
@@ -81,7 +96,21 @@ void emit_header(Compiler *cc, Graph *g, const MemoryPlan *plan, const char *pre
   fprintf(f, "#define %s_ARENA_SIZE %lld\n#define %s_ARENA_ALIGN %d\n", P, (long long)plan->arena_size, P,
           cc->target->alignment);
   fprintf(f, "#define %s_NUM_INPUTS %d\n#define %s_NUM_OUTPUTS %d\n", P, g->inputs.len, P, g->outputs.len);
-  fprintf(f, "#define %s_OUTPUT_DIMS %d /* int64_t entries run() writes to output_dims */\n\n", P, total_rank);
+  fprintf(f, "#define %s_OUTPUT_DIMS %d /* int64_t entries run() writes to output_dims */\n", P, total_rank);
+  int64_t max_len = -1; // the bound string inputs were compiled for
+  for (int i = 0; i < g->inputs.len; i++) {
+    const Value *v = g->inputs.items[i];
+    if (v->dtype == DT_STRING && v->max_strlen > max_len)
+      max_len = v->max_strlen;
+  }
+  if (max_len >= 0)
+    fprintf(f, "/* Each string input element: at most this many bytes (UTF-8, NUL not counted); run()\n"
+               " * returns EDGECC_ERROR_STRING for a longer or NULL one. */\n#define %s_MAX_STRING_LENGTH %lld\n",
+            P, (long long)max_len);
+  if (has_strings(&g->outputs))
+    fprintf(f, "/* String outputs are filled with pointers to constants, to the inputs' text or to text in\n"
+               " * the arena: they stay valid while those do, until the arena is used again. */\n");
+  fprintf(f, "\n");
   fprintf(f, "/*\n");
   for (int i = 0; i < g->inputs.len; i++)
     describe(f, "input", i, g->inputs.items[i]);
@@ -97,13 +126,15 @@ void emit_header(Compiler *cc, Graph *g, const MemoryPlan *plan, const char *pre
   fprintf(f, "/* Typed entry point. */\nstatic inline int32_t %s_infer(", prefix);
   for (int i = 0; i < g->inputs.len; i++) {
     Value *v = g->inputs.items[i];
-    fprintf(f, "const %s %s", dtype_c_type(v->dtype), names[i]);
+    param_type(f, v, true);
+    fprintf(f, "%s", names[i]);
     array_dims(f, v);
     fprintf(f, ", ");
   }
   for (int i = 0; i < g->outputs.len; i++) {
     Value *v = g->outputs.items[i];
-    fprintf(f, "%s %s", dtype_c_type(v->dtype), names[g->inputs.len + i]);
+    param_type(f, v, false);
+    fprintf(f, "%s", names[g->inputs.len + i]);
     array_dims(f, v);
     fprintf(f, ", ");
   }

@@ -2,6 +2,8 @@
 // very code the target will run, compiled for the host.
 #include "../compiler.h"
 
+#include "edgecc_rt.h"
+
 #include <llvm-c/Error.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
@@ -20,6 +22,32 @@ static bool check(Compiler *cc, const Node *n, LLVMErrorRef err) {
   return false;
 }
 
+// Runtime functions generated code calls (string tensors), resolved to the compiler's own
+// copies of them (runtime/src/text.c is linked into the compiler).
+static const struct {
+  const char *name;
+  uintptr_t address;
+} runtime_functions[] = {
+    {"edgecc_format_float", (uintptr_t)edgecc_format_float},
+    {"edgecc_format_int", (uintptr_t)edgecc_format_int},
+    {"edgecc_parse_float", (uintptr_t)edgecc_parse_float},
+    {"edgecc_parse_int", (uintptr_t)edgecc_parse_int},
+    {"edgecc_utf8_case", (uintptr_t)edgecc_utf8_case},
+    {"edgecc_utf8_equal_folded", (uintptr_t)edgecc_utf8_equal_folded},
+};
+
+static bool define_runtime_functions(Compiler *cc) {
+  LLVMOrcCSymbolMapPair syms[countof(runtime_functions)];
+  for (int i = 0; i < countof(runtime_functions); i++) {
+    syms[i].Name = LLVMOrcLLJITMangleAndIntern(jit, runtime_functions[i].name);
+    syms[i].Sym.Address = runtime_functions[i].address;
+    syms[i].Sym.Flags.GenericFlags = LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable;
+    syms[i].Sym.Flags.TargetFlags = 0;
+  }
+  LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(syms, countof(runtime_functions));
+  return check(cc, NULL, LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(jit), mu));
+}
+
 static bool jit_init(Compiler *cc) {
   if (jit)
     return true;
@@ -32,7 +60,7 @@ static bool jit_init(Compiler *cc) {
   if (!check(cc, NULL, LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(jit), NULL, NULL)))
     return false;
   LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(jit), gen);
-  return true;
+  return define_runtime_functions(cc);
 }
 
 static int64_t storage_bytes(const Value *v) {
@@ -93,9 +121,10 @@ bool jit_eval_node(Compiler *cc, Node *n, void **out_data, int64_t (*out_dims)[M
   for (int i = 0; i < n->nout; i++)
     if (n->out[i] && n->out[i]->dynamic)
       args[na++] = out_dims[i];
-  void *scratch = n->scratch > 0 ? calloc(1, (size_t)n->scratch) : NULL;
-  if (scratch)
-    args[na++] = scratch;
+  // A persistent scratch holds the characters of folded strings: it lives with the compilation.
+  void *scratch = n->scratch > 0 && !n->scratch_persists ? calloc(1, (size_t)n->scratch) : NULL;
+  if (n->scratch > 0)
+    args[na++] = scratch ? scratch : pool_alloc(&cc->pool, (size_t)n->scratch);
   LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
   LLVMOrcDisposeThreadSafeContext(tsc);
   bool ok = check(cc, n, LLVMOrcLLJITAddLLVMIRModule(jit, LLVMOrcLLJITGetMainJITDylib(jit), tsm));

@@ -3,6 +3,8 @@
 #include "../compiler.h"
 
 #include <llvm-c/DebugInfo.h> // temporary metadata nodes (self-referential loop ids)
+#include <llvm-c/Target.h>
+#include <stdlib.h>
 #include <string.h>
 
 LLVMTypeRef kb_type(KB *kb, DType t) {
@@ -277,13 +279,39 @@ void kb_end_if(KB *kb, IfBlock *ib) {
   LLVMPositionBuilderAtEnd(kb->b, ib->end_bb);
 }
 
-LLVMValueRef kb_table(KB *kb, DType t, const void *data, int64_t n) {
-  LLVMValueRef init = LLVMConstStringInContext(kb->ctx, data, (unsigned)(n * dtype_size(t)), 1);
-  LLVMValueRef g = LLVMAddGlobal(kb->mod, LLVMTypeOf(init), "table");
+// A private constant global holding INIT.
+static LLVMValueRef const_global(LLVMModuleRef mod, LLVMValueRef init, const char *name) {
+  LLVMValueRef g = LLVMAddGlobal(mod, LLVMTypeOf(init), name);
   LLVMSetInitializer(g, init);
   LLVMSetGlobalConstant(g, 1);
   LLVMSetLinkage(g, LLVMPrivateLinkage);
   LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+  return g;
+}
+
+LLVMValueRef const_string_table(LLVMModuleRef mod, const char *const *strings, int64_t n) {
+  LLVMContextRef ctx = LLVMGetModuleContext(mod);
+  LLVMTypeRef ptr = LLVMPointerTypeInContext(ctx, 0);
+  LLVMValueRef *elems = malloc(sizeof(LLVMValueRef) * (size_t)(n + 1));
+  for (int64_t i = 0; i < n; i++) {
+    LLVMValueRef text = LLVMConstStringInContext(ctx, strings[i], (unsigned)strlen(strings[i]), 0);
+    elems[i] = const_global(mod, text, "str");
+  }
+  LLVMValueRef g = const_global(mod, LLVMConstArray2(ptr, elems, (uint64_t)n), "strings");
+  free(elems);
+  return g;
+}
+
+int64_t kb_sizeof(KB *kb, DType t) {
+  LLVMTargetDataRef td = LLVMGetModuleDataLayout(kb->mod);
+  return (int64_t)LLVMABISizeOfType(td, kb_type(kb, t));
+}
+
+LLVMValueRef kb_table(KB *kb, DType t, const void *data, int64_t n) {
+  if (t == DT_STRING)
+    return const_string_table(kb->mod, data, n);
+  LLVMValueRef init = LLVMConstStringInContext(kb->ctx, data, (unsigned)(n * dtype_size(t)), 1);
+  LLVMValueRef g = const_global(kb->mod, init, "table");
   LLVMSetAlignment(g, (unsigned)dtype_size(t));
   return g;
 }

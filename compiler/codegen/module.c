@@ -65,7 +65,9 @@ LLVMValueRef lower_node_function(Compiler *cc, LLVMModuleRef mod, Node *n, const
   add_attr(ctx, fn, LLVMAttributeFunctionIndex, "nounwind");
   for (int i = 0; i < np; i++) {
     add_attr(ctx, fn, (unsigned)i + 1, "noalias");
-    add_attr(ctx, fn, (unsigned)i + 1, "nocapture");
+    bool persistent_scratch = n->scratch > 0 && n->scratch_persists && i == np - 1;
+    if (!persistent_scratch) // outputs point into a persistent scratch: it is captured
+      add_attr(ctx, fn, (unsigned)i + 1, "nocapture");
   }
   KB kb = {.cc = cc, .ctx = ctx, .mod = mod, .fn = fn, .node = n, .t_ptr = ptr};
   const char *dl = LLVMGetDataLayoutStr(mod);
@@ -134,6 +136,11 @@ static LLVMValueRef weight_global(Frame *f, Value *v) {
   LLVMValueRef g = LLVMGetNamedGlobal(f->mod, name);
   if (g)
     return g;
+  if (v->dtype == DT_STRING) { // pointers to constant copies of the text
+    g = const_string_table(f->mod, v->data, shape_numel(&v->shape));
+    LLVMSetValueName2(g, name, strlen(name));
+    return g;
+  }
   LLVMContextRef ctx = LLVMGetModuleContext(f->mod);
   LLVMValueRef init = LLVMConstStringInContext(ctx, v->data, (unsigned)value_bytes(v), 1);
   g = LLVMAddGlobal(f->mod, LLVMTypeOf(init), name);
@@ -223,6 +230,48 @@ static LLVMValueRef load_ptr_at(Entry *e, LLVMValueRef array, int i) {
   return LLVMBuildLoad2(e->b, e->ptr, LLVMBuildInBoundsGEP2(e->b, e->ptr, array, &idx, 1, ""), "");
 }
 
+// The bound string inputs were compiled for (0 when there are none).
+static int64_t max_string_length(Graph *g) {
+  int64_t bound = 0;
+  for (int i = 0; i < g->inputs.len; i++) {
+    Value *v = g->inputs.items[i];
+    if (v->dtype == DT_STRING && v->max_strlen > bound)
+      bound = v->max_strlen;
+  }
+  return bound;
+}
+
+// String inputs must be within the bound the arena was planned for: run() returns
+// EDGECC_ERROR_STRING otherwise, before any node runs.
+static void check_string_inputs(Entry *e, Graph *g, LLVMValueRef fn, LLVMValueRef *bound) {
+  LLVMTypeRef i32 = LLVMInt32TypeInContext(e->ctx);
+  LLVMTypeRef params[3] = {e->ptr, e->idx, e->idx};
+  LLVMTypeRef fty = LLVMFunctionType(i32, params, 3, 0);
+  LLVMValueRef fit = NULL;
+  LLVMBasicBlockRef fail = NULL;
+  for (int i = 0; i < g->inputs.len; i++) {
+    Value *v = g->inputs.items[i];
+    if (v->dtype != DT_STRING)
+      continue;
+    if (!fit) {
+      fit = LLVMAddFunction(e->mod, "edgecc_strings_fit", fty);
+      fail = LLVMAppendBasicBlockInContext(e->ctx, fn, "bad_string");
+    }
+    LLVMValueRef args[3] = {bound[v->id], LLVMConstInt(e->idx, (unsigned long long)shape_numel(&v->shape), 0),
+                            LLVMConstInt(e->idx, (unsigned long long)v->max_strlen, 0)};
+    LLVMValueRef ok = LLVMBuildICmp(e->b, LLVMIntNE, LLVMBuildCall2(e->b, fty, fit, args, 3, ""), LLVMConstNull(i32), "");
+    LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(e->ctx, fn, "strings_fit");
+    LLVMBuildCondBr(e->b, ok, next, fail);
+    LLVMPositionBuilderAtEnd(e->b, next);
+  }
+  if (!fail)
+    return;
+  LLVMBasicBlockRef here = LLVMGetInsertBlock(e->b);
+  LLVMPositionBuilderAtEnd(e->b, fail);
+  LLVMBuildRet(e->b, LLVMConstInt(i32, 2, 0)); // EDGECC_ERROR_STRING
+  LLVMPositionBuilderAtEnd(e->b, here);
+}
+
 // int32_t PREFIX_run(const void *const *inputs, void *const *outputs, void *arena,
 //                    int64_t *output_dims)
 static LLVMValueRef build_entry(Entry *e, Graph *g, const char *prefix) {
@@ -239,6 +288,7 @@ static LLVMValueRef build_entry(Entry *e, Graph *g, const char *prefix) {
     f.bound[((Value *)g->inputs.items[i])->id] = load_ptr_at(e, LLVMGetParam(fn, 0), i);
   for (int i = 0; i < g->outputs.len; i++)
     f.bound[((Value *)g->outputs.items[i])->id] = load_ptr_at(e, LLVMGetParam(fn, 1), i);
+  check_string_inputs(e, g, fn, f.bound);
   call_nodes(&f, g, "node");
   // Actual dims of every output, concatenated, when the caller asks for them.
   LLVMValueRef dims = LLVMGetParam(fn, 3);
@@ -301,22 +351,23 @@ static LLVMValueRef tensor_infos(Entry *e, PtrVec *vals, const char *sym) {
 }
 
 // const edgecc_model_info PREFIX_info = {name, num_inputs, num_outputs, inputs, outputs,
-//                                         arena_size, arena_align, run};
+//                                         arena_size, arena_align, run, max_string_length};
 static void build_info(Entry *e, Graph *g, const MemoryPlan *plan, const char *prefix, LLVMValueRef run) {
   LLVMTypeRef i32 = LLVMInt32TypeInContext(e->ctx);
   LLVMValueRef ins = tensor_infos(e, &g->inputs, pool_printf(&e->cc->pool, "%s_inputs", prefix));
   LLVMValueRef outs = tensor_infos(e, &g->outputs, pool_printf(&e->cc->pool, "%s_outputs", prefix));
-  LLVMTypeRef fields[8] = {e->ptr, i32, i32, e->ptr, e->ptr, e->idx, e->idx, e->ptr};
-  LLVMTypeRef ty = LLVMStructTypeInContext(e->ctx, fields, 8, 0);
-  LLVMValueRef f[8] = {const_string(e, prefix),
+  LLVMTypeRef fields[9] = {e->ptr, i32, i32, e->ptr, e->ptr, e->idx, e->idx, e->ptr, e->idx};
+  LLVMTypeRef ty = LLVMStructTypeInContext(e->ctx, fields, 9, 0);
+  LLVMValueRef f[9] = {const_string(e, prefix),
                        LLVMConstInt(i32, (unsigned)g->inputs.len, 0),
                        LLVMConstInt(i32, (unsigned)g->outputs.len, 0),
                        ins, outs,
                        LLVMConstInt(e->idx, (unsigned long long)plan->arena_size, 0),
                        LLVMConstInt(e->idx, (unsigned long long)e->align, 0),
-                       run};
+                       run,
+                       LLVMConstInt(e->idx, (unsigned long long)max_string_length(g), 0)};
   LLVMValueRef info = LLVMAddGlobal(e->mod, ty, pool_printf(&e->cc->pool, "%s_info", prefix));
-  LLVMSetInitializer(info, LLVMConstNamedStruct(ty, f, 8));
+  LLVMSetInitializer(info, LLVMConstNamedStruct(ty, f, 9));
   LLVMSetGlobalConstant(info, 1);
 }
 

@@ -68,6 +68,11 @@ typedef enum { EDGECC_REPORT_NONE, EDGECC_REPORT_TEXT, EDGECC_REPORT_JSON } edge
  * weights, arena, stack estimate, MACs), written to PATH, or stdout when PATH is NULL. */
 void edgecc_set_report(edgecc_compiler_ref c, edgecc_report_format format, const char *path);
 
+/* Bound on the bytes (without the NUL) of every element of the model's string inputs
+ * (default 255). Ops computing new strings from input text reserve arena space by it, and
+ * PREFIX_run returns EDGECC_ERROR_STRING for a longer input element. */
+void edgecc_set_max_string_length(edgecc_compiler_ref c, int64_t bytes);
+
 /* After a successful compile, write a Make-style dependency file to PATH naming every file
  * the output depends on (the model, its external data, bound tensors, the target file).
  * TARGET is the rule's target (default: the output path). */

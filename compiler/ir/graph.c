@@ -221,6 +221,17 @@ int64_t value_int(const Value *v, int64_t i) { return dtype_get_int(v->dtype, v-
 double value_double(const Value *v, int64_t i) { return dtype_get(v->dtype, v->data, i); }
 int64_t value_bytes(const Value *v) { return shape_numel(&v->shape) * dtype_size(v->dtype); }
 
+int64_t value_max_strlen(const Value *v) {
+  if (!v->data)
+    return v->max_strlen;
+  int64_t longest = 0;
+  for (int64_t i = 0; i < shape_numel(&v->shape); i++) {
+    int64_t len = (int64_t)strlen(((const char *const *)v->data)[i]);
+    longest = len > longest ? len : longest;
+  }
+  return longest;
+}
+
 static void replace_in_graph(Graph *g, Value *old, Value *new) {
   for (int i = 0; i < g->nodes.len; i++) {
     Node *n = g->nodes.items[i];

@@ -125,7 +125,8 @@ static void read_attr(Loader *ld, Graph *g, Scope *scope, Node *n, Attr *a,
     a->strings = pool_alloc(p, sizeof(char *) * (ap->n_strings + 1));
     for (size_t i = 0; i < ap->n_strings; i++) {
       char *s = pool_alloc(p, ap->strings[i].len + 1);
-      memcpy(s, ap->strings[i].data, ap->strings[i].len);
+      if (ap->strings[i].len) // empty strings may have no data
+        memcpy(s, ap->strings[i].data, ap->strings[i].len);
       a->strings[i] = s;
     }
     break;

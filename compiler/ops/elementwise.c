@@ -83,6 +83,17 @@ void infer_cast(Compiler *cc, Node *n) {
   if (!dtype_supported(to))
     fatal_at(cc, n, "casting to %s is not supported", dtype_onnx_name(to));
   set_output(n, 0, to, n->in[0]->shape);
+  if (to == DT_STRING || n->in[0]->dtype == DT_STRING)
+    infer_cast_text(cc, n);
+}
+
+// Casts between numbers are elementwise; text is printed and read by text.c. (A string
+// Cast has no scalar form: fusion must leave it alone.)
+void lower_cast(KB *kb, Node *n) {
+  if (n->out[0]->dtype == DT_STRING || n->in[0]->dtype == DT_STRING)
+    lower_cast_text(kb, n);
+  else
+    lower_eltwise(kb, n);
 }
 
 void infer_clip(Compiler *cc, Node *n) {
@@ -276,7 +287,7 @@ SCALAR(scalar_not) { UNUSED; return LLVMBuildNot(kb->b, x[0], ""); }
 SCALAR(scalar_and) { UNUSED; return LLVMBuildAnd(kb->b, x[0], x[1], ""); }
 SCALAR(scalar_or) { UNUSED; return LLVMBuildOr(kb->b, x[0], x[1], ""); }
 SCALAR(scalar_xor) { UNUSED; return LLVMBuildXor(kb->b, x[0], x[1], ""); }
-SCALAR(scalar_equal) { (void)n; return kb_eq(kb, ct, x[0], x[1]); }
+SCALAR(scalar_equal) { (void)n; return ct == DT_STRING ? text_equal(kb, x[0], x[1]) : kb_eq(kb, ct, x[0], x[1]); }
 SCALAR(scalar_less) { (void)n; return kb_lt(kb, ct, x[0], x[1]); }
 SCALAR(scalar_greater) { (void)n; return kb_gt(kb, ct, x[0], x[1]); }
 SCALAR(scalar_less_equal) { (void)n; return kb_le(kb, ct, x[0], x[1]); }

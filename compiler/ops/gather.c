@@ -201,7 +201,7 @@ static void combine(KB *kb, Reduction r, DType dt, LLVMValueRef out, LLVMValueRe
 static RtShape copy_data(KB *kb, Node *n) {
   RtShape data = kb_in_shape(kb, 0);
   kb_set_out_shape(kb, 0, &data);
-  LLVMValueRef bytes = LLVMBuildNSWMul(kb->b, kb_numel(kb, &data), kb_idx(kb, dtype_size(n->in[0]->dtype)), "");
+  LLVMValueRef bytes = LLVMBuildNSWMul(kb->b, kb_numel(kb, &data), kb_idx(kb, kb_sizeof(kb, n->in[0]->dtype)), "");
   LLVMBuildMemCpy(kb->b, kb->out[0], 1, kb->in[0], 1, bytes);
   return data;
 }

@@ -1,6 +1,8 @@
 // infer_util.c — helpers every op family's inference uses.
 #include "../compiler.h"
 
+#include <string.h>
+
 void set_output(Node *n, int i, DType dt, Shape shape) {
   if (i >= n->nout || !n->out[i])
     return;
@@ -9,6 +11,13 @@ void set_output(Node *n, int i, DType dt, Shape shape) {
   v->dtype = dt;
   v->shape = shape;
   v->typed = true;
+  // Strings an op moves are its input strings: the longest input bounds them. Ops writing
+  // new text set max_strlen themselves after this.
+  v->max_strlen = 0;
+  for (int j = 0; dt == DT_STRING && j < n->nin; j++)
+    if (n->in[j] && n->in[j]->type == VAL_TENSOR && n->in[j]->dtype == DT_STRING &&
+        value_max_strlen(n->in[j]) > v->max_strlen)
+      v->max_strlen = value_max_strlen(n->in[j]);
 }
 
 Value *need_const(Compiler *cc, Node *n, int i) {
@@ -83,7 +92,47 @@ bool accepts_dynamic_inputs(const Node *n) {
   case OP_EyeLike:
   case OP_NonZero: // select.c
   case OP_Compress:
+  case OP_StringNormalizer: // text.c
+  case OP_TfIdfVectorizer:
     return true;
+  default: return false;
+  }
+}
+
+bool accepts_string_inputs(const Node *n) {
+  switch (n->op->kind) {
+  case OP_Identity: // views and shape queries
+  case OP_Reshape:
+  case OP_Flatten:
+  case OP_Squeeze:
+  case OP_Unsqueeze:
+  case OP_Shape:
+  case OP_Size:
+  case OP_Copy:
+  case OP_Transpose: // copy.c, gather.c, select.c: elements copied as they are (pointers)
+  case OP_Concat:
+  case OP_Split:
+  case OP_Slice:
+  case OP_Expand:
+  case OP_Tile:
+  case OP_Gather:
+  case OP_DepthToSpace:
+  case OP_SpaceToDepth:
+  case OP_ReverseSequence:
+  case OP_GatherElements:
+  case OP_GatherND:
+  case OP_Compress:
+  case OP_Where:
+  case OP_Equal: // text.c: the text itself
+  case OP_Cast:
+  case OP_CastLike:
+  case OP_StringNormalizer:
+  case OP_TfIdfVectorizer:
+    return true;
+  case OP_Scatter: // copies, unless the updates are combined arithmetically
+  case OP_ScatterElements:
+  case OP_ScatterND:
+    return !strcmp(attr_string(n, "reduction", "none"), "none");
   default: return false;
   }
 }

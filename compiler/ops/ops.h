@@ -8,7 +8,7 @@
 // elementwise.c
 InferFn infer_unary, infer_binary, infer_binary_mixed, infer_predicate, infer_where, infer_cast,
     infer_clip;
-LowerFn lower_eltwise;
+LowerFn lower_eltwise, lower_cast;
 ScalarFn scalar_add, scalar_sub, scalar_mul, scalar_div, scalar_neg, scalar_abs, scalar_relu,
     scalar_leaky_relu, scalar_prelu, scalar_thresholded_relu, scalar_sigmoid, scalar_tanh,
     scalar_exp, scalar_log, scalar_erf, scalar_sqrt, scalar_ceil, scalar_floor, scalar_round,
@@ -137,5 +137,15 @@ LowerFn lower_QuantizeLinear, lower_DequantizeLinear, lower_DynamicQuantizeLinea
 // optimizer.c
 InferFn infer_optimizer;
 LowerFn lower_optimizer;
+
+// text.c
+InferFn infer_StringNormalizer, infer_TfIdfVectorizer;
+LowerFn lower_StringNormalizer, lower_TfIdfVectorizer;
+// Cast to or from text (elementwise.c's Cast hands string casts over).
+void infer_cast_text(Compiler *cc, Node *n);
+LowerFn lower_cast_text;
+// strcmp of two C strings (i32: negative, zero, positive; bytes unsigned), and == as an i1.
+LLVMValueRef text_compare(KB *kb, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef text_equal(KB *kb, LLVMValueRef a, LLVMValueRef b);
 
 #endif

@@ -234,6 +234,8 @@ void infer_ConstantOfShape(Compiler *cc, Node *n) {
   DType dt = a && a->type == ATTR_TENSOR ? a->t->dtype : DT_F32;
   if (a && (a->type != ATTR_TENSOR || shape_numel(&a->t->shape) != 1))
     fatal_at(cc, n, "value must be a one-element tensor");
+  if (dt == DT_STRING)
+    fatal_at(cc, n, "a string value is not supported");
   set_output(n, 0, dt, s);
 }
 
@@ -254,11 +256,11 @@ void lower_ConstantOfShape(KB *kb, Node *n) {
 // a view or another output. A dynamic value copies its actual dims and elements.
 void lower_Copy(KB *kb, Node *n) {
   if (!n->in[0]->dynamic) {
-    kb_memcpy(kb, kb->out[0], kb->in[0], value_bytes(n->out[0]));
+    kb_memcpy(kb, kb->out[0], kb->in[0], shape_numel(&n->out[0]->shape) * kb_sizeof(kb, n->out[0]->dtype));
     return;
   }
   RtShape s = kb_in_shape(kb, 0);
   kb_set_out_shape(kb, 0, &s);
-  LLVMValueRef bytes = LLVMBuildNSWMul(kb->b, kb_numel(kb, &s), kb_idx(kb, dtype_size(n->in[0]->dtype)), "");
+  LLVMValueRef bytes = LLVMBuildNSWMul(kb->b, kb_numel(kb, &s), kb_idx(kb, kb_sizeof(kb, n->in[0]->dtype)), "");
   LLVMBuildMemCpy(kb->b, kb->out[0], 1, kb->in[0], 1, bytes);
 }

@@ -177,6 +177,8 @@ void bind_inputs(Compiler *cc, Graph *g) {
       error_at(cc, NULL, "input '%s' has no element type", v->name);
     else if (!unbound.len && !shape_fits(&v->shape, v->dtype))
       error_at(cc, NULL, "input '%s' of shape %s is too large", v->name, shape_str(&cc->pool, &v->shape));
+    if (v->dtype == DT_STRING)
+      v->max_strlen = cc->opt.max_string_length > 0 ? cc->opt.max_string_length : DEFAULT_MAX_STRING_LENGTH;
     v->typed = true;
   }
   g->inputs = inputs;

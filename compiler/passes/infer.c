@@ -117,6 +117,15 @@ static void check_dynamic_inputs(Compiler *cc, Node *n) {
                n->in[i]->name, n->in[i]->producer ? n->in[i]->producer->op_type : "?", n->op_type);
 }
 
+// String tensors reach only ops that copy them or read their text.
+static void check_string_inputs(Compiler *cc, Node *n) {
+  if (accepts_string_inputs(n))
+    return;
+  for (int i = 0; i < n->nin; i++)
+    if (n->in[i] && n->in[i]->type == VAL_TENSOR && n->in[i]->dtype == DT_STRING)
+      fatal_at(cc, n, "input %d ('%s') is a string tensor: not supported by %s", i, n->in[i]->name, n->op_type);
+}
+
 void infer_graph(Compiler *cc, Graph *g) {
   for (int i = 0; i < g->nodes.len; i++) {
     Node *n = g->nodes.items[i];
@@ -128,6 +137,7 @@ void infer_graph(Compiler *cc, Graph *g) {
       i--;
       continue;
     }
+    check_string_inputs(cc, n);
     bool dynamic = has_dynamic_input(n);
     if (dynamic)
       check_dynamic_inputs(cc, n);

@@ -34,6 +34,13 @@ static int by_size_desc(const void *a, const void *b) {
 
 static int64_t align_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
 
+// Bytes of V on the target: string tensors hold target-sized pointers.
+static int64_t target_bytes(const Compiler *cc, const Value *v) {
+  if (v->dtype == DT_STRING && cc->target)
+    return shape_numel(&v->shape) * cc->target->pointer_bits / 8;
+  return value_bytes(v);
+}
+
 static void add_buffer(Buffer *bufs, int *nb, int64_t size, int first, int last, int64_t *result) {
   bufs[*nb] = (Buffer){size, 0, first, last, result, *nb};
   (*nb)++;
@@ -108,11 +115,11 @@ MemoryPlan plan_memory(Compiler *cc, Graph *g) {
   for (int i = 0; i < g->values.len; i++) {
     Value *v = g->values.items[i];
     if (v->data && v->type == VAL_TENSOR)
-      plan.const_bytes += value_bytes(v);
+      plan.const_bytes += target_bytes(cc, v);
     if (!v->producer)
       continue;
     if (in_arena(v))
-      add_buffer(bufs, &nb, align_up(value_bytes(v), align), def[v->id], last_use[v->id], &v->offset);
+      add_buffer(bufs, &nb, align_up(target_bytes(cc, v), align), def[v->id], last_use[v->id], &v->offset);
     if (v->dynamic && !v->alias_of) // run-time dims live as long as the data (views share
       // them); the entry point reports those of graph outputs after the last node
       add_buffer(bufs, &nb, align_up(8 * v->shape.rank, align), def[v->id],
@@ -120,8 +127,8 @@ MemoryPlan plan_memory(Compiler *cc, Graph *g) {
   }
   for (int s = 0; s < nsteps; s++) {
     Node *n = g->nodes.items[s];
-    if (n->scratch > 0)
-      add_buffer(bufs, &nb, align_up(n->scratch, align), s, s, &n->scratch_offset);
+    if (n->scratch > 0) // persistent scratch: outputs, and values copied from them, point into it
+      add_buffer(bufs, &nb, align_up(n->scratch, align), s, n->scratch_persists ? nsteps : s, &n->scratch_offset);
   }
   Buffer **sorted = pool_alloc(&cc->pool, sizeof(Buffer *) * (size_t)(nb + 1));
   for (int i = 0; i < nb; i++)

@@ -48,6 +48,11 @@ static bool compare(const Tensor *got, const Tensor *exp, int index, const char 
       ok = close_enough(dtype_get(got->dtype, got->data, i), dtype_get(exp->dtype, exp->data, i));
     else
       ok = dtype_get_int(got->dtype, got->data, i) == dtype_get_int(exp->dtype, exp->data, i);
+    if (!ok && exp->dtype == DT_STRING) {
+      sb_printf(msg, "output %d ('%s') element %lld: got \"%s\", expected \"%s\"", index, name, (long long)i,
+                ((char **)got->data)[i], ((char **)exp->data)[i]);
+      return false;
+    }
     if (!ok) {
       sb_printf(msg, "output %d ('%s') element %lld: got %.9g, expected %.9g", index, name, (long long)i,
                 dtype_get(got->dtype, got->data, i), dtype_get(exp->dtype, exp->data, i));

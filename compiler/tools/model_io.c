@@ -151,13 +151,36 @@ bool write_datum(const char *path, const char *name, const Datum *d) {
   return ok;
 }
 
+// Strings in the harness's raw files: each element's bytes and a NUL, row-major.
 bool write_raw(const char *path, const Tensor *t) {
   FILE *f = fopen(path, "wb");
   if (!f)
     return false;
-  size_t n = (size_t)(shape_numel(&t->shape) * dtype_size(t->dtype));
-  bool ok = fwrite(t->data, 1, n, f) == n;
+  bool ok = true;
+  if (t->dtype == DT_STRING) {
+    for (int64_t i = 0; ok && i < shape_numel(&t->shape); i++) {
+      const char *s = ((char **)t->data)[i];
+      ok = fwrite(s, 1, strlen(s) + 1, f) == strlen(s) + 1;
+    }
+  } else {
+    size_t n = (size_t)(shape_numel(&t->shape) * dtype_size(t->dtype));
+    ok = fwrite(t->data, 1, n, f) == n;
+  }
   return fclose(f) == 0 && ok;
+}
+
+// COUNT NUL-terminated strings filling DATA[0..LEN) as an array of C strings in POOL.
+static char **split_strings(const uint8_t *data, size_t len, int64_t count, Pool *pool) {
+  char **strings = pool_alloc(pool, sizeof(char *) * (size_t)(count + 1));
+  size_t at = 0;
+  for (int64_t i = 0; i < count; i++) {
+    const uint8_t *end = at < len ? memchr(data + at, 0, len - at) : NULL;
+    if (!end)
+      return NULL;
+    strings[i] = pool_strdup(pool, (const char *)data + at);
+    at = (size_t)(end - data) + 1;
+  }
+  return at == len ? strings : NULL;
 }
 
 int read_outputs(const char *workdir, Tensor **outs, Pool *pool, StrBuf *err) {
@@ -192,13 +215,19 @@ int read_outputs(const char *workdir, Tensor **outs, Pool *pool, StrBuf *err) {
     size_t len;
     snprintf(path, sizeof path, "%s/output_%d.raw", workdir, got.len);
     size_t want = (size_t)(shape_numel(&t->shape) * dtype_size(t->dtype));
-    if (!read_file(path, &data, &len) || len != want) {
+    bool strings = t->dtype == DT_STRING;
+    if (!read_file(path, &data, &len) || (!strings && len != want)) {
       sb_printf(err, "output %d: the harness wrote a wrong size", got.len);
       ok = false;
       break;
     }
-    t->data = pool_dup(pool, data, len ? len : 1);
+    t->data = strings ? (void *)split_strings(data, len, shape_numel(&t->shape), pool) : pool_dup(pool, data, len ? len : 1);
     free(data);
+    if (!t->data) {
+      sb_printf(err, "output %d: the harness wrote %lld strings wrongly", got.len, (long long)shape_numel(&t->shape));
+      ok = false;
+      break;
+    }
     vec_push(pool, &got, t);
   }
   fclose(list);

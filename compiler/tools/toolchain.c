@@ -21,7 +21,13 @@ static bool write_embedded(const char *dir, const char *path) {
   return fclose(fp) == 0 && ok;
 }
 
-static const char *runtime_sources[] = {"runtime/src/tensor.c", "runtime/harness/harness.c"};
+static const char *runtime_sources[] = {"runtime/src/tensor.c", "runtime/src/text.c", "runtime/harness/harness.c"};
+
+// DIR/<base of SRC without .c>.o
+static void object_path(char *out, size_t size, const char *dir, const char *src) {
+  const char *base = strrchr(src, '/') + 1;
+  snprintf(out, size, "%s/%.*s.o", dir, (int)(strlen(base) - 2), base);
+}
 
 static char **split_words(const char *s, int *argc) {
   char *copy = strdup(s);
@@ -70,7 +76,7 @@ bool toolchain_open(Toolchain *tc, const ToolArgs *args, StrBuf *err) {
     const char *base = strrchr(runtime_sources[i], '/') + 1;
     char src[4096], obj[4096];
     snprintf(src, sizeof src, "%s/%s", tc->dir, base);
-    snprintf(obj, sizeof obj, "%s/%.*s.o", tc->dir, (int)(strlen(base) - 2), base);
+    object_path(obj, sizeof obj, tc->dir, runtime_sources[i]);
     char *argv[] = {(char *)tc->cc, "-O2", "-c", "-I", tc->dir, src, "-o", obj, NULL};
     if (run_process(argv, err, 120) != 0) {
       sb_printf(err, "edgecc: error: cannot build the harness with '%s'\n", tc->cc);
@@ -95,11 +101,20 @@ void toolchain_close(Toolchain *tc) {
 }
 
 bool toolchain_link(Toolchain *tc, const char *workdir, const char *object, StrBuf *err) {
-  char harness[4096], tensor[4096], prog[4096];
-  snprintf(harness, sizeof harness, "%s/harness.o", tc->dir);
-  snprintf(tensor, sizeof tensor, "%s/tensor.o", tc->dir);
+  char objs[countof(runtime_sources)][4096], prog[4096];
+  char *argv[countof(runtime_sources) + 8];
+  int n = 0;
+  argv[n++] = (char *)tc->cc;
+  argv[n++] = (char *)object;
+  for (int i = 0; i < countof(runtime_sources); i++) {
+    object_path(objs[i], sizeof objs[i], tc->dir, runtime_sources[i]);
+    argv[n++] = objs[i];
+  }
   snprintf(prog, sizeof prog, "%s/model", workdir);
-  char *argv[] = {(char *)tc->cc, harness, (char *)object, tensor, "-lm", "-o", prog, NULL};
+  argv[n++] = "-lm";
+  argv[n++] = "-o";
+  argv[n++] = prog;
+  argv[n] = NULL;
   return run_process(argv, err, 120) == 0;
 }
 

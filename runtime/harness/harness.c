@@ -3,6 +3,8 @@
  *   reads  input_<i>.raw   raw row-major bytes of input i
  *   writes output_<i>.raw  raw bytes of output i (its actual size)
  *          outputs.txt     a line per output: element type, rank, actual dims, name
+ * String tensors travel as their elements' bytes in row-major order, each followed by a NUL
+ * (so elements cannot contain NUL bytes).
  * Usage: harness DIR [ITERATIONS]  — with ITERATIONS > 0 it also times the model and prints
  * "median_ns N" and "min_ns N".
  */
@@ -31,6 +33,36 @@ static void *read_all(const char *path, size_t want) {
   return buf;
 }
 
+/* A string tensor of COUNT elements: the file's NUL-terminated strings, in place. */
+static const char **read_strings(const char *path, int64_t count) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    fprintf(stderr, "harness: cannot open %s\n", path);
+    exit(2);
+  }
+  size_t cap = 4096, len = 0, got;
+  char *text = malloc(cap);
+  while ((got = fread(text + len, 1, cap - len, f)) > 0)
+    if ((len += got) == cap)
+      text = realloc(text, cap *= 2);
+  fclose(f);
+  const char **strings = calloc((size_t)count + 1, sizeof(char *));
+  size_t at = 0;
+  int64_t n = 0;
+  for (; n < count && at < len; n++) {
+    const char *end = memchr(text + at, 0, len - at);
+    if (!end)
+      break;
+    strings[n] = text + at;
+    at = (size_t)(end - text) + 1;
+  }
+  if (n != count || at != len) {
+    fprintf(stderr, "harness: %s does not hold %lld NUL-terminated strings\n", path, (long long)count);
+    exit(2);
+  }
+  return strings;
+}
+
 static void write_all(const char *path, const void *data, size_t len) {
   FILE *f = fopen(path, "wb");
   if (!f || fwrite(data, 1, len, f) != len) {
@@ -38,6 +70,19 @@ static void write_all(const char *path, const void *data, size_t len) {
     exit(2);
   }
   fclose(f);
+}
+
+static void write_strings(const char *path, const void *strings, int64_t count) {
+  FILE *f = fopen(path, "wb");
+  bool ok = f != NULL;
+  for (int64_t i = 0; ok && i < count; i++) {
+    const char *s = ((const char *const *)strings)[i];
+    ok = fwrite(s, 1, strlen(s) + 1, f) == strlen(s) + 1;
+  }
+  if (!ok || fclose(f)) {
+    fprintf(stderr, "harness: cannot write %s\n", path);
+    exit(2);
+  }
 }
 
 static int cmp_i64(const void *a, const void *b) {
@@ -62,7 +107,10 @@ int main(int argc, char **argv) {
   void **outputs = calloc((size_t)m->num_outputs + 1, sizeof(void *));
   for (int i = 0; i < m->num_inputs; i++) {
     snprintf(path, sizeof path, "%s/input_%d.raw", argv[1], i);
-    inputs[i] = read_all(path, edgecc_tensor_bytes(&m->inputs[i]));
+    if (m->inputs[i].dtype == EDGECC_STRING)
+      inputs[i] = read_strings(path, edgecc_tensor_numel(&m->inputs[i]));
+    else
+      inputs[i] = read_all(path, edgecc_tensor_bytes(&m->inputs[i]));
   }
   int total_rank = 0;
   for (int i = 0; i < m->num_outputs; i++) {
@@ -110,7 +158,10 @@ int main(int argc, char **argv) {
     fprintf(list, " %s\n", m->outputs[i].name);
     pos += m->outputs[i].rank;
     snprintf(path, sizeof path, "%s/output_%d.raw", argv[1], i);
-    write_all(path, outputs[i], (size_t)numel * edgecc_dtype_size(m->outputs[i].dtype));
+    if (m->outputs[i].dtype == EDGECC_STRING)
+      write_strings(path, outputs[i], numel);
+    else
+      write_all(path, outputs[i], (size_t)numel * edgecc_dtype_size(m->outputs[i].dtype));
   }
   return fclose(list) == 0 ? 0 : 2;
 }

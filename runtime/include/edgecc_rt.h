@@ -18,6 +18,7 @@ extern "C" {
 typedef enum {
   EDGECC_OK = 0,
   EDGECC_ERROR_ARENA = 1,   /* arena NULL or misaligned */
+  EDGECC_ERROR_STRING = 2,  /* a string input element is NULL or longer than max_string_length */
 } edgecc_status;
 
 /* Element types: the numbering of ONNX TensorProto.DataType. */
@@ -49,6 +50,7 @@ typedef struct {
   size_t arena_size;     /* bytes of the caller-provided arena */
   size_t arena_align;    /* its required alignment */
   edgecc_run_fn run;     /* PREFIX_run */
+  size_t max_string_length; /* bytes (without the NUL) each string input element may have */
 } edgecc_model_info;
 
 /* Bytes of one element of DTYPE (0 if unknown). */
@@ -59,6 +61,31 @@ const char *edgecc_dtype_name(int32_t dtype);
 int64_t edgecc_tensor_numel(const edgecc_tensor_info *t);
 /* Byte size of a tensor buffer (the upper bound for dynamic ones). */
 size_t edgecc_tensor_bytes(const edgecc_tensor_info *t);
+
+/* String tensors are arrays of `const char *` (NUL-terminated UTF-8). The strings a model
+ * computes live in its arena and stay valid until the arena is used again. Generated code
+ * calls these helpers (text.c); they never allocate.
+ *
+ * Writes the shortest text that reads back as V, a value of float type DTYPE, as numpy prints
+ * it; DST holds at least EDGECC_NUMBER_TEXT_MAX + 1 bytes. Returns the length. */
+#define EDGECC_NUMBER_TEXT_MAX 24
+size_t edgecc_format_float(char *dst, double v, int32_t dtype);
+/* V in decimal; unsigned DTYPEs print its bits as uint64. */
+size_t edgecc_format_int(char *dst, int64_t v, int32_t dtype);
+/* Text to float type DTYPE (as a double holding that type's value): correctly rounded to
+ * double, then to DTYPE; "nan", "inf", "-inf", "infinity" in any case; other text is NaN. */
+double edgecc_parse_float(const char *s, int32_t dtype);
+/* Text to integer type DTYPE or bool: integers wrap to the type, other numbers truncate and
+ * saturate (Cast's rules); bool also reads "true"/"false". The generated code keeps the low
+ * bits of the type's width. */
+int64_t edgecc_parse_int(const char *s, int32_t dtype);
+/* Upper- (UPPER != 0) or lowercases SRC into DST, which holds strlen(SRC) + 1 bytes: mapped
+ * characters are never longer. Returns the length. */
+size_t edgecc_utf8_case(char *dst, const char *src, int32_t upper);
+/* TEXT, case-mapped like edgecc_utf8_case, equals FOLDED. */
+int32_t edgecc_utf8_equal_folded(const char *text, const char *folded, int32_t upper);
+/* Every one of COUNT strings is non-NULL and at most MAX_LENGTH bytes long. */
+int32_t edgecc_strings_fit(const char *const *strings, size_t count, size_t max_length);
 
 #ifdef __cplusplus
 }

@@ -53,6 +53,9 @@ head -c 300 "$src/targets/aarch64/armv8.xml" > "$work/bad_xml.xml"
 expect_error "$dir/good.onnx" "bad_schema.xml:10: Element vector failed to validate attributes" --dim batch=1 -target-file "$work/bad_schema.xml"
 expect_error "$dir/good.onnx" "bad_xml.xml:8: Premature end of data" --dim batch=1 -target-file "$work/bad_xml.xml"
 expect_error "$dir/good.onnx" "cannot read target file" --dim batch=1 -target-file "$work/none.xml"
+expect_error "$dir/string_add.onnx" "node 'add_text' (Add): input 0 ('s') is a string tensor: not supported by Add"
+expect_error "$dir/turkish.onnx" "node 'norm' (StringNormalizer): locale 'tr_TR.UTF-8': Turkic case rules"
+expect_error "$dir/lower.onnx" "--max-string-length takes a byte count, not 'x'" --max-string-length x
 expect_error "$dir/good.onnx" "unknown target 'pdp11'" --dim batch=1 -target pdp11
 expect_error "$dir/good.onnx" "cannot write" --dim batch=1 -H /nonexistent/dir/m.h
 

@@ -79,3 +79,14 @@ save(model([helper.make_node("Cast", ["x"], ["xd"], name="to_double", to=TensorP
             helper.make_node("Cast", ["sq"], ["y"], name="to_float", to=TensorProto.FLOAT)],
            [vi("x", [4])], [vi("y", [4])], [numpy_helper.from_array(np.zeros(8, np.float32), "unused_w")]),
      "suspicious.onnx")
+# String tensors: arithmetic on text is rejected; StringNormalizer runs through `edgecc run`
+# and has no Turkic case rules.
+S = TensorProto.STRING
+save(model([helper.make_node("Add", ["s", "s"], ["y"], name="add_text")], [vi("s", [2], S)], [vi("y", [2], S)]),
+     "string_add.onnx")
+save(model([helper.make_node("StringNormalizer", ["words"], ["y"], name="norm", case_change_action="LOWER",
+                             stopwords=["the"])], [vi("words", [3], S)], [vi("y", [None], S)], opset=10),
+     "lower.onnx")
+save(model([helper.make_node("StringNormalizer", ["words"], ["y"], name="norm", case_change_action="UPPER",
+                             locale="tr_TR.UTF-8")], [vi("words", [3], S)], [vi("y", [3], S)], opset=10),
+     "turkish.onnx")

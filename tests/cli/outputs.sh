@@ -69,4 +69,29 @@ y = numpy_helper.to_array(t)
 want = np.array([[0, 3, 2, 7], [5, 1, 9, 3]], np.float32)
 assert t.name == "y" and y.shape == (2, 4) and (y == want).all(), y
 PY
+
+# Strings: `edgecc run` passes text both ways, the header declares pointer arrays, and an
+# input longer than --max-string-length makes run() return EDGECC_ERROR_STRING (2).
+"$edgecc" "$dir/lower.onnx" -o "$work/lower.o"
+grep -q "const char \*const words\[3\]" "$work/lower.h"
+grep -q "#define LOWER_MAX_STRING_LENGTH 255" "$work/lower.h"
+/usr/bin/python3 - "$work" <<'PY'
+import sys, numpy as np
+from onnx import numpy_helper
+w = np.array(["Hello", "THE", "Wörld"], dtype=object)
+open(sys.argv[1] + "/words.pb", "wb").write(numpy_helper.from_array(w, "words").SerializeToString())
+PY
+"$edgecc" run "$dir/lower.onnx" -i "$work/words.pb" -d "$work/sout"
+/usr/bin/python3 - "$work" <<'PY'
+import sys, onnx
+from onnx import numpy_helper
+t = onnx.TensorProto()
+t.ParseFromString(open(sys.argv[1] + "/sout/output_0.pb", "rb").read())
+y = numpy_helper.to_array(t)
+assert y.tolist() == ["hello", "wörld"], y
+PY
+if "$edgecc" run "$dir/lower.onnx" --max-string-length 4 -i "$work/words.pb" -d "$work/sout" 2> "$work/err"; then
+  echo "FAIL: an input longer than --max-string-length ran"; exit 1
+fi
+grep -q "returned status 2" "$work/err"
 echo "outputs ok"
