@@ -337,7 +337,7 @@ typedef void LowerFn(KB *kb, Node *n);
 typedef LLVMValueRef ScalarFn(KB *kb, const Node *n, LLVMValueRef *x, DType ct);
 
 typedef enum {
-#define OP(name, domain, first, last, infer, lower, scalar, shape_inputs, attrs) OP_##name,
+#define OP(name, domain, first, last, infer, lower, scalar, shape_inputs, required, max_in, attrs) OP_##name,
 #include "ops/ops.def"
 #undef OP
   OP_COUNT_
@@ -353,6 +353,8 @@ struct OpDesc {
   LowerFn *lower;        // LLVM IR for the node (NULL: data-free ops folded or aliased away)
   ScalarFn *scalar;      // elementwise ops: the per-element computation (fusable)
   uint32_t shape_inputs; // bit i: input i is a shape-like operand needed at compile time
+  uint32_t required;     // bit i: input i must be present
+  int max_inputs;        // -1: variadic
   const char *attrs;     // comma-separated attribute names the op understands
 };
 

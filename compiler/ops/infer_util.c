@@ -22,7 +22,9 @@ void set_output(Node *n, int i, DType dt, Shape shape) {
 
 Value *need_const(Compiler *cc, Node *n, int i) {
   Value *v = node_input(n, i);
-  if (v && !v->data) {
+  if (!v)
+    fatal_at(cc, n, "input %d is required: a shape-like operand", i);
+  if (!v->data) {
     const char *hint = v->input_index >= 0
                            ? pool_printf(&cc->pool, " (bind it with --bind %s=FILE.pb)", v->name)
                            : "";

@@ -29,6 +29,11 @@ static void check_graph(Compiler *cc, Graph *g) {
     if (n->opset < n->op->first_opset || n->opset > n->op->last_opset)
       error_at(cc, n, "opset %d is not supported (supported: %d to %d)", n->opset, n->op->first_opset,
                n->op->last_opset);
+    if (n->op->max_inputs >= 0 && n->nin > n->op->max_inputs)
+      error_at(cc, n, "has %d inputs, the op takes at most %d", n->nin, n->op->max_inputs);
+    for (int j = 0; j < 32; j++)
+      if ((n->op->required >> j & 1) && !node_input(n, j))
+        error_at(cc, n, "input %d is required", j);
     for (int j = 0; j < n->nattrs; j++) {
       const Attr *a = &n->attrs[j];
       if (a->type == ATTR_GRAPH)

@@ -124,6 +124,25 @@ START_TEST(unsupported_ops_reported_together) {
 }
 END_TEST
 
+START_TEST(operand_counts_checked) {
+  Compiler *cc = compiler_new();
+  bool failed;
+  Graph *g = graph_new(cc, NULL, "g");
+  g->opset_onnx = 13;
+  cc->model_path = "m.onnx";
+  Value *x = test_input(g, "x", DT_F32, 4, (int64_t[]){1, 1, 3, 3});
+  Node *conv = test_node(g, "Conv", 2, (Value *[]){x, NULL}, 1); // W left empty
+  conv->name = "conv";
+  Node *relu = test_node(g, "Relu", 2, (Value *[]){x, x}, 1);
+  relu->name = "relu";
+  WITH_COMPILER(cc, &failed, check_supported(cc, g));
+  ck_assert(failed);
+  ck_assert_ptr_nonnull(strstr(cc->diag.buf, "node 'conv' (Conv): input 1 is required"));
+  ck_assert_ptr_nonnull(strstr(cc->diag.buf, "node 'relu' (Relu): has 2 inputs, the op takes at most 1"));
+  compiler_free(cc);
+}
+END_TEST
+
 Suite *infer_suite(void) {
   Suite *s = suite_create("infer");
   TCase *tc = tcase_create("shapes");
@@ -134,6 +153,7 @@ Suite *infer_suite(void) {
   tcase_add_test(tc, folded_arithmetic_is_exact);
   tcase_add_test(tc, broadcast_error_names_node);
   tcase_add_test(tc, unsupported_ops_reported_together);
+  tcase_add_test(tc, operand_counts_checked);
   suite_add_tcase(s, tc);
   return s;
 }
