@@ -28,7 +28,11 @@ void compiler_free(Compiler *cc) {
   free(cc);
 }
 
-edgecc_compiler_ref edgecc_compiler_create(void) { return calloc(1, sizeof(struct edgecc_compiler)); }
+edgecc_compiler_ref edgecc_compiler_create(void) {
+  edgecc_compiler_ref c = calloc(1, sizeof(struct edgecc_compiler));
+  c->opt.opt_level = 3;
+  return c;
+}
 
 void edgecc_compiler_dispose(edgecc_compiler_ref c) {
   if (!c)
@@ -46,6 +50,7 @@ void edgecc_set_cpu(edgecc_compiler_ref c, const char *cpu) { c->opt.mcpu = dup(
 void edgecc_set_features(edgecc_compiler_ref c, const char *f) { c->opt.mattr = dup(c, f); }
 void edgecc_set_name(edgecc_compiler_ref c, const char *prefix) { c->opt.prefix = dup(c, prefix); }
 void edgecc_set_verbose(edgecc_compiler_ref c, int on) { c->opt.verbose = on; }
+void edgecc_set_optimization(edgecc_compiler_ref c, int level) { c->opt.opt_level = level < 0 ? 0 : level > 3 ? 3 : level; }
 void edgecc_set_time_passes(edgecc_compiler_ref c, int on) { c->opt.time_passes = on; }
 void edgecc_set_warnings_as_errors(edgecc_compiler_ref c, int on) { c->opt.werror = on; }
 

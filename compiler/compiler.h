@@ -654,6 +654,7 @@ struct Options {
   const char *report_path;  // NULL: standard output
   bool werror;              // -Werror: warnings fail the compile
   bool time_passes;         // --time-passes
+  int opt_level;            // -O0..-O3: LLVM's pipeline (default 3)
   PtrVec dims;              // DimBinding*
   PtrVec shapes;            // ShapeBinding*
   PtrVec binds;             // ValueBinding*

@@ -36,6 +36,7 @@ static const char usage[] =
     "  --report-file FILE      write the report to FILE instead of standard output\n"
     "  -Werror                 treat warnings (unused initializers, float64 math...) as errors\n"
     "  --time-passes           time spent in each compiler stage\n"
+    "  -O0, -O1, -O2, -O3      LLVM optimization level (default -O3; -O0 to debug generated code)\n"
     "  -v                      print the stages as they run, with times\n"
     "Run options:\n"
     "  -i FILE.pb              an input tensor, in the model's input order (repeat)\n"
@@ -190,6 +191,8 @@ static int parse_args(Cli *cli, int argc, char **argv, Pool *pool) {
     } else if (is(a, "-v", "--verbose")) {
       cli->tool.verbose = true;
       edgecc_set_verbose(c, 1);
+    } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
+      edgecc_set_optimization(c, a[2] - '0');
     } else if (is(a, "--time-passes", NULL)) {
       edgecc_set_time_passes(c, 1);
     } else if (is(a, "-Werror", NULL)) {

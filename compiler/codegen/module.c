@@ -421,7 +421,9 @@ void optimize_module(Compiler *cc, Module *m) {
   LLVMPassBuilderOptionsSetLoopVectorization(opts, 1);
   LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
   LLVMPassBuilderOptionsSetLoopUnrolling(opts, 1);
-  LLVMErrorRef err = LLVMRunPasses(m->mod, "default<O3>", m->tm, opts);
+  char pipeline[16];
+  snprintf(pipeline, sizeof pipeline, "default<O%d>", cc->opt.opt_level);
+  LLVMErrorRef err = LLVMRunPasses(m->mod, pipeline, m->tm, opts);
   LLVMDisposePassBuilderOptions(opts);
   if (err) {
     char *msg = LLVMGetErrorMessage(err);

@@ -56,6 +56,8 @@ void edgecc_bind_value(edgecc_compiler_ref c, const char *input, const char *ten
  * "none" an empty optional, "2x3" (or a sequence) an optional holding it. */
 void edgecc_bind_structure(edgecc_compiler_ref c, const char *input, const char *structure);
 
+/* -O0..-O3: LLVM's optimization pipeline (default 3; 0 for debugging generated code). */
+void edgecc_set_optimization(edgecc_compiler_ref c, int level);
 /* -v: print each pipeline stage and its time on stderr as it finishes. */
 void edgecc_set_verbose(edgecc_compiler_ref c, int on);
 /* --time-passes: a table of the time spent in each stage, on stderr. */

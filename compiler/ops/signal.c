@@ -50,6 +50,9 @@ static Dft dft_setup(KB *kb, int64_t n, bool inverse) {
 static void dft_bin(KB *kb, const Dft *d, LLVMValueRef base, LLVMValueRef k, LLVMValueRef *re, LLVMValueRef *im) {
   LLVMTypeRef f64 = LLVMDoubleTypeInContext(kb->ctx);
   LLVMValueRef acc_re = kb_var(kb, f64, LLVMConstReal(f64, 0)), acc_im = kb_var(kb, f64, LLVMConstReal(f64, 0));
+  // The twiddle index k*n mod N, kept as a running sum (k < N): no multiply or remainder per
+  // element. (With `k*n urem N`, LLVM 19's AArch64 loop vectorizer miscompiled STFT.)
+  LLVMValueRef kn = kb_var(kb, kb->t_idx, kb_idx(kb, 0));
   Loop ln;
   int64_t count = d->len < d->n ? d->len : d->n; // zero padding adds nothing
   LLVMValueRef n = kb_for(kb, &ln, count);
@@ -63,7 +66,10 @@ static void dft_bin(KB *kb, const Dft *d, LLVMValueRef base, LLVMValueRef k, LLV
     xr = kb_mul(kb, DT_F64, xr, w);
     xi = kb_mul(kb, DT_F64, xi, w);
   }
-  LLVMValueRef m = LLVMBuildURem(kb->b, LLVMBuildMul(kb->b, k, n, ""), kb_idx(kb, d->n), "");
+  LLVMValueRef m = kb_get(kb, kb->t_idx, kn);
+  LLVMValueRef next = LLVMBuildAdd(kb->b, m, k, "");
+  kb_set(kb, kn, kb_select(kb, LLVMBuildICmp(kb->b, LLVMIntUGE, next, kb_idx(kb, d->n), ""),
+                           LLVMBuildSub(kb->b, next, kb_idx(kb, d->n), ""), next));
   LLVMValueRef c = kb_load(kb, DT_F64, d->cos_t, m), s = kb_load(kb, DT_F64, d->sin_t, m);
   if (!d->inverse) // e^{-i theta}
     s = kb_neg(kb, DT_F64, s);
