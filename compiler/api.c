@@ -171,6 +171,7 @@ Graph *compile_front(Compiler *cc, const char *model_path) {
   infer_graph(cc, g);
   stage_done(cc, "infer+fold", &t);
   lint_model(cc, g);
+  rewrite_quantized(cc, g);
   eliminate_dead(cc, g);
   materialize_outputs(cc, g);
   verify_graph(cc, g);

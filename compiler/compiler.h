@@ -375,6 +375,9 @@ void replace_node(Compiler *cc, Node *n, Graph *with, Value **outs);
 // of its own. Returns its arena size, which the owner includes in its scratch.
 int64_t prepare_subgraph(Compiler *cc, Graph *g);
 void eliminate_dead(Compiler *cc, Graph *g);
+// passes/qdq.c: quantized groups (DequantizeLinear -> op -> QuantizeLinear) and QOperator
+// ops become integer kernels
+void rewrite_quantized(Compiler *cc, Graph *g);
 void materialize_outputs(Compiler *cc, Graph *g); // outputs get their own buffers
 typedef struct {
   int64_t arena_size;   // bytes the caller provides

@@ -132,6 +132,21 @@ void kb_store(KB *kb, DType t, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef
   LLVMBuildStore(kb->b, v, kb_gep(kb, t, base, idx));
 }
 
+// 4-bit integers live one per byte: V (an i8 holding a converted value) brought into the 4-bit
+// range, saturated (from floats, like the 8-bit types) or wrapped (from integers, like C casts).
+static LLVMValueRef narrow_int4(KB *kb, LLVMValueRef v, DType to, bool saturate) {
+  if (to != DT_I4 && to != DT_U4)
+    return v;
+  LLVMTypeRef i8 = LLVMInt8TypeInContext(kb->ctx);
+  if (saturate)
+    return to == DT_I4 ? kb_min(kb, DT_I8, kb_max(kb, DT_I8, v, LLVMConstInt(i8, (unsigned long long)-8, 1)), LLVMConstInt(i8, 7, 0))
+                       : kb_min(kb, DT_U8, v, LLVMConstInt(i8, 15, 0));
+  if (to == DT_U4)
+    return LLVMBuildAnd(kb->b, v, LLVMConstInt(i8, 15, 0), "");
+  LLVMValueRef four = LLVMConstInt(i8, 4, 0);
+  return LLVMBuildAShr(kb->b, LLVMBuildShl(kb->b, v, four, ""), four, "");
+}
+
 // Conversion between compute types with ONNX Cast semantics (float -> int truncates toward
 // zero; out-of-range results are unspecified by ONNX, we saturate like the hardware would not,
 // so use the plain instructions; bool is != 0).
@@ -155,11 +170,11 @@ LLVMValueRef kb_convert(KB *kb, LLVMValueRef v, DType from, DType to) {
     LLVMTypeRef tys[2] = {tt, LLVMTypeOf(v)};
     unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
     LLVMValueRef fn = LLVMGetIntrinsicDeclaration(kb->mod, id, tys, 2);
-    return LLVMBuildCall2(kb->b, LLVMIntrinsicGetType(kb->ctx, id, tys, 2), fn, &v, 1, "");
+    return narrow_int4(kb, LLVMBuildCall2(kb->b, LLVMIntrinsicGetType(kb->ctx, id, tys, 2), fn, &v, 1, ""), to, true);
   }
   if (tf)
     return dtype_is_signed(from) ? LLVMBuildSIToFP(kb->b, v, tt, "") : LLVMBuildUIToFP(kb->b, v, tt, "");
-  return LLVMBuildIntCast2(kb->b, v, tt, dtype_is_signed(from), "");
+  return narrow_int4(kb, LLVMBuildIntCast2(kb->b, v, tt, dtype_is_signed(from), ""), to, false);
 }
 
 LLVMValueRef kb_var(KB *kb, LLVMTypeRef t, LLVMValueRef init) {

@@ -134,4 +134,76 @@ InferFn infer_QuantizeLinear, infer_DequantizeLinear, infer_DynamicQuantizeLinea
 LowerFn lower_QuantizeLinear, lower_DequantizeLinear, lower_DynamicQuantizeLinear, lower_MatMulInteger,
     lower_QLinearMatMul, lower_ConvInteger, lower_QLinearConv;
 
+// qgemm.c — the integer microkernel shared by QGemm and QConv (see the file's comment)
+typedef enum { QDOT_WIDEN, QDOT_VNNI, QDOT_SDOT, QDOT_UDOT } QDotKind;
+typedef struct {
+  QDotKind dot;
+  int lanes;             // int32 accumulators per vector
+  int group;             // k values per lane and step: 4 (dot products) or 1 (widening)
+  int mr, nr;            // register tile: rows x vectors
+  DType a_type, b_type;  // what the instruction multiplies (uint8 or int8) for A and B
+} QDot;
+// The kernel of target T for operands A (broadcast) and B (vector) stored as A and B; B_CONST
+// says which one a shift may be applied to at compile time when the kernel needs one.
+QDot qdot_select(const Target *t, DType a, DType b, bool b_const);
+const char *qdot_name(const QDot *d);
+int qdot_shift(DType from, DType to); // +128, -128 or 0
+// Byte offset of element (k, col) in the vector operand's packed layout.
+int64_t qpacked_index(const QDot *d, int64_t kgroups, int64_t k, int64_t col);
+// The epilogue receives the accumulators of row ROW, vector block BLK (VALID lanes used).
+typedef void QStoreFn(KB *kb, void *ctx, LLVMValueRef row, LLVMValueRef blk, LLVMValueRef acc, int valid);
+typedef struct {
+  const QDot *dot;
+  LLVMValueRef a;        // A: ROWS rows of LDA bytes, KGROUPS * group of them read
+  int64_t lda;
+  bool a_flip;           // flip A's top bits as they are loaded
+  LLVMValueRef b;        // B, packed: [blocks][kgroups][lanes][group]
+  int64_t kgroups;
+  int64_t rows, cols;
+  QStoreFn *store;
+  void *ctx;
+} QMicro;
+void qmicro_emit(KB *kb, const QMicro *mk);
+void qmultiplier(float m, int32_t *mult, int32_t *shift); // m = mult * 2^-shift
+// roundeven(v * mult * 2^-shift) + zp, clamped to [lo, hi], on <lanes x i32> vectors.
+LLVMValueRef qrequantize(KB *kb, LLVMValueRef v, LLVMValueRef mult, LLVMValueRef shift, int32_t zp, int32_t lo,
+                         int32_t hi);
+LLVMValueRef qsplat(KB *kb, LLVMValueRef s, int lanes);
+LLVMValueRef qload_vec(KB *kb, LLVMTypeRef elem, int lanes, LLVMValueRef base, LLVMValueRef idx);
+void qstore_lanes(KB *kb, DType dt, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v, int valid);
+
+// A quantized linear layer (Conv, MatMul, Gemm or their QOperator forms), as the QDQ rewrite
+// (passes/qdq.c) finds it; qgemm_build and qconv_build turn it into an integer kernel node.
+typedef enum { QOUT_QUANT, QOUT_INT32, QOUT_FLOAT } QOutKind;
+typedef struct {
+  Node *src;                 // the node replaced (its name and attributes)
+  Value *x;                  // run-time activations, uint8 or int8
+  float x_scale;
+  int32_t x_zp;
+  Value *w;                  // constant 8-bit weights: Conv [M, C/group, k...], MatMul [K, N]
+  bool w_trans;              // MatMul weights stored [N, K] (Gemm transB)
+  int64_t nw;                // 1, or a scale and zero point per output channel
+  const float *w_scale;
+  const int32_t *w_zp;
+  const int32_t *bias_i32;   // bias in accumulator units (scale x_scale * w_scale), or NULL
+  const float *bias_f;       // float bias (one per output channel), or NULL
+  float alpha;               // Gemm's alpha
+  QOutKind out;              // requantized, int32 accumulators, or dequantized floats
+  DType y_dt;
+  float y_scale;
+  int32_t y_zp, lo, hi;      // output zero point and clamp (fused Relu/Clip), quantized
+} QLinearSpec;
+int64_t qbias_acc(const QLinearSpec *s, int64_t c);
+float qchannel_multiplier(const QLinearSpec *s, int64_t c);
+// The QGemm node computing S as [M, K] x [K, N] (NULL when int32 cannot hold its offsets).
+Node *qgemm_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target *t, int64_t M, int64_t K, int64_t N,
+                  Shape y_shape);
+InferFn infer_QGemm;
+LowerFn lower_QGemm;
+
+// qconv.c — the QConv node of a quantized convolution (NULL when int32 cannot hold it)
+Node *qconv_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target *t);
+InferFn infer_QConv;
+LowerFn lower_QConv;
+
 #endif

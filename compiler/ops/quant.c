@@ -7,7 +7,9 @@
 #include "../compiler.h"
 #include "ops.h"
 
-static bool quantized_type(DType t) { return t == DT_U8 || t == DT_I8 || t == DT_U16 || t == DT_I16; }
+static bool quantized_type(DType t) {
+  return t == DT_U8 || t == DT_I8 || t == DT_U16 || t == DT_I16 || t == DT_U4 || t == DT_I4;
+}
 
 // round_half_even(v) + zp, saturated into TO. V and ZP are float32.
 static LLVMValueRef quantize(KB *kb, LLVMValueRef v, LLVMValueRef zp, DType to) {

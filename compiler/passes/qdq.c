@@ -1,0 +1,354 @@
+// qdq.c — quantized models in integer arithmetic. Runs after inference and folding, when every
+// value has a type and every constant its data.
+//
+// QDQ models say "compute in float": DequantizeLinear -> op -> QuantizeLinear. Where the
+// quantization parameters are compile-time constants, such a group is replaced by an integer
+// kernel that gives the same result (up to one quantization step where the float reference
+// would round a near-tie the other way):
+//   Conv, MatMul, Gemm (+ Relu/Clip fused into the output clamp)  -> QConv, QGemm
+// QOperator ops with constant weights (QLinearConv, QLinearMatMul, ConvInteger,
+// MatMulInteger) get the same fast kernels. Whatever no pattern covers keeps its
+// DequantizeLinear and QuantizeLinear nodes and runs correctly in float.
+#include "../compiler.h"
+#include "../ops/ops.h"
+
+#include <math.h>
+#include <string.h>
+
+// The quantization parameters of a DequantizeLinear or QuantizeLinear node.
+typedef struct {
+  Node *node;
+  Value *q;          // the quantized tensor: DQ's input, Q's output
+  DType dt;
+  int64_t n;         // number of scales: 1 (per tensor) or one per index of AXIS
+  int axis;
+  int64_t block;     // > 0: blocked scales (opset 21)
+  float *scale;
+  int32_t *zp;
+} QParams;
+
+static bool is_q8(DType t) { return t == DT_U8 || t == DT_I8; }
+
+static void qrange(DType t, int32_t *lo, int32_t *hi) {
+  switch (t) {
+  case DT_U8: *lo = 0, *hi = 255; break;
+  case DT_I8: *lo = -128, *hi = 127; break;
+  case DT_U16: *lo = 0, *hi = 65535; break;
+  case DT_I16: *lo = -32768, *hi = 32767; break;
+  case DT_U4: *lo = 0, *hi = 15; break;
+  case DT_I4: *lo = -8, *hi = 7; break;
+  default: *lo = INT32_MIN, *hi = INT32_MAX; break;
+  }
+}
+
+// Constant scale and zero point of QN (a DequantizeLinear or QuantizeLinear node).
+static bool read_qparams(Compiler *cc, Node *qn, QParams *qp) {
+  Value *s = node_input(qn, 1), *z = node_input(qn, 2);
+  if (!s || !s->data || (z && !z->data) || !qn->out[0])
+    return false;
+  *qp = (QParams){.node = qn, .q = qn->op->kind == OP_DequantizeLinear ? qn->in[0] : qn->out[0]};
+  qp->dt = qp->q->dtype;
+  qp->n = shape_numel(&s->shape);
+  qp->block = attr_int(qn, "block_size", 0);
+  int rank = qp->q->shape.rank;
+  int64_t axis = attr_int(qn, "axis", 1);
+  qp->axis = (int)(axis < 0 ? axis + rank : axis);
+  qp->scale = pool_alloc(&cc->pool, sizeof(float) * (size_t)qp->n);
+  qp->zp = pool_alloc(&cc->pool, sizeof(int32_t) * (size_t)qp->n);
+  for (int64_t i = 0; i < qp->n; i++) {
+    qp->scale[i] = (float)dtype_get(s->dtype, s->data, i);
+    qp->zp[i] = z ? (int32_t)dtype_get_int(z->dtype, z->data, i) : 0;
+  }
+  return true;
+}
+
+// V is the output of a DequantizeLinear node with constant parameters.
+static bool dq_source(Compiler *cc, Value *v, QParams *qp) {
+  return v && v->producer && v->producer->op && v->producer->op->kind == OP_DequantizeLinear &&
+         read_qparams(cc, v->producer, qp);
+}
+
+static bool is_output(Graph *g, Value *v) {
+  for (int i = 0; i < g->outputs.len; i++)
+    if (g->outputs.items[i] == v)
+      return true;
+  return false;
+}
+
+// The one node reading V (V not a graph output), else NULL.
+static Node *sole_consumer(Graph *g, Value *v) {
+  if (is_output(g, v) || value_uses(g, v) != 1)
+    return NULL;
+  for (int i = 0; i < g->nodes.len; i++) {
+    Node *n = g->nodes.items[i];
+    for (int j = 0; j < n->nin; j++)
+      if (n->in[j] == v)
+        return n;
+  }
+  return NULL;
+}
+
+// round-half-even(v / scale) + zp, saturated: QuantizeLinear of one float.
+static int32_t quantize_scalar(float v, float scale, int32_t zp, DType dt) {
+  int32_t lo, hi;
+  qrange(dt, &lo, &hi);
+  double q = nearbyintf(v / scale) + (double)zp;
+  return q < lo ? lo : q > hi ? hi : (int32_t)q;
+}
+
+// Y (a float result) flows, each step its value's only use, through optional Relu / Clip
+// into a per-tensor QuantizeLinear to 8 bits: fills YQ, the clamp [LO, HI] those activations
+// amount to in the quantized domain (monotonic maps commute with quantization), and the Q node.
+static bool q_sink(Compiler *cc, Graph *g, Value *y, QParams *yq, int32_t *lo, int32_t *hi, Node **last) {
+  float fmin = -INFINITY, fmax = INFINITY;
+  for (;;) {
+    Node *c = sole_consumer(g, y);
+    if (!c || !c->op || c->in[0] != y)
+      return false;
+    if (c->op->kind == OP_Relu) {
+      fmin = fmaxf(fmin, 0);
+    } else if (c->op->kind == OP_Clip) {
+      Value *mn = node_input(c, 1), *mx = node_input(c, 2);
+      if ((mn && !mn->data) || (mx && !mx->data))
+        return false;
+      float a = c->opset < 11 ? attr_float(c, "min", -INFINITY) : mn ? (float)dtype_get(mn->dtype, mn->data, 0) : -INFINITY;
+      float b = c->opset < 11 ? attr_float(c, "max", INFINITY) : mx ? (float)dtype_get(mx->dtype, mx->data, 0) : INFINITY;
+      fmin = fmaxf(fmin, a), fmax = fminf(fmax, b);
+    } else if (c->op->kind == OP_QuantizeLinear) {
+      if (!read_qparams(cc, c, yq) || yq->n != 1 || !is_q8(yq->dt))
+        return false;
+      qrange(yq->dt, lo, hi);
+      if (fmin > -INFINITY)
+        *lo = quantize_scalar(fmin, yq->scale[0], yq->zp[0], yq->dt) > *lo ? quantize_scalar(fmin, yq->scale[0], yq->zp[0], yq->dt) : *lo;
+      if (fmax < INFINITY)
+        *hi = quantize_scalar(fmax, yq->scale[0], yq->zp[0], yq->dt) < *hi ? quantize_scalar(fmax, yq->scale[0], yq->zp[0], yq->dt) : *hi;
+      *last = c;
+      return *lo <= *hi;
+    } else {
+      return false;
+    }
+    if (!c->out[0])
+      return false;
+    y = c->out[0];
+  }
+}
+
+// Replaces node LAST (its first output) by the single node N built in WITH.
+static void replace_by(Compiler *cc, Node *last, Graph *with, Node *n) {
+  Value *outs[1] = {n->out[0]};
+  replace_node(cc, last, with, outs);
+}
+
+// The bias of a linear layer as the spec wants it: int32 in accumulator units when it is the
+// DequantizeLinear of int32 data with scale x_scale * w_scale (how quantizers write it), else
+// float values. N output channels; a scalar bias is broadcast.
+static bool read_bias(Compiler *cc, Value *b, int64_t N, float beta, QLinearSpec *s) {
+  if (!b)
+    return true;
+  int64_t nb = shape_numel(&b->shape);
+  if (nb != 1 && nb != N)
+    return false;
+  QParams bq;
+  if (beta == 1 && dq_source(cc, b, &bq) && bq.dt == DT_I32 && bq.q->data && !bq.block) {
+    bool exact = true;
+    for (int64_t c = 0; c < N && exact; c++) {
+      float want = s->x_scale * s->w_scale[s->nw > 1 ? c : 0];
+      exact = bq.scale[bq.n > 1 ? c : 0] == want && bq.zp[bq.n > 1 ? c : 0] == 0;
+    }
+    if (exact) {
+      int32_t *v = pool_alloc(&cc->pool, sizeof(int32_t) * (size_t)N);
+      for (int64_t c = 0; c < N; c++)
+        v[c] = (int32_t)dtype_get_int(DT_I32, bq.q->data, nb > 1 ? c : 0);
+      s->bias_i32 = v;
+      return true;
+    }
+  }
+  if (!b->data || !dtype_is_float(b->dtype))
+    return false;
+  float *v = pool_alloc(&cc->pool, sizeof(float) * (size_t)N);
+  for (int64_t c = 0; c < N; c++)
+    v[c] = beta * (float)dtype_get(b->dtype, b->data, nb > 1 ? c : 0);
+  s->bias_f = v;
+  return true;
+}
+
+// The output side of a linear layer: requantized when a QuantizeLinear follows, else the
+// float result. Returns the node the new kernel replaces.
+static Node *linear_output(Compiler *cc, Graph *g, Node *n, QLinearSpec *s) {
+  QParams yq;
+  Node *last;
+  if (q_sink(cc, g, n->out[0], &yq, &s->lo, &s->hi, &last)) {
+    s->out = QOUT_QUANT;
+    s->y_dt = yq.dt;
+    s->y_scale = yq.scale[0];
+    s->y_zp = yq.zp[0];
+    return last;
+  }
+  s->out = QOUT_FLOAT;
+  s->y_dt = n->out[0]->dtype;
+  return n;
+}
+
+// Fills the spec's weights from QW, the constant weights' parameters: per tensor, or per
+// output channel along axis AXIS (N channels).
+static bool weight_params(const QParams *wq, int axis, int64_t N, QLinearSpec *s) {
+  if (!wq->q->data || wq->block || !is_q8(wq->dt) || (wq->n != 1 && (wq->n != N || wq->axis != axis)))
+    return false;
+  s->w = wq->q;
+  s->nw = wq->n;
+  s->w_scale = wq->scale;
+  s->w_zp = wq->zp;
+  return true;
+}
+
+static bool rewrite_conv(Compiler *cc, Graph *g, Node *n) {
+  QParams xq, wq;
+  Value *w = n->in[1];
+  if (!dq_source(cc, n->in[0], &xq) || xq.n != 1 || !is_q8(xq.dt) || !dq_source(cc, w, &wq))
+    return false;
+  int64_t M = w->shape.dim[0];
+  QLinearSpec s = {.src = n, .x = xq.q, .x_scale = xq.scale[0], .x_zp = xq.zp[0], .alpha = 1};
+  if (!weight_params(&wq, 0, M, &s) || !read_bias(cc, node_input(n, 2), M, 1, &s))
+    return false;
+  Node *last = linear_output(cc, g, n, &s);
+  Graph *with = graph_new(cc, g, "qdq");
+  Node *k = qconv_build(cc, with, &s, cc->target);
+  if (!k)
+    return false;
+  replace_by(cc, last, with, k);
+  return true;
+}
+
+// MatMul (A [..., M, K] x B [K, N]) and Gemm (transA = 0; B [K, N] or transposed; C a bias).
+static bool rewrite_matmul(Compiler *cc, Graph *g, Node *n) {
+  bool gemm = n->op->kind == OP_Gemm;
+  QParams xq, wq;
+  Value *a = n->in[0], *w = n->in[1];
+  if (w->shape.rank != 2 || a->shape.rank < 1 || (gemm && attr_int(n, "transA", 0)))
+    return false;
+  if (!dq_source(cc, a, &xq) || xq.n != 1 || !is_q8(xq.dt) || !dq_source(cc, w, &wq))
+    return false;
+  bool trans = gemm && attr_int(n, "transB", 0);
+  int64_t K = w->shape.dim[trans], N = w->shape.dim[!trans];
+  QLinearSpec s = {.src = n, .x = xq.q, .x_scale = xq.scale[0], .x_zp = xq.zp[0], .w_trans = trans, .alpha = 1};
+  if (gemm)
+    s.alpha = attr_float(n, "alpha", 1);
+  if (!weight_params(&wq, trans ? 0 : 1, N, &s) || !read_bias(cc, gemm ? node_input(n, 2) : NULL, N, attr_float(n, "beta", 1), &s))
+    return false;
+  Node *last = linear_output(cc, g, n, &s);
+  Graph *with = graph_new(cc, g, "qdq");
+  Node *k = qgemm_build(cc, with, &s, cc->target, shape_numel(&a->shape) / K, K, N, n->out[0]->shape);
+  if (!k)
+    return false;
+  replace_by(cc, last, with, k);
+  return true;
+}
+
+//
+// QOperator ops with constant weights and parameters: the same kernels.
+//
+// Scalar parameter I of N as float / int (absent zero points are 0); false if not constant.
+static bool const_scalar(Node *n, int i, bool optional, double *v) {
+  Value *p = node_input(n, i);
+  if (!p)
+    return optional ? (*v = 0, true) : false;
+  if (!p->data || shape_numel(&p->shape) != 1)
+    return false;
+  *v = dtype_get(p->dtype, p->data, 0);
+  return true;
+}
+
+// Per-channel parameter I of N (N values or one) as floats or int32s.
+static bool const_channels(Compiler *cc, Node *n, int i, int64_t N, float **f, int32_t **z, int64_t *count) {
+  Value *p = node_input(n, i);
+  int64_t c = p ? shape_numel(&p->shape) : 1;
+  if ((p && !p->data) || (c != 1 && c != N) || (*count > 1 && c > 1 && c != *count))
+    return false;
+  if (c > *count)
+    *count = c;
+  if (f) {
+    *f = pool_alloc(&cc->pool, sizeof(float) * (size_t)N);
+    for (int64_t k = 0; k < N; k++)
+      (*f)[k] = p ? (float)dtype_get(p->dtype, p->data, c > 1 ? k : 0) : 1;
+  }
+  if (z) {
+    *z = pool_alloc(&cc->pool, sizeof(int32_t) * (size_t)N);
+    for (int64_t k = 0; k < N; k++)
+      (*z)[k] = p ? (int32_t)dtype_get_int(p->dtype, p->data, c > 1 ? k : 0) : 0;
+  }
+  return true;
+}
+
+// Roles of the inputs of QLinearConv / ConvInteger / QLinearMatMul / MatMulInteger.
+typedef struct {
+  int x, xs, xzp, w, ws, wzp, ys, yzp, bias;
+} QOpRoles;
+
+static bool rewrite_qoperator(Compiler *cc, Graph *g, Node *n) {
+  static const QOpRoles qlinear = {0, 1, 2, 3, 4, 5, 6, 7, 8}, integer = {0, -1, 2, 1, -1, 3, -1, -1, -1};
+  OpKind kind = n->op->kind;
+  bool conv = kind == OP_QLinearConv || kind == OP_ConvInteger;
+  const QOpRoles *r = kind == OP_QLinearConv || kind == OP_QLinearMatMul ? &qlinear : &integer;
+  Value *x = n->in[r->x], *w = n->in[r->w];
+  if (!is_q8(x->dtype) || !is_q8(w->dtype) || !w->data || (!conv && (w->shape.rank != 2 || x->shape.rank < 1)))
+    return false;
+  bool requant = r->ys >= 0;
+  double xs = 1, xzp, ys = 1, yzp = 0;
+  if ((requant && !const_scalar(n, r->xs, false, &xs)) || !const_scalar(n, r->xzp, true, &xzp))
+    return false;
+  if (requant && (!const_scalar(n, r->ys, false, &ys) || !const_scalar(n, r->yzp, true, &yzp)))
+    return false;
+  int64_t N = conv ? w->shape.dim[0] : w->shape.dim[1], K = conv ? 0 : w->shape.dim[0];
+  QLinearSpec s = {.src = n, .x = x, .x_scale = (float)xs, .x_zp = (int32_t)xzp, .w = w, .alpha = 1,
+                   .out = requant ? QOUT_QUANT : QOUT_INT32, .y_dt = n->out[0]->dtype, .y_scale = (float)ys,
+                   .y_zp = (int32_t)yzp};
+  float *wscale = NULL;
+  int32_t *wzp;
+  s.nw = 1;
+  if ((requant && !const_channels(cc, n, r->ws, N, &wscale, NULL, &s.nw)) || !const_channels(cc, n, r->wzp, N, NULL, &wzp, &s.nw))
+    return false;
+  if (!wscale) { // ConvInteger / MatMulInteger: no scales; the kernel's int32 output
+    wscale = pool_alloc(&cc->pool, sizeof(float) * (size_t)N);
+    for (int64_t k = 0; k < N; k++)
+      wscale[k] = 1;
+  }
+  s.w_scale = wscale, s.w_zp = wzp;
+  s.nw = N; // const_channels expanded both arrays to one value per channel
+  qrange(s.y_dt, &s.lo, &s.hi);
+  Value *b = r->bias >= 0 ? node_input(n, r->bias) : NULL;
+  if (b) {
+    if (!b->data || b->dtype != DT_I32 || shape_numel(&b->shape) != N)
+      return false;
+    s.bias_i32 = b->data;
+  }
+  Graph *with = graph_new(cc, g, "qop");
+  Node *k = conv ? qconv_build(cc, with, &s, cc->target)
+                 : qgemm_build(cc, with, &s, cc->target, shape_numel(&x->shape) / K, K, N, n->out[0]->shape);
+  if (!k)
+    return false;
+  replace_by(cc, n, with, k);
+  return true;
+}
+
+static bool rewrite_node(Compiler *cc, Graph *g, Node *n) {
+  if (!n->op || !n->out[0] || n->out[0]->data)
+    return false;
+  switch (n->op->kind) {
+  case OP_Conv: return rewrite_conv(cc, g, n);
+  case OP_MatMul:
+  case OP_Gemm: return rewrite_matmul(cc, g, n);
+  case OP_QLinearConv:
+  case OP_ConvInteger:
+  case OP_QLinearMatMul:
+  case OP_MatMulInteger: return rewrite_qoperator(cc, g, n);
+  default: return false;
+  }
+}
+
+void rewrite_quantized(Compiler *cc, Graph *g) {
+  for (int i = 0; i < g->nodes.len; i++) {
+    Node *n = g->nodes.items[i];
+    if (n->inferred)
+      rewrite_node(cc, g, n);
+  }
+}
