@@ -170,7 +170,7 @@ LLVMValueRef qrequantize(KB *kb, LLVMValueRef v, LLVMValueRef mult, LLVMValueRef
                          int32_t hi);
 LLVMValueRef qsplat(KB *kb, LLVMValueRef s, int lanes);
 LLVMValueRef qload_vec(KB *kb, LLVMTypeRef elem, int lanes, LLVMValueRef base, LLVMValueRef idx);
-void qstore_lanes(KB *kb, DType dt, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v, int valid);
+void qstore_lanes(KB *kb, DType dt, LLVMValueRef base, LLVMValueRef idx, int64_t stride, LLVMValueRef v, int valid);
 
 // A quantized linear layer (Conv, MatMul, Gemm or their QOperator forms), as the QDQ rewrite
 // (passes/qdq.c) finds it; qgemm_build and qconv_build turn it into an integer kernel node.
@@ -195,6 +195,32 @@ typedef struct {
 } QLinearSpec;
 int64_t qbias_acc(const QLinearSpec *s, int64_t c);
 float qchannel_multiplier(const QLinearSpec *s, int64_t c);
+// The integer GEMM core: rows of A against N columns of constant weights (element (k, n) of
+// the spec's weights given by a QWeightFn), with the epilogue of the spec.
+typedef struct {
+  QDot dot;
+  int64_t N, K, kgroups;     // columns (per group) and depth
+  int64_t groups;            // independent column sets (grouped convolutions), each padded to lanes
+  DType a_stored;            // the run-time operand's type (uint8 or int8)
+  bool need_rowsum;          // some column's (shifted) zero point is not zero
+  QOutKind out;
+  int32_t y_zp, lo, hi;
+} QCore;
+typedef int32_t QWeightFn(const QLinearSpec *s, int64_t k, int64_t n, int64_t K, int64_t N);
+// Packs the weights and epilogue parameters into inputs 1..3 of N (false: int32 overflow).
+// Output channel g * N + j is column j of group g.
+bool qcore_build(Compiler *cc, Graph *with, Node *n, QCore *c, const QLinearSpec *s, const Target *t, int64_t K,
+                 int64_t N, int64_t groups, QWeightFn *w_at);
+// Rows [0, ROWS) of A (LDA bytes apart) times group GROUP's columns into Y (an element offset
+// into output 0) with the given strides; ROWSUM: i32[rows] of A's row sums when needed.
+void qcore_emit(KB *kb, Node *n, const QCore *c, LLVMValueRef group, LLVMValueRef a, int64_t lda, bool a_flip,
+                LLVMValueRef rowsum, int64_t rows, LLVMValueRef y, int64_t row_stride, int64_t col_stride);
+// The epilogue alone (kernels with their own accumulation): a QStoreFn and its context, whose
+// parameter columns start at PCOL.
+QStoreFn qcore_store;
+void *qcore_store_ctx(Compiler *cc, Node *n, const QCore *c, LLVMValueRef pcol, LLVMValueRef y, int64_t row_stride,
+                      int64_t col_stride);
+LLVMValueRef qrow_sum(KB *kb, const QCore *c, LLVMValueRef row, int64_t count, bool flip);
 // The QGemm node computing S as [M, K] x [K, N] (NULL when int32 cannot hold its offsets).
 Node *qgemm_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target *t, int64_t M, int64_t K, int64_t N,
                   Shape y_shape);

@@ -120,22 +120,17 @@ LLVMValueRef qrequantize(KB *kb, LLVMValueRef v, LLVMValueRef mult, LLVMValueRef
 }
 
 // Stores the first VALID lanes of vector V (elements of type DT in their compute form) at
-// BASE[idx...]: a vector store when all lanes are valid.
-void qstore_lanes(KB *kb, DType dt, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v, int valid) {
+// BASE[idx + lane * stride]: one vector store when the lanes are all valid and contiguous.
+void qstore_lanes(KB *kb, DType dt, LLVMValueRef base, LLVMValueRef idx, int64_t stride, LLVMValueRef v, int valid) {
   int lanes = (int)LLVMGetVectorSize(LLVMTypeOf(v));
-  if (valid == lanes && !dtype_is_float(dt) && dt != DT_BOOL) {
+  if (valid == lanes && stride == 1 && (dt == DT_F32 || (dtype_is_int(dt) && dtype_compute(dt) == dt))) {
     LLVMValueRef st = LLVMBuildStore(kb->b, v, kb_gep(kb, dt, base, idx));
     LLVMSetAlignment(st, 1);
     return;
   }
-  if (valid == lanes && dt == DT_F32) {
-    LLVMValueRef st = LLVMBuildStore(kb->b, v, kb_gep(kb, dt, base, idx));
-    LLVMSetAlignment(st, 4);
-    return;
-  }
   for (int l = 0; l < valid; l++) {
     LLVMValueRef e = LLVMBuildExtractElement(kb->b, v, LLVMConstInt(LLVMInt32TypeInContext(kb->ctx), (unsigned)l, 0), "");
-    kb_store(kb, dt, base, LLVMBuildAdd(kb->b, idx, kb_idx(kb, l), ""), e);
+    kb_store(kb, dt, base, LLVMBuildAdd(kb->b, idx, kb_idx(kb, l * stride), ""), e);
   }
 }
 
@@ -253,113 +248,11 @@ int64_t qpacked_index(const QDot *d, int64_t kgroups, int64_t k, int64_t col) {
 }
 
 //
-// QGemm: Y[M, N] = requantize(A[M, K] x B[K, N] + bias), B constant and packed.
+// The core shared by QGemm and QConv: rows of A (activations, or convolution patches) times
+// weights packed at compile time as the vector operand; input 1 of the node holds them,
+// input 2 the int32 epilogue parameters [4][columns padded to lanes] (bias and offsets,
+// shifted zero point, multiplier, shift), input 3 the float ones [2][...] (scale, bias).
 //
-typedef struct {
-  QDot dot;
-  int64_t M, N, K, kgroups;
-  DType a_stored;            // the run-time operand's type (uint8 or int8)
-  bool need_rowsum;          // some column's (shifted) zero point is not zero
-  QOutKind out;
-  int32_t y_zp, lo, hi;
-  Shape y_shape;
-} QGemmPlan;
-
-void infer_QGemm(Compiler *cc, Node *n) {
-  const QGemmPlan *p = n->priv;
-  if (!p)
-    fatal_at(cc, n, "internal op QGemm without a plan");
-  set_output(n, 0, n->out[0]->dtype, p->y_shape);
-}
-
-// The QGemm epilogue: the column's bias, the row-sum correction, then the output form.
-typedef struct {
-  const QGemmPlan *p;
-  Node *n;
-  LLVMValueRef rowsum;       // i32[M] in scratch, or NULL
-} GemmStore;
-
-static void gemm_store(KB *kb, void *ctx, LLVMValueRef row, LLVMValueRef blk, LLVMValueRef acc, int valid) {
-  GemmStore *gs = ctx;
-  const QGemmPlan *p = gs->p;
-  int L = p->dot.lanes;
-  int64_t npad = (p->N + L - 1) / L * L;
-  LLVMTypeRef i32 = LLVMInt32TypeInContext(kb->ctx), f32 = LLVMFloatTypeInContext(kb->ctx);
-  LLVMValueRef col = LLVMBuildMul(kb->b, blk, kb_idx(kb, L), "");
-  LLVMValueRef yat = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, row, kb_idx(kb, p->N), ""), col, "");
-  DType yt = gs->n->out[0]->dtype;
-  LLVMValueRef v = LLVMBuildAdd(kb->b, acc, qload_vec(kb, i32, L, kb->in[2], col), "");
-  if (gs->rowsum) {
-    LLVMValueRef zb = qload_vec(kb, i32, L, kb->in[2], LLVMBuildAdd(kb->b, col, kb_idx(kb, npad), ""));
-    LLVMValueRef rs = qsplat(kb, kb_load(kb, DT_I32, gs->rowsum, row), L);
-    v = LLVMBuildSub(kb->b, v, LLVMBuildMul(kb->b, zb, rs, ""), "");
-  }
-  if (p->out == QOUT_INT32) {
-    qstore_lanes(kb, DT_I32, kb->out[0], yat, v, valid);
-    return;
-  }
-  if (p->out == QOUT_FLOAT) {
-    LLVMValueRef scale = qload_vec(kb, f32, L, kb->in[3], col);
-    LLVMValueRef bias = qload_vec(kb, f32, L, kb->in[3], LLVMBuildAdd(kb->b, col, kb_idx(kb, npad), ""));
-    LLVMValueRef y = LLVMBuildFAdd(kb->b, LLVMBuildFMul(kb->b, LLVMBuildSIToFP(kb->b, v, vec(f32, L), ""), scale, ""), bias, "");
-    qstore_lanes(kb, yt, kb->out[0], yat, y, valid);
-    return;
-  }
-  LLVMValueRef mult = qload_vec(kb, i32, L, kb->in[2], LLVMBuildAdd(kb->b, col, kb_idx(kb, 2 * npad), ""));
-  LLVMValueRef shift = qload_vec(kb, i32, L, kb->in[2], LLVMBuildAdd(kb->b, col, kb_idx(kb, 3 * npad), ""));
-  LLVMValueRef y = qrequantize(kb, v, mult, shift, p->y_zp, p->lo, p->hi);
-  qstore_lanes(kb, yt, kb->out[0], yat, LLVMBuildTrunc(kb->b, y, vec(kb_type(kb, yt), L), ""), valid);
-}
-
-// The row sums of A as the kernel reads it (shifted), into scratch i32[M].
-static LLVMValueRef emit_rowsums(KB *kb, const QGemmPlan *p, LLVMValueRef a, int64_t lda, bool flip, LLVMValueRef dst) {
-  LLVMTypeRef i32 = LLVMInt32TypeInContext(kb->ctx);
-  Loop lm, lk;
-  LLVMValueRef m = kb_for(kb, &lm, p->M);
-  LLVMValueRef sum = kb_var(kb, i32, LLVMConstInt(i32, 0, 0));
-  LLVMValueRef k = kb_for(kb, &lk, p->K);
-  LLVMValueRef v = kb_load(kb, DT_U8, a, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, m, kb_idx(kb, lda), ""), k, ""));
-  if (flip)
-    v = LLVMBuildXor(kb->b, v, LLVMConstInt(LLVMInt8TypeInContext(kb->ctx), 0x80, 0), "");
-  v = p->dot.a_type == DT_I8 ? LLVMBuildSExt(kb->b, v, i32, "") : LLVMBuildZExt(kb->b, v, i32, "");
-  kb_set(kb, sum, LLVMBuildAdd(kb->b, kb_get(kb, i32, sum), v, ""));
-  kb_end_for(kb, &lk);
-  kb_store(kb, DT_I32, dst, m, kb_get(kb, i32, sum));
-  kb_end_for(kb, &lm);
-  return dst;
-}
-
-void lower_QGemm(KB *kb, Node *n) {
-  const QGemmPlan *p = n->priv;
-  int64_t G = p->dot.group, K4 = p->kgroups * G;
-  bool flip = p->a_stored != p->dot.a_type;
-  LLVMValueRef a = kb->in[0];
-  int64_t lda = p->K;
-  LLVMValueRef scratch = kb->scratch;
-  if (K4 != p->K) { // rows padded to whole groups (and shifted on the way) in scratch
-    kb_memset(kb, scratch, 0, p->M * K4);
-    Loop lm, lk;
-    LLVMValueRef m = kb_for(kb, &lm, p->M), k = kb_for(kb, &lk, p->K);
-    LLVMValueRef v = kb_load(kb, DT_U8, a, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, m, kb_idx(kb, p->K), ""), k, ""));
-    if (flip)
-      v = LLVMBuildXor(kb->b, v, LLVMConstInt(LLVMInt8TypeInContext(kb->ctx), 0x80, 0), "");
-    kb_store(kb, DT_U8, scratch, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, m, kb_idx(kb, K4), ""), k, ""), v);
-    kb_end_for(kb, &lk);
-    kb_end_for(kb, &lm);
-    a = scratch;
-    lda = K4;
-    flip = false;
-    scratch = LLVMBuildInBoundsGEP2(kb->b, LLVMInt8TypeInContext(kb->ctx), scratch, (LLVMValueRef[]){kb_idx(kb, (p->M * K4 + 15) / 16 * 16)}, 1, "");
-  }
-  GemmStore gs = {p, n, NULL};
-  if (p->need_rowsum)
-    gs.rowsum = emit_rowsums(kb, p, a, lda, flip, scratch);
-  QMicro mk = {.dot = &p->dot, .a = a, .lda = lda, .a_flip = flip, .b = kb->in[1], .kgroups = p->kgroups,
-               .rows = p->M, .cols = p->N, .store = gemm_store, .ctx = &gs};
-  qmicro_emit(kb, &mk);
-}
-
-// Weight element (k, n) of the spec's constant operand, as an integer.
 static int32_t weight_at(const QLinearSpec *s, int64_t k, int64_t n, int64_t K, int64_t N) {
   return (int32_t)dtype_get_int(s->w->dtype, s->w->data, s->w_trans ? n * K + k : k * N + n);
 }
@@ -381,62 +274,204 @@ float qchannel_multiplier(const QLinearSpec *s, int64_t c) {
   return s->out == QOUT_FLOAT ? xw * s->alpha : xw / s->y_scale * s->alpha;
 }
 
+bool qcore_build(Compiler *cc, Graph *with, Node *n, QCore *c, const QLinearSpec *s, const Target *t, int64_t K,
+                 int64_t N, int64_t groups, QWeightFn *w_at) {
+  c->dot = qdot_select(t, s->x->dtype, s->w->dtype, true);
+  c->N = N, c->K = K, c->groups = groups;
+  c->kgroups = (K + c->dot.group - 1) / c->dot.group;
+  c->a_stored = s->x->dtype;
+  c->out = s->out;
+  c->y_zp = s->y_zp, c->lo = s->lo, c->hi = s->hi;
+  int L = c->dot.lanes;
+  int64_t npad = (N + L - 1) / L * L, cols = groups * npad; // each group's columns padded to lanes
+  int db = qdot_shift(s->w->dtype, c->dot.b_type), da = qdot_shift(s->x->dtype, c->dot.a_type);
+  int64_t bytes = cols * c->kgroups * c->dot.group;
+  uint8_t *packed = pool_alloc(&cc->pool, (size_t)bytes);
+  int32_t *prm = pool_alloc(&cc->pool, sizeof(int32_t) * (size_t)(4 * cols));
+  float *fprm = pool_alloc(&cc->pool, sizeof(float) * (size_t)(2 * cols));
+  int64_t za = (int64_t)s->x_zp + da;
+  for (int64_t col = 0; col < cols; col++) {
+    int64_t j = col / npad * N + col % npad; // the output channel
+    if (col % npad >= N)
+      continue;
+    int64_t colsum = 0, zb = (int64_t)s->w_zp[s->nw > 1 ? j : 0] + db;
+    for (int64_t k = 0; k < K; k++) {
+      int32_t v = w_at(s, k, j, K, groups * N) + db;
+      packed[qpacked_index(&c->dot, c->kgroups, k, col)] = (uint8_t)v;
+      colsum += v;
+    }
+    int64_t bias = c->out == QOUT_FLOAT && s->bias_f ? 0 : qbias_acc(s, j); // float bias: after scaling
+    int64_t off = bias - za * colsum + K * za * zb;
+    if (off != (int32_t)off)
+      return false; // the int32 accumulator cannot hold this layer's offsets
+    prm[col] = (int32_t)off;
+    prm[cols + col] = (int32_t)zb;
+    c->need_rowsum |= zb != 0;
+    qmultiplier(qchannel_multiplier(s, j), &prm[2 * cols + col], &prm[3 * cols + col]);
+    fprm[col] = qchannel_multiplier(s, j);
+    fprm[cols + col] = s->bias_f && s->out == QOUT_FLOAT ? s->bias_f[j] : 0;
+  }
+  n->in[1] = graph_const(with, pool_printf(&cc->pool, "%s.packed", s->w->name), c->dot.b_type, shape_of(1, &bytes), packed);
+  n->in[2] = graph_const(with, pool_printf(&cc->pool, "%s.requant", s->src->name), DT_I32,
+                         (Shape){.rank = 2, .dim = {4, cols}}, prm);
+  if (s->out == QOUT_FLOAT)
+    n->in[3] = graph_const(with, pool_printf(&cc->pool, "%s.scale", s->src->name), DT_F32,
+                           (Shape){.rank = 2, .dim = {2, cols}}, fprm);
+  return true;
+}
+
+// The epilogue: the column's bias and offsets, the row-sum correction, then the output form,
+// stored at Y + row * row_stride + column * col_stride.
+typedef struct {
+  const QCore *c;
+  Node *n;
+  LLVMValueRef rowsum;       // i32[rows], or NULL
+  LLVMValueRef y;            // element offset of row 0, column 0
+  int64_t row_stride, col_stride;
+  LLVMValueRef pcol;         // first parameter column of the group
+} CoreStore;
+
+void qcore_store(KB *kb, void *ctx, LLVMValueRef row, LLVMValueRef blk, LLVMValueRef acc, int valid) {
+  CoreStore *cs = ctx;
+  const QCore *c = cs->c;
+  int L = c->dot.lanes;
+  int64_t npad = (c->N + L - 1) / L * L * c->groups;
+  LLVMTypeRef i32 = LLVMInt32TypeInContext(kb->ctx), f32 = LLVMFloatTypeInContext(kb->ctx);
+  LLVMValueRef out_col = LLVMBuildMul(kb->b, blk, kb_idx(kb, L), "");
+  LLVMValueRef yat = LLVMBuildAdd(kb->b, cs->y, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, row, kb_idx(kb, cs->row_stride), ""),
+                                                            LLVMBuildMul(kb->b, out_col, kb_idx(kb, cs->col_stride), ""), ""), "");
+  LLVMValueRef col = LLVMBuildAdd(kb->b, cs->pcol, out_col, "");
+  DType yt = cs->n->out[0]->dtype;
+  LLVMValueRef v = LLVMBuildAdd(kb->b, acc, qload_vec(kb, i32, L, kb->in[2], col), "");
+  if (cs->rowsum) {
+    LLVMValueRef zb = qload_vec(kb, i32, L, kb->in[2], LLVMBuildAdd(kb->b, col, kb_idx(kb, npad), ""));
+    LLVMValueRef rs = qsplat(kb, kb_load(kb, DT_I32, cs->rowsum, row), L);
+    v = LLVMBuildSub(kb->b, v, LLVMBuildMul(kb->b, zb, rs, ""), "");
+  }
+  if (c->out == QOUT_INT32) {
+    qstore_lanes(kb, DT_I32, kb->out[0], yat, cs->col_stride, v, valid);
+    return;
+  }
+  if (c->out == QOUT_FLOAT) {
+    LLVMValueRef scale = qload_vec(kb, f32, L, kb->in[3], col);
+    LLVMValueRef bias = qload_vec(kb, f32, L, kb->in[3], LLVMBuildAdd(kb->b, col, kb_idx(kb, npad), ""));
+    LLVMValueRef y = LLVMBuildFAdd(kb->b, LLVMBuildFMul(kb->b, LLVMBuildSIToFP(kb->b, v, vec(f32, L), ""), scale, ""), bias, "");
+    qstore_lanes(kb, yt, kb->out[0], yat, cs->col_stride, y, valid);
+    return;
+  }
+  LLVMValueRef mult = qload_vec(kb, i32, L, kb->in[2], LLVMBuildAdd(kb->b, col, kb_idx(kb, 2 * npad), ""));
+  LLVMValueRef shift = qload_vec(kb, i32, L, kb->in[2], LLVMBuildAdd(kb->b, col, kb_idx(kb, 3 * npad), ""));
+  LLVMValueRef y = qrequantize(kb, v, mult, shift, c->y_zp, c->lo, c->hi);
+  qstore_lanes(kb, yt, kb->out[0], yat, cs->col_stride, LLVMBuildTrunc(kb->b, y, vec(kb_type(kb, yt), L), ""), valid);
+}
+
+void qcore_emit(KB *kb, Node *n, const QCore *c, LLVMValueRef group, LLVMValueRef a, int64_t lda, bool a_flip,
+                LLVMValueRef rowsum, int64_t rows, LLVMValueRef y, int64_t row_stride, int64_t col_stride) {
+  int L = c->dot.lanes;
+  int64_t npad = (c->N + L - 1) / L * L;
+  LLVMValueRef pcol = LLVMBuildMul(kb->b, group, kb_idx(kb, npad), "");
+  CoreStore cs = {c, n, rowsum, y, row_stride, col_stride, pcol};
+  LLVMValueRef boff = LLVMBuildMul(kb->b, pcol, kb_idx(kb, c->kgroups * c->dot.group), "");
+  QMicro mk = {.dot = &c->dot, .a = a, .lda = lda, .a_flip = a_flip,
+               .b = LLVMBuildInBoundsGEP2(kb->b, LLVMInt8TypeInContext(kb->ctx), kb->in[1], &boff, 1, ""),
+               .kgroups = c->kgroups, .rows = rows, .cols = c->N, .store = qcore_store, .ctx = &cs};
+  qmicro_emit(kb, &mk);
+}
+
+void *qcore_store_ctx(Compiler *cc, Node *n, const QCore *c, LLVMValueRef pcol, LLVMValueRef y, int64_t row_stride,
+                      int64_t col_stride) {
+  CoreStore *cs = pool_alloc(&cc->pool, sizeof *cs);
+  *cs = (CoreStore){c, n, NULL, y, row_stride, col_stride, pcol};
+  return cs;
+}
+
+// Sums of COUNT bytes at ROW, flipped if FLIP, read as the kernel's A type: an i32.
+LLVMValueRef qrow_sum(KB *kb, const QCore *c, LLVMValueRef row, int64_t count, bool flip) {
+  LLVMTypeRef i32 = LLVMInt32TypeInContext(kb->ctx);
+  LLVMValueRef sum = kb_var(kb, i32, LLVMConstInt(i32, 0, 0));
+  Loop lk;
+  LLVMValueRef k = kb_for(kb, &lk, count);
+  LLVMValueRef v = kb_load(kb, DT_U8, row, k);
+  if (flip)
+    v = LLVMBuildXor(kb->b, v, LLVMConstInt(LLVMInt8TypeInContext(kb->ctx), 0x80, 0), "");
+  v = c->dot.a_type == DT_I8 ? LLVMBuildSExt(kb->b, v, i32, "") : LLVMBuildZExt(kb->b, v, i32, "");
+  kb_set(kb, sum, LLVMBuildAdd(kb->b, kb_get(kb, i32, sum), v, ""));
+  kb_end_for(kb, &lk);
+  return kb_get(kb, i32, sum);
+}
+
+//
+// QGemm: Y[M, N] = requantize(A[M, K] x B[K, N] + bias), B constant.
+//
+typedef struct {
+  QCore core;
+  int64_t M;
+  Shape y_shape;
+} QGemmPlan;
+
+void infer_QGemm(Compiler *cc, Node *n) {
+  const QGemmPlan *p = n->priv;
+  if (!p)
+    fatal_at(cc, n, "internal op QGemm without a plan");
+  set_output(n, 0, n->out[0]->dtype, p->y_shape);
+}
+
+void lower_QGemm(KB *kb, Node *n) {
+  const QGemmPlan *p = n->priv;
+  const QCore *c = &p->core;
+  int64_t K4 = c->kgroups * c->dot.group;
+  bool flip = c->a_stored != c->dot.a_type;
+  LLVMValueRef a = kb->in[0], scratch = kb->scratch;
+  int64_t lda = c->K;
+  LLVMTypeRef i8 = LLVMInt8TypeInContext(kb->ctx);
+  if (K4 != c->K) { // rows padded to whole groups (and flipped on the way) in scratch
+    kb_memset(kb, scratch, 0, p->M * K4);
+    Loop lm, lk;
+    LLVMValueRef m = kb_for(kb, &lm, p->M), k = kb_for(kb, &lk, c->K);
+    LLVMValueRef v = kb_load(kb, DT_U8, a, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, m, kb_idx(kb, c->K), ""), k, ""));
+    if (flip)
+      v = LLVMBuildXor(kb->b, v, LLVMConstInt(i8, 0x80, 0), "");
+    kb_store(kb, DT_U8, scratch, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, m, kb_idx(kb, K4), ""), k, ""), v);
+    kb_end_for(kb, &lk);
+    kb_end_for(kb, &lm);
+    a = scratch;
+    lda = K4;
+    flip = false;
+    LLVMValueRef at = kb_idx(kb, (p->M * K4 + 15) / 16 * 16);
+    scratch = LLVMBuildInBoundsGEP2(kb->b, i8, scratch, &at, 1, "");
+  }
+  LLVMValueRef rowsum = NULL;
+  if (c->need_rowsum) {
+    rowsum = scratch;
+    Loop lm;
+    LLVMValueRef m = kb_for(kb, &lm, p->M);
+    LLVMValueRef row = LLVMBuildInBoundsGEP2(kb->b, i8, a, (LLVMValueRef[]){LLVMBuildMul(kb->b, m, kb_idx(kb, lda), "")}, 1, "");
+    kb_store(kb, DT_I32, rowsum, m, qrow_sum(kb, c, row, c->K, flip));
+    kb_end_for(kb, &lm);
+  }
+  qcore_emit(kb, n, c, kb_idx(kb, 0), a, lda, flip, rowsum, p->M, kb_idx(kb, 0), c->N, 1);
+}
+
 Node *qgemm_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target *t, int64_t M, int64_t K, int64_t N,
                   Shape y_shape) {
   QGemmPlan *p = pool_alloc(&cc->pool, sizeof *p);
-  p->dot = qdot_select(t, s->x->dtype, s->w->dtype, true);
-  p->M = M, p->N = N, p->K = K;
-  p->kgroups = (K + p->dot.group - 1) / p->dot.group;
-  p->a_stored = s->x->dtype;
-  p->out = s->out;
-  p->y_zp = s->y_zp, p->lo = s->lo, p->hi = s->hi;
+  p->M = M;
   p->y_shape = y_shape;
-  int L = p->dot.lanes;
-  int64_t nblocks = (N + L - 1) / L, npad = nblocks * L;
-  int db = qdot_shift(s->w->dtype, p->dot.b_type), da = qdot_shift(s->x->dtype, p->dot.a_type);
-  // B packed in the kernel's type; column sums of the shifted values over the real K
-  int64_t bytes = nblocks * p->kgroups * L * p->dot.group;
-  uint8_t *packed = pool_alloc(&cc->pool, (size_t)bytes);
-  int32_t *prm = pool_alloc(&cc->pool, sizeof(int32_t) * (size_t)(4 * npad));
-  float *fprm = pool_alloc(&cc->pool, sizeof(float) * (size_t)(2 * npad));
-  int64_t za = (int64_t)s->x_zp + da;
-  for (int64_t n = 0; n < N; n++) {
-    int64_t colsum = 0, zb = (int64_t)s->w_zp[s->nw > 1 ? n : 0] + db;
-    for (int64_t k = 0; k < K; k++) {
-      int32_t v = weight_at(s, k, n, K, N) + db;
-      packed[qpacked_index(&p->dot, p->kgroups, k, n)] = (uint8_t)v;
-      colsum += v;
-    }
-    int64_t c = qbias_acc(s, n) - za * colsum + K * za * zb;
-    if (c != (int32_t)c)
-      return NULL; // the int32 accumulator cannot hold this layer's offsets
-    prm[n] = (int32_t)c;
-    prm[npad + n] = (int32_t)zb;
-    p->need_rowsum |= zb != 0;
-    qmultiplier(qchannel_multiplier(s, n), &prm[2 * npad + n], &prm[3 * npad + n]);
-    fprm[n] = qchannel_multiplier(s, n);
-    fprm[npad + n] = s->bias_f && s->out == QOUT_FLOAT ? s->bias_f[n] : 0;
-    if (s->out == QOUT_FLOAT && s->bias_f)
-      prm[n] = (int32_t)(c - qbias_acc(s, n)); // the float bias is added after scaling
-  }
   Node *n = graph_new_node(with, "QGemm", "edgecc", pool_printf(&cc->pool, "%s.qgemm", s->src->name), 4, 1);
   n->in[0] = s->x;
-  n->in[1] = graph_const(with, pool_printf(&cc->pool, "%s.packed", s->w->name), p->dot.b_type, shape_of(1, &bytes), packed);
-  n->in[2] = graph_const(with, pool_printf(&cc->pool, "%s.requant", s->src->name), DT_I32,
-                         (Shape){.rank = 2, .dim = {4, npad}}, prm);
-  if (s->out == QOUT_FLOAT)
-    n->in[3] = graph_const(with, pool_printf(&cc->pool, "%s.scale", s->src->name), DT_F32,
-                           (Shape){.rank = 2, .dim = {2, npad}}, fprm);
+  if (!qcore_build(cc, with, n, &p->core, s, t, K, N, 1, weight_at))
+    return NULL;
   Value *y = graph_new_value(with, pool_printf(&cc->pool, "%s.y", s->src->name));
   y->producer = n;
   y->dtype = s->y_dt;
   n->out[0] = y;
   n->priv = p;
-  n->kernel = pool_printf(&cc->pool, "qgemm.%s", qdot_name(&p->dot));
-  int64_t K4 = p->kgroups * p->dot.group;
+  n->kernel = pool_printf(&cc->pool, "qgemm.%s", qdot_name(&p->core.dot));
+  const QCore *c = &p->core;
+  int64_t K4 = c->kgroups * c->dot.group;
   if (K4 != K)
     n->scratch = (M * K4 + 15) / 16 * 16;
-  if (p->need_rowsum)
+  if (c->need_rowsum)
     n->scratch += 4 * M;
   infer_QGemm(cc, n);
   n->inferred = true;
