@@ -227,6 +227,31 @@ Node *qgemm_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target 
 InferFn infer_QGemm;
 LowerFn lower_QGemm;
 
+// qlinear.c — com.microsoft QLinear* ops and QTable (lookup tables of 8-bit inputs)
+// The float op a table applies between DequantizeLinear and QuantizeLinear.
+typedef struct {
+  const char *op_type;       // an ai.onnx elementwise op, or NULL: requantization only
+  int opset;
+  Attr *attrs;
+  int nattrs;
+  Value **in;                // its inputs (constants), the table's input at position X_INDEX
+  int nin, x_index;
+} QTableOp;
+// The 256 entries Q(f(DQ(x))) for each byte of x (a constant in WITH), NULL if they cannot
+// be computed at compile time.
+Value *qtable_values(Compiler *cc, Graph *with, const QTableOp *f, DType xt, float xs, int32_t xz, DType yt, float ys,
+                     int32_t yz);
+Node *qtable_node(Compiler *cc, Graph *with, const char *name, Value *x, Value *table);
+// Replaces QLinearSigmoid / QLinearLeakyRelu / QLinearConcat node N by the nodes computing it.
+bool qlinear_expand(Compiler *cc, Node *n);
+// A QLinearAdd or QLinearMul node (KIND) with constant parameters, its output clamped to
+// [LO, HI] (fused Relu).
+Node *qbinary_node(Compiler *cc, Graph *with, OpKind kind, const char *name, Value *a, float sa, int32_t za, Value *b,
+                   float sb, int32_t zb, DType yt, float sy, int32_t zy, int32_t lo, int32_t hi);
+InferFn infer_QTable, infer_qlinear_unary, infer_qlinear_binary, infer_QLinearConcat, infer_qlinear_pool;
+LowerFn lower_QTable, lower_qlinear_pool;
+ScalarFn scalar_qlinear_binary;
+
 // qconv.c — the QConv node of a quantized convolution (NULL when int32 cannot hold it)
 Node *qconv_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target *t);
 InferFn infer_QConv;

@@ -6,6 +6,13 @@
 // kernel that gives the same result (up to one quantization step where the float reference
 // would round a near-tie the other way):
 //   Conv, MatMul, Gemm (+ Relu/Clip fused into the output clamp)  -> QConv, QGemm
+//   Add, Mul of two quantized inputs                               -> QLinearAdd, QLinearMul
+//   any elementwise function of one quantized input (Relu, Clip, LeakyRelu, Sigmoid, Tanh,
+//   HardSwish, Mul by a constant...), and requantization          -> QTable (256 entries)
+//   data movement (Reshape, Transpose, Slice, Gather, Resize nearest, MaxPool...) -> the same
+//   op on the quantized data (and a QTable if the output is quantized differently)
+//   Concat                                                         -> Concat (+ QTables)
+//   AveragePool, GlobalAveragePool                -> QLinearAveragePool, QLinearGlobalAveragePool
 // QOperator ops with constant weights (QLinearConv, QLinearMatMul, ConvInteger,
 // MatMulInteger) get the same fast kernels. Whatever no pattern covers keeps its
 // DequantizeLinear and QuantizeLinear nodes and runs correctly in float.
@@ -330,6 +337,218 @@ static bool rewrite_qoperator(Compiler *cc, Graph *g, Node *n) {
   return true;
 }
 
+//
+// Elementwise functions of one quantized input, data movement, binary ops, Concat, pooling
+//
+// DQ(x) per tensor, 8 bits.
+static bool dq8(Compiler *cc, Value *v, QParams *qp) {
+  return dq_source(cc, v, qp) && qp->n == 1 && !qp->block && is_q8(qp->dt);
+}
+
+static bool same_params(const QParams *a, const QParams *b) {
+  return a->dt == b->dt && a->scale[0] == b->scale[0] && a->zp[0] == b->zp[0];
+}
+
+// A QTable applying F (NULL: requantization only) to X (parameters XQ) and quantizing like
+// YQ, its entries clamped to [LO, HI].
+static Node *table(Compiler *cc, Graph *with, const char *name, Value *x, const QParams *xq, const QTableOp *f,
+                   const QParams *yq, int32_t lo, int32_t hi) {
+  Value *t = qtable_values(cc, with, f, xq->dt, xq->scale[0], xq->zp[0], yq->dt, yq->scale[0], yq->zp[0]);
+  if (!t)
+    return NULL;
+  for (int i = 0; i < 256; i++) {
+    int64_t v = dtype_get_int(t->dtype, t->data, i);
+    dtype_set(t->dtype, t->data, i, (double)(v < lo ? lo : v > hi ? hi : v));
+  }
+  return qtable_node(cc, with, name, x, t);
+}
+
+// DQ(x) -> f -> [Relu/Clip] -> Q, f elementwise in x alone (its other inputs constant scalars).
+static bool rewrite_unary(Compiler *cc, Graph *g, Node *n) {
+  int xi = -1;
+  for (int i = 0; i < n->nin; i++) {
+    Value *v = n->in[i];
+    if (!v)
+      continue;
+    if (!v->data) {
+      if (xi >= 0)
+        return false;
+      xi = i;
+    } else if (shape_numel(&v->shape) != 1) {
+      return false; // a tensor operand would make the function depend on the position
+    }
+  }
+  QParams xq, yq;
+  int32_t lo, hi;
+  Node *last;
+  if (xi < 0 || !dq8(cc, n->in[xi], &xq) || !shape_eq(&n->in[xi]->shape, &n->out[0]->shape) ||
+      !q_sink(cc, g, n->out[0], &yq, &lo, &hi, &last))
+    return false;
+  QTableOp f = {.op_type = n->op_type, .opset = n->opset, .attrs = n->attrs, .nattrs = n->nattrs, .in = n->in,
+                .nin = n->nin, .x_index = xi};
+  Graph *with = graph_new(cc, g, "qdq");
+  Node *t = table(cc, with, n->name, xq.q, &xq, &f, &yq, lo, hi);
+  if (!t)
+    return false;
+  replace_by(cc, last, with, t);
+  return true;
+}
+
+// Ops that only move elements (and MaxPool, which picks them): they commute with
+// per-tensor quantization and run on the quantized data.
+static bool moves_elements(const Node *n) {
+  switch (n->op->kind) {
+  case OP_Reshape:
+  case OP_Flatten:
+  case OP_Squeeze:
+  case OP_Unsqueeze:
+  case OP_Identity:
+  case OP_Transpose:
+  case OP_Slice:
+  case OP_Gather:
+  case OP_DepthToSpace:
+  case OP_SpaceToDepth:
+  case OP_Expand:
+  case OP_Tile: return true;
+  case OP_MaxPool: return n->nout == 1 || !n->out[1] || !value_uses(n->graph, n->out[1]);
+  case OP_Resize:
+  case OP_Upsample: return !strcmp(attr_string(n, "mode", "nearest"), "nearest");
+  default: return false;
+  }
+}
+
+// DQ(x) -> data movement -> [Relu/Clip] -> Q: the op on x itself, then a QTable when the
+// output is quantized differently (or clamped).
+static bool rewrite_move(Compiler *cc, Graph *g, Node *n) {
+  QParams xq, yq;
+  int32_t lo, hi, tlo, thi;
+  Node *last;
+  if (!dq8(cc, n->in[0], &xq) || !q_sink(cc, g, n->out[0], &yq, &lo, &hi, &last))
+    return false;
+  for (int i = 1; i < n->nin; i++)
+    if (n->in[i] && n->in[i]->producer && n->in[i]->producer->op && n->in[i]->producer->op->kind == OP_DequantizeLinear)
+      return false;
+  Graph *with = graph_new(cc, g, "qdq");
+  Node *m = graph_new_node(with, n->op_type, n->domain, pool_printf(&cc->pool, "%s.q", n->name), n->nin, 1);
+  m->opset = n->opset;
+  m->attrs = n->attrs;
+  m->nattrs = n->nattrs;
+  for (int i = 0; i < n->nin; i++)
+    m->in[i] = n->in[i];
+  m->in[0] = xq.q;
+  m->out[0] = graph_new_value(with, pool_printf(&cc->pool, "%s.y", m->name));
+  m->out[0]->producer = m;
+  m->op->infer(cc, m);
+  m->inferred = true;
+  Node *res = m;
+  qrange(yq.dt, &tlo, &thi);
+  if (!same_params(&xq, &yq) || lo > tlo || hi < thi)
+    res = table(cc, with, pool_printf(&cc->pool, "%s.requant", n->name), m->out[0], &xq, NULL, &yq, lo, hi);
+  if (!res)
+    return false;
+  replace_by(cc, last, with, res);
+  return true;
+}
+
+// DQ(a) + DQ(b), DQ(a) * DQ(b) -> [Relu/Clip] -> Q: QLinearAdd / QLinearMul.
+static bool rewrite_binary(Compiler *cc, Graph *g, Node *n) {
+  QParams aq, bq, yq;
+  int32_t lo, hi;
+  Node *last;
+  if (n->nin != 2 || !dq8(cc, n->in[0], &aq) || !dq8(cc, n->in[1], &bq) || !q_sink(cc, g, n->out[0], &yq, &lo, &hi, &last))
+    return false;
+  Graph *with = graph_new(cc, g, "qdq");
+  Node *b = qbinary_node(cc, with, n->op->kind == OP_Mul ? OP_QLinearMul : OP_QLinearAdd, pool_printf(&cc->pool, "%s.q", n->name),
+                         aq.q, aq.scale[0], aq.zp[0], bq.q, bq.scale[0], bq.zp[0], yq.dt, yq.scale[0], yq.zp[0], lo, hi);
+  replace_by(cc, last, with, b);
+  return true;
+}
+
+// Concat of DQ inputs -> Q: the quantized inputs, requantized by tables where they differ.
+static bool rewrite_concat(Compiler *cc, Graph *g, Node *n) {
+  QParams yq, *xq = pool_alloc(&cc->pool, sizeof(QParams) * (size_t)n->nin);
+  int32_t lo, hi, tlo, thi;
+  Node *last;
+  for (int i = 0; i < n->nin; i++)
+    if (!n->in[i] || !dq8(cc, n->in[i], &xq[i]))
+      return false;
+  if (!q_sink(cc, g, n->out[0], &yq, &lo, &hi, &last))
+    return false;
+  qrange(yq.dt, &tlo, &thi);
+  Graph *with = graph_new(cc, g, "qdq");
+  Value **ins = pool_alloc(&cc->pool, sizeof(Value *) * (size_t)n->nin);
+  for (int i = 0; i < n->nin; i++) { // the tables first: nodes run in creation order
+    ins[i] = xq[i].q;
+    if (same_params(&xq[i], &yq) && lo == tlo && hi == thi)
+      continue;
+    Node *t = table(cc, with, pool_printf(&cc->pool, "%s.requant%d", n->name, i), xq[i].q, &xq[i], NULL, &yq, lo, hi);
+    if (!t)
+      return false;
+    ins[i] = t->out[0];
+  }
+  Node *cat = graph_new_node(with, "Concat", "", pool_printf(&cc->pool, "%s.q", n->name), n->nin, 1);
+  cat->opset = n->opset;
+  cat->attrs = n->attrs;
+  cat->nattrs = n->nattrs;
+  memcpy(cat->in, ins, sizeof(Value *) * (size_t)n->nin);
+  cat->out[0] = graph_new_value(with, pool_printf(&cc->pool, "%s.y", cat->name));
+  cat->out[0]->producer = cat;
+  cat->op->infer(cc, cat);
+  cat->inferred = true;
+  replace_by(cc, last, with, cat);
+  return true;
+}
+
+// DQ(x) -> AveragePool / GlobalAveragePool -> Q: QLinearAveragePool / QLinearGlobalAveragePool.
+static bool rewrite_avgpool(Compiler *cc, Graph *g, Node *n) {
+  QParams xq, yq;
+  int32_t lo, hi, tlo, thi;
+  Node *last;
+  if (!dq8(cc, n->in[0], &xq) || !q_sink(cc, g, n->out[0], &yq, &lo, &hi, &last))
+    return false;
+  qrange(yq.dt, &tlo, &thi);
+  if (lo != tlo || hi != thi)
+    return false;
+  bool global = n->op->kind == OP_GlobalAveragePool;
+  Graph *with = graph_new(cc, g, "qdq");
+  Node *p = graph_new_node(with, global ? "QLinearGlobalAveragePool" : "QLinearAveragePool", "com.microsoft",
+                           pool_printf(&cc->pool, "%s.q", n->name), 5, 1);
+  p->opset = 1;
+  if (!global)
+    p->attrs = n->attrs, p->nattrs = n->nattrs;
+  p->in[0] = xq.q;
+  p->in[1] = xq.node->in[1];
+  p->in[2] = node_input(xq.node, 2) ? xq.node->in[2] : graph_const(with, "zero", xq.dt, (Shape){0}, NULL);
+  p->in[3] = yq.node->in[1];
+  p->in[4] = node_input(yq.node, 2) ? yq.node->in[2] : graph_const(with, "zero", yq.dt, (Shape){0}, NULL);
+  p->out[0] = graph_new_value(with, pool_printf(&cc->pool, "%s.y", p->name));
+  p->out[0]->producer = p;
+  p->op->infer(cc, p);
+  p->inferred = true;
+  replace_by(cc, last, with, p);
+  return true;
+}
+
+// DQ(x) -> [Relu/Clip] -> Q: requantization by a table, or x itself when nothing changes.
+static bool rewrite_requant(Compiler *cc, Graph *g, Node *n) {
+  QParams xq, yq;
+  int32_t lo, hi, tlo, thi;
+  Node *last;
+  if (!dq8(cc, n->out[0], &xq) || xq.q->data || !q_sink(cc, g, n->out[0], &yq, &lo, &hi, &last))
+    return false;
+  Graph *with = graph_new(cc, g, "qdq");
+  qrange(yq.dt, &tlo, &thi);
+  if (same_params(&xq, &yq) && lo == tlo && hi == thi) {
+    replace_node(cc, last, with, &xq.q);
+    return true;
+  }
+  Node *t = table(cc, with, pool_printf(&cc->pool, "%s.requant", n->name), xq.q, &xq, NULL, &yq, lo, hi);
+  if (!t)
+    return false;
+  replace_by(cc, last, with, t);
+  return true;
+}
+
 static bool rewrite_node(Compiler *cc, Graph *g, Node *n) {
   if (!n->op || !n->out[0] || n->out[0]->data)
     return false;
@@ -341,7 +560,19 @@ static bool rewrite_node(Compiler *cc, Graph *g, Node *n) {
   case OP_ConvInteger:
   case OP_QLinearMatMul:
   case OP_MatMulInteger: return rewrite_qoperator(cc, g, n);
-  default: return false;
+  case OP_QLinearSigmoid:
+  case OP_QLinearLeakyRelu:
+  case OP_QLinearConcat: return qlinear_expand(cc, n);
+  case OP_Add:
+  case OP_Mul: return rewrite_binary(cc, g, n) || rewrite_unary(cc, g, n);
+  case OP_Concat: return rewrite_concat(cc, g, n);
+  case OP_DequantizeLinear: return rewrite_requant(cc, g, n);
+  case OP_AveragePool:
+  case OP_GlobalAveragePool: return rewrite_avgpool(cc, g, n);
+  default:
+    if (moves_elements(n))
+      return rewrite_move(cc, g, n);
+    return n->op->scalar && rewrite_unary(cc, g, n);
   }
 }
 

@@ -294,5 +294,155 @@ def qdq_cases():
     save_qdq("qdq_cnn_u8", bld, [("x", x)], [(c1, c1r), (c2, c2r), (d, dr)], tolerance=2)
 
 
+def sigmoid(x):
+    return (1 / (1 + np.exp(-x.astype(np.float64)))).astype(np.float32)
+
+
+def pool2d(x, k, s, mode, pads=(0, 0, 0, 0), count_include_pad=False):
+    n, c, h, w = x.shape
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])),
+                constant_values=-np.inf if mode == "max" else 0)
+    valid = np.pad(np.ones((h, w)), ((pads[0], pads[2]), (pads[1], pads[3])))
+    oh, ow = (xp.shape[2] - k) // s + 1, (xp.shape[3] - k) // s + 1
+    y = np.zeros((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            win = xp[:, :, i * s:i * s + k, j * s:j * s + k]
+            if mode == "max":
+                y[:, :, i, j] = win.max(axis=(2, 3))
+            else:
+                cnt = k * k if count_include_pad else valid[i * s:i * s + k, j * s:j * s + k].sum()
+                y[:, :, i, j] = win.sum(axis=(2, 3)) / cnt
+    return y.astype(np.float32)
+
+
+def quantized_input(bld, shape, dt, name="x", spread=1.0):
+    x = rng.normal(0, spread, shape).astype(np.float32)
+    xs, xz = act_params(x, dt)
+    q, qr = bld.q(name, x, xs, xz, dt)
+    xd, xdr = bld.dq(q, qr, xs, xz, dt)
+    return x, xd, xdr
+
+
+def qdq_single(name, dt, op, fn, shape=(2, 4, 6, 6), extra=(), tolerance=1, same_scale=False, **attrs):
+    """x -> Q -> DQ -> OP -> Q: one pattern, float reference FN."""
+    bld = Builder()
+    x, xd, xdr = quantized_input(bld, shape, dt)
+    ins = [xd] + [bld.const("c", v) if v is not None else "" for v in extra]
+    y = bld.node(op, ins, **attrs)
+    yr = fn(xdr)
+    if same_scale:  # quantized like the input: the op runs on the quantized data as it is
+        scale, zp = bld.inits[0][1], bld.inits[1][1]
+    else:
+        scale, zp = act_params(yr, dt)
+    q, qr = bld.q(y, yr, scale, zp, dt)
+    save_qdq(name, bld, [("x", x)], [(q, qr)], tolerance)
+
+
+def qdq_more_cases():
+    for dt, tag in ((np.uint8, "u8"), (np.int8, "s8")):
+        qdq_single(f"qdq_sigmoid_{tag}", dt, "Sigmoid", sigmoid)
+        qdq_single(f"qdq_leakyrelu_{tag}", dt, "LeakyRelu", lambda v: np.where(v >= 0, v, np.float32(0.1) * v).astype(np.float32),
+                   alpha=0.1)
+        qdq_single(f"qdq_maxpool_{tag}", dt, "MaxPool", lambda v: pool2d(v, 3, 2, "max", (1, 1, 1, 1)), tolerance=0,
+                   same_scale=True, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+        qdq_single(f"qdq_averagepool_{tag}", dt, "AveragePool", lambda v: pool2d(v, 2, 2, "avg"), kernel_shape=[2, 2],
+                   strides=[2, 2])
+        qdq_single(f"qdq_globalaveragepool_{tag}", dt, "GlobalAveragePool", lambda v: v.mean(axis=(2, 3), keepdims=True))
+    qdq_single("qdq_transpose_requantized_u8", np.uint8, "Transpose", lambda v: v.transpose(0, 2, 3, 1), tolerance=0,
+               perm=[0, 2, 3, 1])
+    qdq_single("qdq_reshape_same_scale_s8", np.int8, "Reshape", lambda v: v.reshape(2, -1), tolerance=0, same_scale=True,
+               extra=[np.array([2, -1], np.int64)])
+    qdq_single("qdq_resize_nearest_u8", np.uint8, "Resize", lambda v: v.repeat(2, axis=2).repeat(2, axis=3), tolerance=0,
+               same_scale=True, extra=[None, np.array([1, 1, 2, 2], np.float32)], mode="nearest")
+    qdq_single("qdq_mul_constant_u8", np.uint8, "Mul", lambda v: (v * np.float32(-1.5)).astype(np.float32),
+               extra=[np.array(-1.5, np.float32)])
+    for dt, tag in ((np.uint8, "u8"), (np.int8, "s8")):
+        for op, fn in (("Add", np.add), ("Mul", np.multiply)):
+            bld = Builder()
+            a, ad, adr = quantized_input(bld, (2, 3, 5), dt, "a")
+            b, bd, bdr = quantized_input(bld, (3, 1), dt, "b", spread=2.0)  # broadcast
+            y = bld.node(op, [ad, bd])
+            yr = fn(adr, bdr).astype(np.float32)
+            if op == "Add":  # and a fused Relu
+                y, yr = bld.node("Relu", [y]), np.maximum(yr, 0)
+            scale, zp = act_params(yr, dt)
+            q, qr = bld.q(y, yr, scale, zp, dt)
+            save_qdq(f"qdq_{op.lower()}_broadcast_{tag}", bld, [("a", a), ("b", b)], [(q, qr)])
+    bld = Builder()
+    a, ad, adr = quantized_input(bld, (1, 3, 4, 4), np.uint8, "a")
+    b, bd, bdr = quantized_input(bld, (1, 5, 4, 4), np.uint8, "b", spread=3.0)
+    y = bld.node("Concat", [ad, bd], axis=1)
+    yr = np.concatenate([adr, bdr], axis=1)
+    scale, zp = act_params(yr, np.uint8)
+    q, qr = bld.q(y, yr, scale, zp, np.uint8)
+    save_qdq("qdq_concat_requantized_u8", bld, [("a", a), ("b", b)], [(q, qr)], 0)
+    bld = Builder()
+    x, xd, xdr = quantized_input(bld, (3, 7), np.int8)
+    scale, zp = act_params(xdr * 2, np.int8)
+    q, qr = bld.q(xd, xdr, scale, zp, np.int8)
+    save_qdq("qdq_requantize_s8", bld, [("x", x)], [(q, qr)], 0)
+
+
+#
+# com.microsoft QOperator ops
+#
+MS = [("com.microsoft", 1)]
+
+
+def ms_case(name, nodes, inputs, outputs, inits, tolerance):
+    save(name, nodes, inputs, outputs, 13, inits, domains=MS, int_tolerance=tolerance)
+
+
+def ms_cases():
+    for dt, tag in ((np.uint8, "u8"), (np.int8, "s8")):
+        za, zb, zc = (dt(100), dt(140), dt(128)) if dt == np.uint8 else (dt(-10), dt(12), dt(0))
+        a, b = ints((2, 3, 4), dt), ints((3, 1), dt)
+        sa, sb, sc = np.float32(0.05), np.float32(0.02), np.float32(0.07)
+        va, vb = dequantize(a, sa, za), dequantize(b, sb, zb)
+        params = [("sa", scalar(sa)), ("za", np.array(za, dt)), ("sb", scalar(sb)), ("zb", np.array(zb, dt)),
+                  ("sc", scalar(sc)), ("zc", np.array(zc, dt))]
+        for op, fn in (("QLinearAdd", np.add), ("QLinearMul", np.multiply)):
+            node = helper.make_node(op, ["a", "sa", "za", "b", "sb", "zb", "sc", "zc"], ["c"], domain="com.microsoft")
+            ms_case(f"ms_{op.lower()}_{tag}", [node], [("a", a), ("b", b)], [("c", quantize(fn(va, vb), sc, zc, dt))], params, 1)
+        x = ints((2, 5, 6), dt)
+        xs, xz, ys, yz = np.float32(0.06), dt(za), np.float32(1 / 256), dt(0 if dt == np.uint8 else -128)
+        node = helper.make_node("QLinearSigmoid", ["x", "xs", "xz", "ys", "yz"], ["y"], domain="com.microsoft")
+        ms_case(f"ms_qlinearsigmoid_{tag}", [node], [("x", x)], [("y", quantize(sigmoid(dequantize(x, xs, xz)), ys, yz, dt))],
+                [("xs", scalar(xs)), ("xz", np.array(xz, dt)), ("ys", scalar(ys)), ("yz", np.array(yz, dt))], 1)
+        v = dequantize(x, xs, xz)
+        ys2, yz2 = np.float32(0.05), dt(za)
+        node = helper.make_node("QLinearLeakyRelu", ["x", "xs", "xz", "ys", "yz"], ["y"], domain="com.microsoft", alpha=0.2)
+        ms_case(f"ms_qlinearleakyrelu_{tag}", [node], [("x", x)],
+                [("y", quantize(np.where(v >= 0, v, np.float32(0.2) * v), ys2, yz2, dt))],
+                [("xs", scalar(xs)), ("xz", np.array(xz, dt)), ("ys", scalar(ys2)), ("yz", np.array(yz2, dt))], 1)
+        x4 = ints((2, 6, 5, 7), dt)
+        xs4, xz4, ys4, yz4 = np.float32(0.1), dt(za), np.float32(0.03), dt(zb)
+        for last in (0, 1):
+            xin = x4.transpose(0, 2, 3, 1) if last else x4
+            mean = dequantize(x4, xs4, xz4).astype(np.float64).mean(axis=(2, 3), keepdims=True).astype(np.float32)
+            y = quantize(mean, ys4, yz4, dt)
+            node = helper.make_node("QLinearGlobalAveragePool", ["x", "xs", "xz", "ys", "yz"], ["y"], domain="com.microsoft",
+                                    channels_last=last)
+            ms_case(f"ms_qlinearglobalaveragepool_{'nhwc' if last else 'nchw'}_{tag}", [node], [("x", xin)],
+                    [("y", y.transpose(0, 2, 3, 1) if last else y)],
+                    [("xs", scalar(xs4)), ("xz", np.array(xz4, dt)), ("ys", scalar(ys4)), ("yz", np.array(yz4, dt))], 1)
+        node = helper.make_node("QLinearAveragePool", ["x", "xs", "xz", "ys", "yz"], ["y"], domain="com.microsoft",
+                                kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+        y = quantize(pool2d(dequantize(x4, xs4, xz4), 3, 2, "avg", (1, 1, 1, 1)), ys4, yz4, dt)
+        ms_case(f"ms_qlinearaveragepool_{tag}", [node], [("x", x4)], [("y", y)],
+                [("xs", scalar(xs4)), ("xz", np.array(xz4, dt)), ("ys", scalar(ys4)), ("yz", np.array(yz4, dt))], 1)
+        a1, a2 = ints((1, 2, 3), dt), ints((1, 4, 3), dt)
+        s1, z1, s2, z2, sy, zy = np.float32(0.1), dt(za), np.float32(0.03), dt(zb), np.float32(0.08), dt(zc)
+        y = quantize(np.concatenate([dequantize(a1, s1, z1), dequantize(a2, s2, z2)], axis=1), sy, zy, dt)
+        node = helper.make_node("QLinearConcat", ["sy", "zy", "a1", "s1", "z1", "a2", "s2", "z2"], ["y"],
+                                domain="com.microsoft", axis=1)
+        ms_case(f"ms_qlinearconcat_{tag}", [node], [("a1", a1), ("a2", a2)], [("y", y)],
+                [("sy", scalar(sy)), ("zy", np.array(zy, dt)), ("s1", scalar(s1)), ("z1", np.array(z1, dt)),
+                 ("s2", scalar(s2)), ("z2", np.array(z2, dt))], 0)
+
+
 qoperator_cases()
 qdq_cases()
+qdq_more_cases()
+ms_cases()
