@@ -252,7 +252,24 @@ InferFn infer_QTable, infer_qlinear_unary, infer_qlinear_binary, infer_QLinearCo
 LowerFn lower_QTable, lower_qlinear_pool;
 ScalarFn scalar_qlinear_binary;
 
-// qconv.c — the QConv node of a quantized convolution (NULL when int32 cannot hold it)
+// qconv.c — the QConv node of a quantized convolution (NULL when int32 cannot hold it), and
+// the patch rows (im2col, channels last) float convolutions over compressed weights share.
+typedef struct {
+  ConvGeom g;
+  int64_t batch, cin, cout, cpg, mpg, ksp; // ksp: kernel positions
+  int64_t in_sp[3], out_sp[3], in_pixels, pixels;
+  bool unit;                 // 1x1, stride 1, no padding
+} PatchGeom;
+PatchGeom patch_geometry(Compiler *cc, Node *src, const Shape *xs, const Shape *ws, Shape *y);
+// Image IMG of X (NCHW, type XT) into DST channels last, converted to DT, flipped if FLIP.
+void patch_nhwc(KB *kb, const PatchGeom *p, LLVMValueRef x, DType xt, LLVMValueRef img, LLVMValueRef dst, DType dt, bool flip);
+// Patch rows of output pixels [P0, P0 + COUNT) of group GRP from the NHWC copy XT (elements of
+// ESIZE bytes) into PANEL, ROW_ELEMS elements per row (K ordered (kernel position, channel),
+// zeros after K); positions outside the input are filled with PAD_BYTE.
+void patch_rows(KB *kb, const PatchGeom *p, LLVMValueRef xt, int esize, LLVMValueRef grp, LLVMValueRef p0, int64_t count,
+                LLVMValueRef panel, int64_t row_elems, int pad_byte);
+// Weight (k, n) of a convolution in that K order.
+int32_t conv_weight(const QLinearSpec *s, int64_t k, int64_t n, int64_t K, int64_t N);
 Node *qconv_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target *t);
 InferFn infer_QConv;
 LowerFn lower_QConv;
