@@ -585,6 +585,7 @@ struct Target {
   int alignment;            // alignment of arena and weights, bytes
   int gemm_mr, gemm_nr;     // GEMM microkernel tile (rows x vector columns)
   bool int8_dot;            // has a 4-way int8 dot product instruction
+  double sparse_density;    // float weights with fewer nonzero blocks than this run sparse (0: never)
   const char *cc;           // C compiler for harnesses (run/check)
   const char *emulator;     // command prefix running target programs; empty = native
   const char *file;         // where the description came from

@@ -101,6 +101,8 @@ static Target *parse_target(Compiler *cc, const char *file, const char *text, si
       t->gemm_nr = int_or(child_attr(cc, root, "gemm", "nr"), 1);
       const char *dot = child_text(cc, root, "int8-dot");
       t->int8_dot = dot && (!strcmp(dot, "true") || !strcmp(dot, "1"));
+      const char *sparse = child_text(cc, root, "sparse-density");
+      t->sparse_density = sparse ? atof(sparse) : 0;
       t->cc = child_attr(cc, root, "toolchain", "cc");
       t->emulator = child_attr(cc, root, "toolchain", "emulator");
       if (!t->emulator)

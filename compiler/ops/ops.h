@@ -274,4 +274,40 @@ Node *qconv_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target 
 InferFn infer_QConv;
 LowerFn lower_QConv;
 
+// wgemm.c — float activations times compressed (int8/int4 with scales, float16/bfloat16) or
+// sparse weights: WGemm (rows of X) and WConv (patch rows), sharing one core.
+typedef enum { WFMT_F16, WFMT_BF16, WFMT_I8, WFMT_U8, WFMT_I4, WFMT_U4, WFMT_SPARSE } WFormat;
+typedef struct {
+  Node *src;                 // the node replaced (its name; a convolution's attributes)
+  Value *x;                  // float activations
+  int64_t K, N, groups;      // output channel g * N + j is column j of group g
+  WFormat fmt;
+  int64_t block;             // integer codes: weights per scale along K (0: all of K)
+  const float *scale;        // [K blocks][groups * N]
+  const int32_t *zp;         // [K blocks][groups * N], or NULL (symmetric)
+  const float *bias;         // [groups * N], or NULL
+  // The weight (k, channel): the integer code, or the value for float and sparse formats.
+  double (*weight)(const void *ctx, int64_t k, int64_t ch);
+  const void *ctx;
+} WLinearSpec;
+typedef struct {
+  WFormat fmt;
+  int lanes, mr;
+  int64_t N, K, groups, block, kblocks, nblocks;
+  int64_t nonzero_blocks;    // sparse: blocks of lanes weights stored
+  bool has_zp, has_bias;
+} WCore;
+const char *wformat_name(WFormat f);
+// Fraction of (k, block of lanes columns) holding a nonzero weight.
+double wsparse_density(const WLinearSpec *s, int lanes);
+bool wcore_build(Compiler *cc, Graph *with, Node *n, WCore *c, const WLinearSpec *s, const Target *t);
+void wcore_emit(KB *kb, Node *n, const WCore *c, LLVMValueRef grp, LLVMValueRef x, DType xt, int64_t lda, int64_t rows,
+                LLVMValueRef y, int64_t row_stride, int64_t col_stride);
+Node *wgemm_build(Compiler *cc, Graph *with, const WLinearSpec *s, const Target *t, int64_t M, Shape y_shape);
+Node *wconv_build(Compiler *cc, Graph *with, const WLinearSpec *s, const Target *t, const Shape *ws);
+InferFn infer_WGemm, infer_WConv, infer_MatMulNBits;
+LowerFn lower_WGemm, lower_WConv;
+// Replaces MatMulNBits node N by a WGemm (NULL if it cannot).
+Node *matmulnbits_expand(Compiler *cc, Node *n, const Target *t);
+
 #endif

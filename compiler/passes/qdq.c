@@ -549,13 +549,143 @@ static bool rewrite_requant(Compiler *cc, Graph *g, Node *n) {
   return true;
 }
 
+//
+// Weight-only: float activations times constant weights that are the DequantizeLinear of
+// 8- or 4-bit codes (per tensor, per output channel, or in blocks along K) or the Cast of
+// float16/bfloat16 values: WGemm/WConv keep the weights compressed. Float weights that are
+// mostly zeros (pruned) go to the same kernels' sparse form when the target says it pays.
+//
+typedef enum { W_KN, W_NK, W_CONV } WLayout; // MatMul [K, N], Gemm transB [N, K], Conv [M, C/g, k...]
+
+typedef struct {
+  Value *w;
+  WLayout layout;
+  int64_t K, N, cpg, ksp;
+} WAccess;
+
+static double weight_at(const void *ctx, int64_t k, int64_t ch) {
+  const WAccess *a = ctx;
+  int64_t i = a->layout == W_KN ? k * a->N + ch : a->layout == W_NK ? ch * a->K + k : ch * a->K + (k % a->cpg) * a->ksp + k / a->cpg;
+  return dtype_get(a->w->dtype, a->w->data, i);
+}
+
+static WFormat code_format(DType t) {
+  switch (t) {
+  case DT_I8: return WFMT_I8;
+  case DT_U8: return WFMT_U8;
+  case DT_I4: return WFMT_I4;
+  default: return WFMT_U4;
+  }
+}
+
+// Fills S's format, block, scales and zero points from how the float weights WF come to be
+// (A describes their layout; the output-channel axis and the K axis of that layout).
+static bool weight_source(Compiler *cc, Value *wf, WAccess *a, WLinearSpec *s) {
+  int64_t K = a->K, N = s->groups * s->N;
+  int ch_axis = a->layout == W_KN ? 1 : 0, k_axis = a->layout == W_KN ? 0 : 1;
+  Node *p = wf->producer;
+  if (p && p->op && p->op->kind == OP_Cast && p->in[0]->data && (p->in[0]->dtype == DT_F16 || p->in[0]->dtype == DT_BF16)) {
+    a->w = p->in[0];
+    s->fmt = p->in[0]->dtype == DT_F16 ? WFMT_F16 : WFMT_BF16;
+    return true;
+  }
+  QParams wq;
+  if (!dq_source(cc, wf, &wq) || !wq.q->data ||
+      (wq.dt != DT_I8 && wq.dt != DT_U8 && wq.dt != DT_I4 && wq.dt != DT_U4))
+    return false;
+  a->w = wq.q;
+  s->fmt = code_format(wq.dt);
+  s->block = K;
+  int64_t kb = 1;
+  if (wq.block) {
+    if (a->layout == W_CONV || wq.axis != k_axis)
+      return false;
+    s->block = wq.block;
+    kb = (K + wq.block - 1) / wq.block;
+  } else if (wq.n > 1 && (wq.axis != ch_axis || wq.n != N)) {
+    return false;
+  }
+  float *scale = pool_alloc(&cc->pool, sizeof(float) * (size_t)(kb * N));
+  int32_t *zp = pool_alloc(&cc->pool, sizeof(int32_t) * (size_t)(kb * N));
+  bool any_zp = false;
+  for (int64_t b = 0; b < kb; b++)
+    for (int64_t ch = 0; ch < N; ch++) {
+      // blocked scales have the weights' layout with K counted in blocks
+      int64_t i = !wq.block ? (wq.n > 1 ? ch : 0) : a->layout == W_KN ? b * N + ch : ch * kb + b;
+      scale[b * N + ch] = wq.scale[i];
+      zp[b * N + ch] = wq.zp[i];
+      any_zp |= wq.zp[i] != 0;
+    }
+  s->scale = scale;
+  s->zp = any_zp ? zp : NULL;
+  return true;
+}
+
+// Plain float weights: sparse when few enough of their blocks hold nonzeros for the target.
+static bool sparse_source(Value *wf, WAccess *a, WLinearSpec *s, const Target *t) {
+  if (!wf->data || wf->dtype != DT_F32 || !t || t->sparse_density <= 0)
+    return false;
+  a->w = wf;
+  s->fmt = WFMT_SPARSE;
+  int lanes = (t->vector_bits >= 128 ? t->vector_bits : 128) / 32;
+  return wsparse_density(s, lanes) < t->sparse_density;
+}
+
+static const float *const_bias(Compiler *cc, Value *b, int64_t N, float beta) {
+  if (!b)
+    return NULL;
+  int64_t nb = shape_numel(&b->shape);
+  float *v = pool_alloc(&cc->pool, sizeof(float) * (size_t)N);
+  for (int64_t c = 0; c < N; c++)
+    v[c] = beta * (float)dtype_get(b->dtype, b->data, nb > 1 ? c : 0);
+  return v;
+}
+
+static bool rewrite_weights(Compiler *cc, Graph *g, Node *n) {
+  OpKind kind = n->op->kind;
+  Value *x = n->in[0], *wf = n->in[1], *b = node_input(n, kind == OP_MatMul ? -1 : 2);
+  if (!dtype_is_float(x->dtype) || !wf->data || (b && (!b->data || !dtype_is_float(b->dtype))))
+    return false;
+  WAccess *a = pool_alloc(&cc->pool, sizeof *a);
+  WLinearSpec s = {.src = n, .x = x, .groups = 1, .weight = weight_at, .ctx = a};
+  if (kind == OP_Conv) {
+    const Shape *ws = &wf->shape;
+    s.groups = attr_int(n, "group", 1);
+    a->layout = W_CONV;
+    a->cpg = ws->dim[1];
+    a->ksp = shape_numel(ws) / (ws->dim[0] * ws->dim[1]);
+    a->K = s.K = a->cpg * a->ksp;
+    s.N = ws->dim[0] / s.groups;
+  } else {
+    bool trans = kind == OP_Gemm && attr_int(n, "transB", 0);
+    if (wf->shape.rank != 2 || (kind == OP_Gemm && (attr_int(n, "transA", 0) || attr_float(n, "alpha", 1) != 1)))
+      return false;
+    a->layout = trans ? W_NK : W_KN;
+    a->K = s.K = wf->shape.dim[trans];
+    a->N = s.N = wf->shape.dim[!trans];
+    if (b && shape_numel(&b->shape) != 1 && shape_numel(&b->shape) != s.N)
+      return false;
+  }
+  if (!weight_source(cc, wf, a, &s) && !sparse_source(wf, a, &s, cc->target))
+    return false;
+  s.bias = const_bias(cc, b, s.groups * s.N, kind == OP_Gemm ? attr_float(n, "beta", 1) : 1);
+  Graph *with = graph_new(cc, g, "weights");
+  Node *k = kind == OP_Conv ? wconv_build(cc, with, &s, cc->target, &wf->shape)
+                            : wgemm_build(cc, with, &s, cc->target, shape_numel(&x->shape) / s.K, n->out[0]->shape);
+  if (!k)
+    return false;
+  replace_by(cc, n, with, k);
+  return true;
+}
+
 static bool rewrite_node(Compiler *cc, Graph *g, Node *n) {
   if (!n->op || !n->out[0] || n->out[0]->data)
     return false;
   switch (n->op->kind) {
-  case OP_Conv: return rewrite_conv(cc, g, n);
+  case OP_Conv: return rewrite_conv(cc, g, n) || rewrite_weights(cc, g, n);
   case OP_MatMul:
-  case OP_Gemm: return rewrite_matmul(cc, g, n);
+  case OP_Gemm: return rewrite_matmul(cc, g, n) || rewrite_weights(cc, g, n);
+  case OP_MatMulNBits: return matmulnbits_expand(cc, n, cc->target) != NULL;
   case OP_QLinearConv:
   case OP_ConvInteger:
   case OP_QLinearMatMul:

@@ -17,21 +17,13 @@ OUT = sys.argv[1] if len(sys.argv) > 1 else "model-tests"
 
 
 def value_info(name, value):
+    if isinstance(value, onnx.TensorProto):
+        return helper.make_tensor_value_info(name, value.data_type, list(value.dims))
     if isinstance(value, list):  # a sequence of tensors
         elem = helper.make_tensor_type_proto(onnx.mapping.NP_TYPE_TO_TENSOR_TYPE[value[0].dtype] if value else 1, None)
         return helper.make_value_info(name, helper.make_sequence_type_proto(elem))
     t = onnx.mapping.NP_TYPE_TO_TENSOR_TYPE[value.dtype]
     return helper.make_tensor_value_info(name, t, value.shape)
-
-
-def write_proto(path, name, value):
-    if isinstance(value, list):
-        proto = onnx.SequenceProto(name=name, elem_type=onnx.SequenceProto.TENSOR)
-        proto.tensor_values.extend(numpy_helper.from_array(v) for v in value)
-    else:
-        proto = numpy_helper.from_array(value, name)
-    with open(path, "wb") as f:
-        f.write(proto.SerializeToString())
 
 
 def tensor_proto(name, value):
@@ -40,6 +32,16 @@ def tensor_proto(name, value):
         value.name = name
         return value
     return numpy_helper.from_array(value, name)
+
+
+def write_proto(path, name, value):
+    if isinstance(value, list):
+        proto = onnx.SequenceProto(name=name, elem_type=onnx.SequenceProto.TENSOR)
+        proto.tensor_values.extend(numpy_helper.from_array(v) for v in value)
+    else:
+        proto = tensor_proto(name, value)
+    with open(path, "wb") as f:
+        f.write(proto.SerializeToString())
 
 
 def save(name, nodes, inputs, outputs, opset, initializers=(), domains=(), int_tolerance=0):
