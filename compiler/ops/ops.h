@@ -134,6 +134,15 @@ InferFn infer_QuantizeLinear, infer_DequantizeLinear, infer_DynamicQuantizeLinea
 LowerFn lower_QuantizeLinear, lower_DequantizeLinear, lower_DynamicQuantizeLinear, lower_MatMulInteger,
     lower_QLinearMatMul, lower_ConvInteger, lower_QLinearConv;
 
+// What a compressed-weight kernel does, for --report: the first member of the plans of QGemm,
+// QConv, WGemm and WConv (kernel_stats gives it, NULL for other nodes).
+typedef struct {
+  int64_t macs;
+  int64_t weights;           // weight elements (the dense float32 layer holds 4 bytes each)
+  int64_t blocks, nonzero;   // sparse: blocks of the dense weights, and those stored
+} KernelStats;
+const KernelStats *kernel_stats(const Node *n);
+
 // qgemm.c — the integer microkernel shared by QGemm and QConv (see the file's comment)
 typedef enum { QDOT_WIDEN, QDOT_VNNI, QDOT_SDOT, QDOT_UDOT } QDotKind;
 typedef struct {

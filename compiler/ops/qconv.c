@@ -16,6 +16,7 @@
 #define PANEL_BYTES (32 * 1024)
 
 typedef struct {
+  KernelStats stats;
   QCore core;
   PatchGeom pg;
   bool depthwise;            // one input channel per group and one output channel per group
@@ -285,6 +286,8 @@ Node *qconv_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target 
   PatchGeom *pg = &p->pg;
   *pg = patch_geometry(cc, s->src, &s->x->shape, &s->w->shape, &p->y_shape);
   p->depthwise = pg->cpg == 1 && pg->mpg == 1 && pg->g.group > 1;
+  int64_t K = pg->cpg * pg->ksp;
+  p->stats = (KernelStats){.macs = pg->batch * pg->cout * pg->pixels * K, .weights = pg->cout * K};
   Node *n = graph_new_node(with, "QConv", "edgecc", pool_printf(&cc->pool, "%s.qconv", s->src->name), 4, 1);
   n->in[0] = s->x;
   QCore *c = &p->core;

@@ -404,10 +404,21 @@ LLVMValueRef qrow_sum(KB *kb, const QCore *c, LLVMValueRef row, int64_t count, b
 // QGemm: Y[M, N] = requantize(A[M, K] x B[K, N] + bias), B constant.
 //
 typedef struct {
+  KernelStats stats;
   QCore core;
   int64_t M;
   Shape y_shape;
 } QGemmPlan;
+
+const KernelStats *kernel_stats(const Node *n) {
+  switch (n->op ? n->op->kind : OP_COUNT_) {
+  case OP_QGemm:
+  case OP_QConv:
+  case OP_WGemm:
+  case OP_WConv: return n->priv; // (their plans begin with the stats)
+  default: return NULL;
+  }
+}
 
 void infer_QGemm(Compiler *cc, Node *n) {
   const QGemmPlan *p = n->priv;
@@ -457,6 +468,7 @@ Node *qgemm_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target 
   QGemmPlan *p = pool_alloc(&cc->pool, sizeof *p);
   p->M = M;
   p->y_shape = y_shape;
+  p->stats = (KernelStats){.macs = M * N * K, .weights = K * N};
   Node *n = graph_new_node(with, "QGemm", "edgecc", pool_printf(&cc->pool, "%s.qgemm", s->src->name), 4, 1);
   n->in[0] = s->x;
   if (!qcore_build(cc, with, n, &p->core, s, t, K, N, 1, weight_at))

@@ -330,10 +330,17 @@ static const char *kernel_name(Compiler *cc, const WCore *c, const char *op) {
 // WGemm: Y[M, N] = X[M, K] x W + bias
 //
 typedef struct {
+  KernelStats stats;
   WCore core;
   int64_t M;
   Shape y_shape;
 } WGemmPlan;
+
+static KernelStats wstats(const WCore *c, int64_t rows) {
+  int64_t N = c->groups * c->N;
+  return (KernelStats){.macs = rows * N * c->K, .weights = N * c->K, .nonzero = c->nonzero_blocks,
+                       .blocks = c->fmt == WFMT_SPARSE ? c->groups * c->nblocks * c->K : 0};
+}
 
 void infer_WGemm(Compiler *cc, Node *n) {
   const WGemmPlan *p = n->priv;
@@ -365,6 +372,7 @@ Node *wgemm_build(Compiler *cc, Graph *with, const WLinearSpec *s, const Target 
   if (!wcore_build(cc, with, n, &p->core, s, t))
     return NULL;
   n->kernel = kernel_name(cc, &p->core, "wgemm");
+  p->stats = wstats(&p->core, M);
   infer_WGemm(cc, n);
   n->inferred = true;
   return n;
@@ -376,6 +384,7 @@ Node *wgemm_build(Compiler *cc, Graph *with, const WLinearSpec *s, const Target 
 #define WPANEL_BYTES (64 * 1024)
 
 typedef struct {
+  KernelStats stats;
   WCore core;
   PatchGeom pg;
   int64_t panel;
@@ -441,6 +450,7 @@ Node *wconv_build(Compiler *cc, Graph *with, const WLinearSpec *s, const Target 
   p->panel = WPANEL_BYTES / (p->core.K * 4);
   p->panel = p->panel < 4 ? 4 : p->panel > p->pg.pixels ? p->pg.pixels : p->panel;
   n->kernel = kernel_name(cc, &p->core, "wconv");
+  p->stats = wstats(&p->core, p->pg.batch * p->pg.pixels);
   infer_WConv(cc, n);
   n->inferred = true;
   return n;
