@@ -216,6 +216,11 @@ typedef struct {
   int32_t y_zp, lo, hi;
 } QCore;
 typedef int32_t QWeightFn(const QLinearSpec *s, int64_t k, int64_t n, int64_t K, int64_t N);
+// Rows of the int32 parameters (input 2): the offsets (bias and zero-point terms); for
+// requantized outputs the multipliers and shifts; the shifted weight zero points when the
+// row sums are needed.
+static inline int qparam_zb_row(const QCore *c) { return c->out == QOUT_QUANT ? 3 : 1; }
+static inline int qparam_rows(const QCore *c) { return qparam_zb_row(c) + c->need_rowsum; }
 // Packs the weights and epilogue parameters into inputs 1..3 of N (false: int32 overflow).
 // Output channel g * N + j is column j of group g.
 bool qcore_build(Compiler *cc, Graph *with, Node *n, QCore *c, const QLinearSpec *s, const Target *t, int64_t K,

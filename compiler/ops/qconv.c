@@ -263,20 +263,22 @@ static void depthwise_weights(Compiler *cc, Graph *with, Node *n, QConvPlan *p, 
   int L = c->dot.lanes;
   int64_t cin = p->pg.cin, ksp = p->pg.ksp, cpad = (cin + L - 1) / L * L;
   int16_t *w = pool_alloc(&cc->pool, sizeof(int16_t) * (size_t)(ksp * cpad));
-  int32_t *prm = pool_alloc(&cc->pool, sizeof(int32_t) * (size_t)(4 * cpad));
+  int32_t *prm = pool_alloc(&cc->pool, sizeof(int32_t) * (size_t)(qparam_rows(c) * cpad));
   float *fprm = pool_alloc(&cc->pool, sizeof(float) * (size_t)(2 * cpad));
   for (int64_t ch = 0; ch < cin; ch++) {
     int32_t zw = s->w_zp[s->nw > 1 ? ch : 0];
     for (int64_t k = 0; k < ksp; k++)
       w[k * cpad + ch] = (int16_t)(dtype_get_int(s->w->dtype, s->w->data, ch * ksp + k) - zw);
     prm[ch] = s->out == QOUT_FLOAT && s->bias_f ? 0 : (int32_t)qbias_acc(s, ch);
-    qmultiplier(qchannel_multiplier(s, ch), &prm[2 * cpad + ch], &prm[3 * cpad + ch]);
+    if (c->out == QOUT_QUANT)
+      qmultiplier(qchannel_multiplier(s, ch), &prm[cpad + ch], &prm[2 * cpad + ch]);
     fprm[ch] = qchannel_multiplier(s, ch);
     fprm[cpad + ch] = s->bias_f && s->out == QOUT_FLOAT ? s->bias_f[ch] : 0;
   }
   n->in[1] = graph_const(with, pool_printf(&cc->pool, "%s.packed", s->w->name), DT_I16,
                          (Shape){.rank = 2, .dim = {ksp, cpad}}, w);
-  n->in[2] = graph_const(with, pool_printf(&cc->pool, "%s.requant", s->src->name), DT_I32, (Shape){.rank = 2, .dim = {4, cpad}}, prm);
+  n->in[2] = graph_const(with, pool_printf(&cc->pool, "%s.requant", s->src->name), DT_I32,
+                         (Shape){.rank = 2, .dim = {qparam_rows(c), cpad}}, prm);
   if (s->out == QOUT_FLOAT)
     n->in[3] = graph_const(with, pool_printf(&cc->pool, "%s.scale", s->src->name), DT_F32, (Shape){.rank = 2, .dim = {2, cpad}}, fprm);
 }

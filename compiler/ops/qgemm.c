@@ -287,7 +287,10 @@ bool qcore_build(Compiler *cc, Graph *with, Node *n, QCore *c, const QLinearSpec
   int db = qdot_shift(s->w->dtype, c->dot.b_type), da = qdot_shift(s->x->dtype, c->dot.a_type);
   int64_t bytes = cols * c->kgroups * c->dot.group;
   uint8_t *packed = pool_alloc(&cc->pool, (size_t)bytes);
-  int32_t *prm = pool_alloc(&cc->pool, sizeof(int32_t) * (size_t)(4 * cols));
+  for (int64_t j = 0; j < groups * N; j++)
+    c->need_rowsum |= (int64_t)s->w_zp[s->nw > 1 ? j : 0] + db != 0;
+  int rows = qparam_rows(c);
+  int32_t *prm = pool_alloc(&cc->pool, sizeof(int32_t) * (size_t)(rows * cols));
   float *fprm = pool_alloc(&cc->pool, sizeof(float) * (size_t)(2 * cols));
   int64_t za = (int64_t)s->x_zp + da;
   for (int64_t col = 0; col < cols; col++) {
@@ -305,15 +308,16 @@ bool qcore_build(Compiler *cc, Graph *with, Node *n, QCore *c, const QLinearSpec
     if (off != (int32_t)off)
       return false; // the int32 accumulator cannot hold this layer's offsets
     prm[col] = (int32_t)off;
-    prm[cols + col] = (int32_t)zb;
-    c->need_rowsum |= zb != 0;
-    qmultiplier(qchannel_multiplier(s, j), &prm[2 * cols + col], &prm[3 * cols + col]);
+    if (c->need_rowsum)
+      prm[qparam_zb_row(c) * cols + col] = (int32_t)zb;
+    if (c->out == QOUT_QUANT)
+      qmultiplier(qchannel_multiplier(s, j), &prm[cols + col], &prm[2 * cols + col]);
     fprm[col] = qchannel_multiplier(s, j);
     fprm[cols + col] = s->bias_f && s->out == QOUT_FLOAT ? s->bias_f[j] : 0;
   }
   n->in[1] = graph_const(with, pool_printf(&cc->pool, "%s.packed", s->w->name), c->dot.b_type, shape_of(1, &bytes), packed);
   n->in[2] = graph_const(with, pool_printf(&cc->pool, "%s.requant", s->src->name), DT_I32,
-                         (Shape){.rank = 2, .dim = {4, cols}}, prm);
+                         (Shape){.rank = 2, .dim = {rows, cols}}, prm);
   if (s->out == QOUT_FLOAT)
     n->in[3] = graph_const(with, pool_printf(&cc->pool, "%s.scale", s->src->name), DT_F32,
                            (Shape){.rank = 2, .dim = {2, cols}}, fprm);
@@ -344,7 +348,7 @@ void qcore_store(KB *kb, void *ctx, LLVMValueRef row, LLVMValueRef blk, LLVMValu
   DType yt = cs->n->out[0]->dtype;
   LLVMValueRef v = LLVMBuildAdd(kb->b, acc, qload_vec(kb, i32, L, kb->in[2], col), "");
   if (cs->rowsum) {
-    LLVMValueRef zb = qload_vec(kb, i32, L, kb->in[2], LLVMBuildAdd(kb->b, col, kb_idx(kb, npad), ""));
+    LLVMValueRef zb = qload_vec(kb, i32, L, kb->in[2], LLVMBuildAdd(kb->b, col, kb_idx(kb, qparam_zb_row(c) * npad), ""));
     LLVMValueRef rs = qsplat(kb, kb_load(kb, DT_I32, cs->rowsum, row), L);
     v = LLVMBuildSub(kb->b, v, LLVMBuildMul(kb->b, zb, rs, ""), "");
   }
@@ -359,8 +363,8 @@ void qcore_store(KB *kb, void *ctx, LLVMValueRef row, LLVMValueRef blk, LLVMValu
     qstore_lanes(kb, yt, kb->out[0], yat, cs->col_stride, y, valid);
     return;
   }
-  LLVMValueRef mult = qload_vec(kb, i32, L, kb->in[2], LLVMBuildAdd(kb->b, col, kb_idx(kb, 2 * npad), ""));
-  LLVMValueRef shift = qload_vec(kb, i32, L, kb->in[2], LLVMBuildAdd(kb->b, col, kb_idx(kb, 3 * npad), ""));
+  LLVMValueRef mult = qload_vec(kb, i32, L, kb->in[2], LLVMBuildAdd(kb->b, col, kb_idx(kb, npad), ""));
+  LLVMValueRef shift = qload_vec(kb, i32, L, kb->in[2], LLVMBuildAdd(kb->b, col, kb_idx(kb, 2 * npad), ""));
   LLVMValueRef y = qrequantize(kb, v, mult, shift, c->y_zp, c->lo, c->hi);
   qstore_lanes(kb, yt, kb->out[0], yat, cs->col_stride, LLVMBuildTrunc(kb->b, y, vec(kb_type(kb, yt), L), ""), valid);
 }
