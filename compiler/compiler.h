@@ -593,6 +593,7 @@ struct Target {
   int gemm_mr, gemm_nr;     // GEMM microkernel tile (rows x vector columns)
   bool int8_dot;            // has a 4-way int8 dot product instruction
   double sparse_density;    // float weights with fewer nonzero blocks than this run sparse (0: never)
+  enum { HALF_NONE, HALF_CONVERT, HALF_NATIVE } float16; // float16 conversions / arithmetic in hardware
   const char *cc;           // C compiler for harnesses (run/check)
   const char *emulator;     // command prefix running target programs; empty = native
   const char *file;         // where the description came from

@@ -101,6 +101,8 @@ static Target *parse_target(Compiler *cc, const char *file, const char *text, si
       t->gemm_nr = int_or(child_attr(cc, root, "gemm", "nr"), 1);
       const char *dot = child_text(cc, root, "int8-dot");
       t->int8_dot = dot && (!strcmp(dot, "true") || !strcmp(dot, "1"));
+      const char *half = child_text(cc, root, "float16");
+      t->float16 = !half || !strcmp(half, "none") ? HALF_NONE : !strcmp(half, "convert") ? HALF_CONVERT : HALF_NATIVE;
       const char *sparse = child_text(cc, root, "sparse-density");
       t->sparse_density = sparse ? atof(sparse) : 0;
       t->cc = child_attr(cc, root, "toolchain", "cc");
@@ -160,6 +162,9 @@ static const Target *host_target(Compiler *cc) {
     t->vector_bits = 256, t->vector_registers = 16;
   t->int8_dot = strstr(t->features, "+avx512vnni") || strstr(t->features, "+avxvnni") ||
                 strstr(t->features, "+dotprod");
+  t->float16 = strstr(t->features, "+avx512fp16") || strstr(t->features, "+fullfp16") ? HALF_NATIVE
+               : strstr(t->features, "+f16c") || !strcmp(base, "armv8")              ? HALF_CONVERT
+                                                                                       : t->float16;
   return t;
 }
 

@@ -52,11 +52,19 @@ static LLVMValueRef f16_to_f32(KB *kb, LLVMValueRef h);
 static LLVMValueRef f32_to_f16(KB *kb, LLVMValueRef v);
 static LLVMValueRef f32_to_bf16(KB *kb, LLVMValueRef v);
 
+// The target converts float16 in hardware (F16C, AArch64, VFPv4): LLVM's half type, whose
+// conversions are those instructions and whose arithmetic LLVM narrows to native float16
+// where the target has it and the result is the same (+fullfp16, AVX512-FP16).
+static bool hw_half(KB *kb) { return kb->cc && kb->cc->target && kb->cc->target->float16 != HALF_NONE; }
+
 LLVMValueRef kb_load(KB *kb, DType t, LLVMValueRef base, LLVMValueRef idx) {
   LLVMValueRef v = LLVMBuildLoad2(kb->b, kb_type(kb, t), kb_gep(kb, t, base, idx), "");
   LLVMTypeRef f32 = LLVMFloatTypeInContext(kb->ctx);
   switch (t) {
-  case DT_F16: return f16_to_f32(kb, v);
+  case DT_F16:
+    if (hw_half(kb))
+      return LLVMBuildFPExt(kb->b, LLVMBuildBitCast(kb->b, v, LLVMHalfTypeInContext(kb->ctx), ""), f32, "");
+    return f16_to_f32(kb, v);
   case DT_BF16: {
     LLVMValueRef w = LLVMBuildZExt(kb->b, v, LLVMInt32TypeInContext(kb->ctx), "");
     w = LLVMBuildShl(kb->b, w, LLVMConstInt(LLVMInt32TypeInContext(kb->ctx), 16, 0), "");
@@ -124,7 +132,10 @@ static LLVMValueRef f32_to_bf16(KB *kb, LLVMValueRef v) {
 
 void kb_store(KB *kb, DType t, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v) {
   switch (t) {
-  case DT_F16: v = f32_to_f16(kb, v); break;
+  case DT_F16:
+    v = hw_half(kb) ? LLVMBuildBitCast(kb->b, LLVMBuildFPTrunc(kb->b, v, LLVMHalfTypeInContext(kb->ctx), ""), kb_type(kb, t), "")
+                    : f32_to_f16(kb, v);
+    break;
   case DT_BF16: v = f32_to_bf16(kb, v); break;
   case DT_BOOL: v = LLVMBuildZExt(kb->b, v, kb_type(kb, t), ""); break;
   default: break;

@@ -165,11 +165,14 @@ static LLVMValueRef dot_step(KB *kb, const QDot *d, LLVMValueRef acc, LLVMValueR
     LLVMValueRef args[3] = {acc, bv, LLVMBuildBitCast(kb->b, qsplat(kb, a, 4), tys[1], "")};
     return call_intrinsic(kb, d->dot == QDOT_SDOT ? "llvm.aarch64.neon.sdot" : "llvm.aarch64.neon.udot", tys, 2, args, 3);
   }
-  default: { // products of 8-bit values fit int16: LLVM selects widening multiply-accumulates
-    LLVMTypeRef v32 = vec(i32, L);
-    LLVMValueRef as = d->a_type == DT_I8 ? LLVMBuildSExt(kb->b, a, i32, "") : LLVMBuildZExt(kb->b, a, i32, "");
-    LLVMValueRef bs = d->b_type == DT_I8 ? LLVMBuildSExt(kb->b, bv, v32, "") : LLVMBuildZExt(kb->b, bv, v32, "");
-    return LLVMBuildAdd(kb->b, acc, LLVMBuildNSWMul(kb->b, qsplat(kb, as, L), bs, ""), "");
+  default: { // 8-bit values widened to int16 (the products fit: one operand is signed), their
+    // products accumulated in int32: LLVM selects widening multiply-accumulates (smlal, vmlal,
+    // vwmacc, pmaddwd)
+    LLVMTypeRef i16 = LLVMInt16TypeInContext(kb->ctx), v16 = vec(i16, L), v32 = vec(i32, L);
+    LLVMValueRef as = d->a_type == DT_I8 ? LLVMBuildSExt(kb->b, a, i16, "") : LLVMBuildZExt(kb->b, a, i16, "");
+    LLVMValueRef bs = d->b_type == DT_I8 ? LLVMBuildSExt(kb->b, bv, v16, "") : LLVMBuildZExt(kb->b, bv, v16, "");
+    LLVMValueRef p = LLVMBuildNSWMul(kb->b, LLVMBuildSExt(kb->b, qsplat(kb, as, L), v32, ""), LLVMBuildSExt(kb->b, bs, v32, ""), "");
+    return LLVMBuildAdd(kb->b, acc, p, "");
   }
   }
 }

@@ -40,18 +40,13 @@ static int64_t row_bytes(WFormat f, int L) {
   }
 }
 
-// Target half-precision conversions in hardware: F16C on x86, always on AArch64.
-static bool hw_f16(const Target *t) {
-  return t && ((!strncmp(t->triple, "x86_64", 6) && (strstr(t->features, "+f16c") || strstr(t->features, "+avx512f"))) ||
-               !strncmp(t->triple, "aarch64", 7));
-}
 
 // <L x i16> float16 bits -> <L x float>: fpext where the target converts in hardware, else
 // the exponent/mantissa shift and rescale by 2^112 (also exact for subnormals, Inf, NaN).
 static LLVMValueRef f16_vector(KB *kb, LLVMValueRef h, int L) {
   LLVMBuilderRef b = kb->b;
   LLVMTypeRef f32 = LLVMFloatTypeInContext(kb->ctx), i32 = LLVMInt32TypeInContext(kb->ctx);
-  if (hw_f16(kb->cc->target))
+  if (kb->cc->target && kb->cc->target->float16 != HALF_NONE)
     return LLVMBuildFPExt(b, LLVMBuildBitCast(b, h, vec(LLVMHalfTypeInContext(kb->ctx), L), ""), vec(f32, L), "");
   LLVMValueRef x = LLVMBuildZExt(b, h, vec(i32, L), "");
 #define C32(v) qsplat(kb, LLVMConstInt(i32, (v), 0), L)

@@ -19,12 +19,14 @@ int compile_and_execute(edgecc_compiler_ref c, Toolchain *tc, const char *model,
 
 typedef enum { RESULT_PASS, RESULT_FAIL, RESULT_UNSUPPORTED } Result;
 
-static bool close_enough(double got, double exp) {
+// bfloat16 keeps 8 significant bits: one unit in its last place is up to 2^-7 of the value,
+// beyond the 1e-3 that suits float16 (2^-10) and float32.
+static bool close_enough(DType dt, double got, double exp) {
   if (isnan(exp))
     return isnan(got);
   if (isinf(exp))
     return got == exp;
-  return fabs(got - exp) <= 1e-5 + 1e-3 * fabs(exp);
+  return fabs(got - exp) <= 1e-5 + (dt == DT_BF16 ? 0x1p-7 : 1e-3) * fabs(exp);
 }
 
 // A test folder may hold a file `int_tolerance` with N: its integer outputs then pass within N
@@ -43,8 +45,8 @@ static int64_t int_tolerance(const char *test_dir) {
   return n;
 }
 
-// Compares like the peers: floats within 1e-5 + 1e-3*|expected|, everything else exactly (or
-// within INT_TOL).
+// Compares like the peers: floats within 1e-5 + 1e-3*|expected| (bfloat16: one unit in the
+// last place), everything else exactly (or within INT_TOL).
 static bool compare(const Tensor *got, const Tensor *exp, int index, const char *name, int64_t int_tol, StrBuf *msg,
                     Pool *p) {
   if (got->dtype != exp->dtype) {
@@ -63,7 +65,7 @@ static bool compare(const Tensor *got, const Tensor *exp, int index, const char 
     if (exp->dtype == DT_STRING)
       ok = !strcmp(((char **)got->data)[i], ((char **)exp->data)[i]);
     else if (dtype_is_float(exp->dtype))
-      ok = close_enough(dtype_get(got->dtype, got->data, i), dtype_get(exp->dtype, exp->data, i));
+      ok = close_enough(exp->dtype, dtype_get(got->dtype, got->data, i), dtype_get(exp->dtype, exp->data, i));
     else
       ok = llabs(dtype_get_int(got->dtype, got->data, i) - dtype_get_int(exp->dtype, exp->data, i)) <= int_tol;
     if (!ok) {
