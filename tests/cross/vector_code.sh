@@ -38,7 +38,7 @@ if [ -n "$models" ]; then
   check_object armv8.2-a aarch64-linux-gnu-objdump '[[:space:]][su]dot[[:space:]]' 4 "$int8"
   check_object armv8 aarch64-linux-gnu-objdump '[[:space:]][su]dot[[:space:]]' 0 "$int8"
   check_object armv8 aarch64-linux-gnu-objdump '[[:space:]][su](mlal|mull)2?[[:space:]]' 4 "$int8"
-  check_object armv7 arm-linux-gnueabihf-objdump '[[:space:]]vml[as]l\.[su]16' 2 "$int8"
+  check_object armv7 arm-linux-gnueabihf-objdump '[[:space:]]vmla\.i32' 2 "$int8"
   check_object x86-64-v4 objdump 'vpdpbusd' 4 "$int8"
   check_object rv64gcv riscv64-linux-gnu-objdump '[[:space:]]vw(macc|mul)' 2 "$int8"
   half=$models/float16_mlp/model.onnx
