@@ -3,10 +3,11 @@
  * --quantize with calibration; int4 weights (--weights int4); the block-pruned model (sparse
  * kernel). For each: object size, arena, accuracy on the held-out digits, latency.
  *
- *   digits_forms NAME=OBJECT.o[:MIN_ACCURACY] ...
+ *   digits_forms NAME=OBJECT.o[:MIN_CORRECT] ...
  *
  * The arguments name the forms (in the order linked below) and their object files; with a
- * minimum accuracy, the exit status is 1 when a form falls below it.
+ * minimum count of correctly classified digits, the exit status is 1 when a form falls
+ * below it.
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, stat */
 #include <stdio.h>
@@ -39,8 +40,9 @@ static int cmp(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* Accuracy over the held-out digits, and the median latency of one inference. */
-static double evaluate(const edgecc_model_info *m, double *latency_us) {
+/* Digits classified correctly out of the held-out ones, and the median latency of one
+ * inference. */
+static int evaluate(const edgecc_model_info *m, double *latency_us) {
   enum { ROUNDS = 31 };
   long long t[ROUNDS];
   int correct = 0;
@@ -64,12 +66,12 @@ static double evaluate(const edgecc_model_info *m, double *latency_us) {
   }
   qsort(t, ROUNDS, sizeof t[0], cmp);
   *latency_us = t[ROUNDS / 2] / 1e3 / DIGITS_TEST_COUNT;
-  return (double)correct / DIGITS_TEST_COUNT;
+  return correct;
 }
 
 int main(int argc, char **argv) {
   if (argc != FORMS + 1) {
-    fprintf(stderr, "usage: digits_forms NAME=OBJECT.o[:MIN_ACCURACY] (one per form: %d)\n", FORMS);
+    fprintf(stderr, "usage: digits_forms NAME=OBJECT.o[:MIN_CORRECT] (one per form: %d)\n", FORMS);
     return 2;
   }
   int failed = 0;
@@ -82,19 +84,20 @@ int main(int argc, char **argv) {
       return 2;
     }
     *eq = 0;
-    double min_accuracy = colon && colon > eq ? atof(colon + 1) : 0;
+    int min_correct = colon && colon > eq ? atoi(colon + 1) : 0;
     if (colon && colon > eq)
       *colon = 0;
     struct stat st;
     long long size = stat(eq + 1, &st) ? -1 : (long long)st.st_size;
     double us;
-    double acc = evaluate(forms[f], &us);
+    int correct = evaluate(forms[f], &us);
+    double acc = (double)correct / DIGITS_TEST_COUNT;
     if (f == 0)
       float_us = us;
     printf("%-8s %12lld %10zu %10.4f %12.3f  (%.2fx the float latency)\n", arg, size, forms[f]->arena_size, acc, us,
            us / float_us);
-    if (acc < min_accuracy) {
-      printf("FAIL %s: accuracy %.4f below %.4f\n", arg, acc, min_accuracy);
+    if (correct < min_correct) {
+      printf("FAIL %s: %d digits right, fewer than %d\n", arg, correct, min_correct);
       failed = 1;
     }
   }
