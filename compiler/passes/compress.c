@@ -217,7 +217,8 @@ static int list_dir(Compiler *cc, const char *dir, bool dirs, char ***out) {
       vec_push(&cc->pool, &v, path);
   }
   closedir(d);
-  qsort(v.items, (size_t)v.len, sizeof(void *), by_name);
+  if (v.len > 1)
+    qsort(v.items, (size_t)v.len, sizeof(void *), by_name);
   *out = (char **)v.items;
   return v.len;
 }
@@ -513,7 +514,8 @@ static void quantize_static(Compiler *cc, Graph *g) {
   for (int k = 0; k < smp.count; k++) {
     run_graph(cc, g, &runner, smp.inputs[k], buf, &owned);
     record_ranges(g, buf, ranges);
-    reference[k] = float_outputs(g, buf);
+    if (cc->opt.report) // the float outputs, to measure the quantized model against
+      reference[k] = float_outputs(g, buf);
     free_owned(&owned);
   }
   // The values to quantize: float inputs and outputs of quantizable nodes, except outputs that
