@@ -285,8 +285,11 @@ void patch_rows(KB *kb, const PatchGeom *p, LLVMValueRef xt, int esize, LLVMValu
 // Weight (k, n) of a convolution in that K order.
 int32_t conv_weight(const QLinearSpec *s, int64_t k, int64_t n, int64_t K, int64_t N);
 Node *qconv_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target *t);
-InferFn infer_QConv;
-LowerFn lower_QConv;
+InferFn infer_QConv, infer_QConvTranspose;
+LowerFn lower_QConv, lower_QConvTranspose;
+// The QConvTranspose node of a quantized transposed convolution (SRC: the inferred
+// ConvTranspose, per-channel weights only with one group).
+Node *qconvtranspose_build(Compiler *cc, Graph *with, const QLinearSpec *s);
 
 // wgemm.c — float activations times compressed (int8/int4 with scales, float16/bfloat16) or
 // sparse weights: WGemm (rows of X) and WConv (patch rows), sharing one core.

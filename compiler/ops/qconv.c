@@ -321,3 +321,112 @@ Node *qconv_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target 
   n->inferred = true;
   return n;
 }
+
+//
+// QConvTranspose: the transposed convolution of a quantized QDQ group, as a gather per output
+// element (the taps whose input position falls on the stride grid), products of the inputs
+// less their zero point and the weights less theirs (int16 [Cin][Cout/group][kernel])
+// accumulated in int32, then the same epilogue as the other kernels.
+//
+typedef struct {
+  KernelStats stats;
+  QCore core;                // epilogue (one lane)
+  const ConvGeom *g;         // the ConvTranspose's geometry (its inference's)
+  int64_t cin, cout, cpg, mpg, ksp;
+  int32_t x_zp;
+  Shape y_shape;
+} QConvTPlan;
+
+void infer_QConvTranspose(Compiler *cc, Node *n) {
+  const QConvTPlan *p = n->priv;
+  if (!p)
+    fatal_at(cc, n, "internal op QConvTranspose without a plan");
+  set_output(n, 0, n->out[0]->dtype, p->y_shape);
+}
+
+void lower_QConvTranspose(KB *kb, Node *n) {
+  const QConvTPlan *p = n->priv;
+  const ConvGeom *g = p->g;
+  const Shape *xs = &n->in[0]->shape, *ys = &p->y_shape;
+  LLVMTypeRef i32 = LLVMInt32TypeInContext(kb->ctx);
+  LLVMBuilderRef b = kb->b;
+  Loop lo[MAX_RANK], lc, lk[3];
+  LLVMValueRef oi[MAX_RANK];
+  kb_for_shape(kb, lo, ys, oi);
+  LLVMValueRef oc = oi[1], grp = LLVMBuildSDiv(b, oc, kb_idx(kb, p->mpg), ""), j = LLVMBuildSRem(b, oc, kb_idx(kb, p->mpg), "");
+  LLVMValueRef acc = kb_var(kb, i32, LLVMConstInt(i32, 0, 0));
+  LLVMValueRef c = kb_for(kb, &lc, p->cpg);
+  LLVMValueRef ic = LLVMBuildAdd(b, LLVMBuildMul(b, grp, kb_idx(kb, p->cpg), ""), c, "");
+  LLVMValueRef xoff = LLVMBuildAdd(b, LLVMBuildMul(b, oi[0], kb_idx(kb, p->cin), ""), ic, "");
+  LLVMValueRef woff = LLVMBuildAdd(b, LLVMBuildMul(b, ic, kb_idx(kb, p->mpg), ""), j, "");
+  LLVMValueRef ok = LLVMConstInt(LLVMInt1TypeInContext(kb->ctx), 1, 0);
+  for (int i = 0; i < g->nsp; i++) { // input position: (o + pad - k * dilation) / stride, when whole
+    LLVMValueRef k = kb_for(kb, &lk[i], g->kernel[i]);
+    LLVMValueRef t = LLVMBuildSub(b, LLVMBuildAdd(b, oi[2 + i], kb_idx(kb, g->pad_begin[i]), ""),
+                                  LLVMBuildMul(b, k, kb_idx(kb, g->dilation[i]), ""), "");
+    LLVMValueRef s = kb_idx(kb, g->stride[i]);
+    LLVMValueRef pos = LLVMBuildSDiv(b, t, s, "");
+    ok = LLVMBuildAnd(b, ok, LLVMBuildICmp(b, LLVMIntSGE, t, kb_idx(kb, 0), ""), "");
+    ok = LLVMBuildAnd(b, ok, LLVMBuildICmp(b, LLVMIntEQ, LLVMBuildSRem(b, t, s, ""), kb_idx(kb, 0), ""), "");
+    ok = LLVMBuildAnd(b, ok, LLVMBuildICmp(b, LLVMIntSLT, pos, kb_idx(kb, xs->dim[2 + i]), ""), "");
+    pos = kb_select(kb, ok, pos, kb_idx(kb, 0));
+    xoff = LLVMBuildAdd(b, LLVMBuildMul(b, xoff, kb_idx(kb, xs->dim[2 + i]), ""), pos, "");
+    woff = LLVMBuildAdd(b, LLVMBuildMul(b, woff, kb_idx(kb, g->kernel[i]), ""), k, "");
+  }
+  DType xt = n->in[0]->dtype;
+  LLVMValueRef xv = LLVMBuildSub(b, kb_convert(kb, kb_load(kb, xt, kb->in[0], xoff), xt, DT_I32),
+                                 LLVMConstInt(i32, (unsigned long long)p->x_zp, 1), "");
+  LLVMValueRef wv = kb_convert(kb, kb_load(kb, DT_I16, kb->in[1], woff), DT_I16, DT_I32);
+  LLVMValueRef prod = kb_select(kb, ok, LLVMBuildNSWMul(b, xv, wv, ""), LLVMConstInt(i32, 0, 0));
+  kb_set(kb, acc, LLVMBuildAdd(b, kb_get(kb, i32, acc), prod, ""));
+  for (int i = g->nsp - 1; i >= 0; i--)
+    kb_end_for(kb, &lk[i]);
+  kb_end_for(kb, &lc);
+  LLVMValueRef y = kb_flat(kb, ys, oi);
+  void *ctx = qcore_store_ctx(kb->cc, n, &p->core, oc, y, 0, 1);
+  qcore_store(kb, ctx, kb_idx(kb, 0), kb_idx(kb, 0), qsplat(kb, kb_get(kb, i32, acc), 1), 1);
+  kb_end_for_shape(kb, lo, ys);
+}
+
+Node *qconvtranspose_build(Compiler *cc, Graph *with, const QLinearSpec *s) {
+  const Shape *ws = &s->w->shape;
+  QConvTPlan *p = pool_alloc(&cc->pool, sizeof *p);
+  p->g = s->src->priv;
+  p->y_shape = s->src->out[0]->shape;
+  p->cin = ws->dim[0], p->mpg = ws->dim[1], p->cout = p->mpg * p->g->group, p->cpg = p->cin / p->g->group;
+  p->ksp = shape_numel(ws) / (p->cin * p->mpg);
+  p->x_zp = s->x_zp;
+  p->core = (QCore){.dot = {.lanes = 1}, .N = p->cout, .groups = 1, .a_stored = s->x->dtype, .out = s->out,
+                    .y_zp = s->y_zp, .lo = s->lo, .hi = s->hi};
+  p->stats = (KernelStats){.macs = shape_numel(&s->x->shape) * p->mpg * p->ksp, .weights = shape_numel(ws)};
+  int64_t M = p->cout, nw = shape_numel(ws);
+  int16_t *w = pool_alloc(&cc->pool, sizeof(int16_t) * (size_t)nw);
+  for (int64_t i = 0; i < nw; i++) { // [Cin][Cout/group][kernel]: the output channel's zero point
+    int64_t oc = i / p->ksp % p->mpg + i / (p->ksp * p->mpg) / p->cpg * p->mpg;
+    w[i] = (int16_t)(dtype_get_int(s->w->dtype, s->w->data, i) - s->w_zp[s->nw > 1 ? oc : 0]);
+  }
+  int32_t *prm = pool_alloc(&cc->pool, sizeof(int32_t) * (size_t)(qparam_rows(&p->core) * M));
+  float *fprm = pool_alloc(&cc->pool, sizeof(float) * (size_t)(2 * M));
+  for (int64_t oc = 0; oc < M; oc++) {
+    prm[oc] = s->out == QOUT_FLOAT && s->bias_f ? 0 : (int32_t)qbias_acc(s, oc);
+    if (s->out == QOUT_QUANT)
+      qmultiplier(qchannel_multiplier(s, oc), &prm[M + oc], &prm[2 * M + oc]);
+    fprm[oc] = qchannel_multiplier(s, oc);
+    fprm[M + oc] = s->bias_f && s->out == QOUT_FLOAT ? s->bias_f[oc] : 0;
+  }
+  Node *n = graph_new_node(with, "QConvTranspose", "edgecc", pool_printf(&cc->pool, "%s.qconvt", s->src->name), 4, 1);
+  n->in[0] = s->x;
+  n->in[1] = graph_const(with, pool_printf(&cc->pool, "%s.centered", s->w->name), DT_I16, *ws, w);
+  n->in[2] = graph_const(with, pool_printf(&cc->pool, "%s.requant", s->src->name), DT_I32,
+                         (Shape){.rank = 2, .dim = {qparam_rows(&p->core), M}}, prm);
+  if (s->out == QOUT_FLOAT)
+    n->in[3] = graph_const(with, pool_printf(&cc->pool, "%s.scale", s->src->name), DT_F32, (Shape){.rank = 2, .dim = {2, M}}, fprm);
+  Value *yv = n->out[0] = graph_new_value(with, pool_printf(&cc->pool, "%s.y", s->src->name));
+  yv->producer = n;
+  yv->dtype = s->y_dt;
+  n->priv = p;
+  n->kernel = "qconvtranspose";
+  infer_QConvTranspose(cc, n);
+  n->inferred = true;
+  return n;
+}

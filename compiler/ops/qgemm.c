@@ -421,6 +421,7 @@ const KernelStats *kernel_stats(const Node *n) {
   switch (n->op ? n->op->kind : OP_COUNT_) {
   case OP_QGemm:
   case OP_QConv:
+  case OP_QConvTranspose:
   case OP_WGemm:
   case OP_WConv: return n->priv; // (their plans begin with the stats)
   default: return NULL;

@@ -6,6 +6,7 @@
 // kernel that gives the same result (up to one quantization step where the float reference
 // would round a near-tie the other way):
 //   Conv, MatMul, Gemm (+ Relu/Clip fused into the output clamp)  -> QConv, QGemm
+//   ConvTranspose                                                  -> QConvTranspose
 //   Add, Mul of two quantized inputs                               -> QLinearAdd, QLinearMul
 //   any elementwise function of one quantized input (Relu, Clip, LeakyRelu, Sigmoid, Tanh,
 //   HardSwish, Mul by a constant...), and requantization          -> QTable (256 entries)
@@ -223,6 +224,23 @@ static bool rewrite_conv(Compiler *cc, Graph *g, Node *n) {
   if (!k)
     return false;
   replace_by(cc, last, with, k);
+  return true;
+}
+
+// ConvTranspose: weights [Cin, Cout/group, k...], per channel along axis 1 with one group.
+static bool rewrite_convtranspose(Compiler *cc, Graph *g, Node *n) {
+  QParams xq, wq;
+  Value *w = n->in[1];
+  int64_t group = attr_int(n, "group", 1), M = w->shape.dim[1] * group;
+  if (!dq_source(cc, n->in[0], &xq) || xq.n != 1 || !is_q8(xq.dt) || !dq_source(cc, w, &wq) ||
+      (wq.n > 1 && group != 1))
+    return false;
+  QLinearSpec s = {.src = n, .x = xq.q, .x_scale = xq.scale[0], .x_zp = xq.zp[0], .alpha = 1};
+  if (!weight_params(&wq, 1, M, &s) || !read_bias(cc, node_input(n, 2), M, 1, &s))
+    return false;
+  Node *last = linear_output(cc, g, n, &s);
+  Graph *with = graph_new(cc, g, "qdq");
+  replace_by(cc, last, with, qconvtranspose_build(cc, with, &s));
   return true;
 }
 
@@ -683,6 +701,7 @@ static bool rewrite_node(Compiler *cc, Graph *g, Node *n) {
     return false;
   switch (n->op->kind) {
   case OP_Conv: return rewrite_conv(cc, g, n) || rewrite_weights(cc, g, n);
+  case OP_ConvTranspose: return rewrite_convtranspose(cc, g, n);
   case OP_MatMul:
   case OP_Gemm: return rewrite_matmul(cc, g, n) || rewrite_weights(cc, g, n);
   case OP_MatMulNBits: return matmulnbits_expand(cc, n, cc->target) != NULL;

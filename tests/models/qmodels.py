@@ -339,7 +339,33 @@ def qdq_single(name, dt, op, fn, shape=(2, 4, 6, 6), extra=(), tolerance=1, same
     save_qdq(name, bld, [("x", x)], [(q, qr)], tolerance)
 
 
+def conv_transpose2d(x, w, stride, pads, out_pad):
+    """ConvTranspose, one group: every input scatters its kernel into the output."""
+    n, c, h, wd = x.shape
+    _, m, kh, kw = w.shape
+    full = np.zeros((n, m, (h - 1) * stride + kh + out_pad, (wd - 1) * stride + kw + out_pad))
+    for i in range(h):
+        for j in range(wd):
+            full[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw] += np.einsum("nc,cmab->nmab", x[:, :, i, j], w)
+    return full[:, :, pads[0]:full.shape[2] - pads[2], pads[1]:full.shape[3] - pads[3]]
+
+
+def qdq_convtranspose_case():
+    bld = Builder()
+    x, xd, xdr = quantized_input(bld, (1, 4, 5, 5), np.uint8)
+    w = rng.normal(0, 0.3, (4, 6, 3, 3)).astype(np.float32)
+    wd, wdr, ws = bld.weights(w, np.int8, 1)
+    bd, bdr = bld.bias(rng.normal(0, 0.2, 6), bld.inits[0][1], ws)
+    y = bld.node("ConvTranspose", [xd, wd, bd], strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1])
+    yr = (conv_transpose2d(xdr.astype(np.float64), wdr.astype(np.float64), 2, [1, 1, 1, 1], 1) +
+          bdr.reshape(1, -1, 1, 1)).astype(np.float32)
+    scale, zp = act_params(yr, np.uint8)
+    q, qr = bld.q(y, yr, scale, zp, np.uint8)
+    save_qdq("qdq_convtranspose_u8", bld, [("x", x)], [(q, qr)])
+
+
 def qdq_more_cases():
+    qdq_convtranspose_case()
     for dt, tag in ((np.uint8, "u8"), (np.int8, "s8")):
         qdq_single(f"qdq_sigmoid_{tag}", dt, "Sigmoid", sigmoid)
         qdq_single(f"qdq_leakyrelu_{tag}", dt, "LeakyRelu", lambda v: np.where(v >= 0, v, np.float32(0.1) * v).astype(np.float32),
