@@ -292,6 +292,15 @@ def qdq_cases():
     flat = bld.node("Flatten", [c2])
     d, dr, _, _ = qdq_dense(bld, flat, c2r.reshape(1, -1), s2, z2, np.uint8, 16 * 36, 10)
     save_qdq("qdq_cnn_u8", bld, [("x", x)], [(c1, c1r), (c2, c2r), (d, dr)], tolerance=2)
+    # An MLP in int8 (symmetric activations): Gemm-Relu, MatMul-Relu, Gemm with a float output
+    bld = Builder()
+    x = rng.normal(0, 1, (3, 40)).astype(np.float32)
+    xs, xz = act_params(x, np.int8)
+    q, qr = bld.q("x", x, xs, xz, np.int8)
+    h1, h1r, s1, z1 = qdq_dense(bld, q, qr, xs, xz, np.int8, 40, 32, relu=True)
+    h2, h2r, s2, z2 = qdq_dense(bld, h1, h1r, s1, z1, np.int8, 32, 24, gemm=False, relu=True)
+    y, yr, _, _ = qdq_dense(bld, h2, h2r, s2, z2, np.int8, 24, 10, quantize_out=False)
+    save_qdq("qdq_mlp_s8", bld, [("x", x)], [(h1, h1r), (h2, h2r), (y, yr)], tolerance=2)
 
 
 def sigmoid(x):
