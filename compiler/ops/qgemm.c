@@ -34,7 +34,7 @@ QDot qdot_select(const Target *t, DType a, DType b, bool b_const) {
     d.a_type = DT_U8;
     d.b_type = DT_I8;
     // AVX-VNNI alone has 256-bit forms only
-    bits = bits >= 512 && !strstr(t->features, "-avx512vnni") && (strstr(t->features, "+avx512vnni") || !strstr(t->features, "+avxvnni")) ? 512 : 256;
+    bits = bits >= 512 && !strstr(t->features, "-avx512vnni") ? 512 : 256;
   } else if (t && t->int8_dot && arm64) {
     d.dot = a == DT_U8 && b == DT_U8 ? QDOT_UDOT : QDOT_SDOT;
     d.group = 4;

@@ -560,17 +560,15 @@ static void quantize_static(Compiler *cc, Graph *g) {
     if (n->op->kind != OP_MatMul)
       quantize_bias(cc, g, n, xs, wch, d.N);
   }
+  Value **by_id = pool_alloc(&cc->pool, sizeof(Value *) * (size_t)nvalues);
+  for (int i = 0; i < g->values.len; i++) {
+    Value *v = g->values.items[i];
+    if (v->id < nvalues)
+      by_id[v->id] = v;
+  }
   for (int id = 0; id < nvalues; id++) {
-    if (!want[id])
-      continue;
-    Value *v = NULL;
-    for (int i = 0; i < g->values.len && !v; i++)
-      if (((Value *)g->values.items[i])->id == id)
-        v = g->values.items[i];
-    for (int i = 0; i < g->inputs.len && !v; i++)
-      if (((Value *)g->inputs.items[i])->id == id)
-        v = g->inputs.items[i];
-    if (!v)
+    Value *v = by_id[id];
+    if (!want[id] || !v)
       continue;
     Value *src = v;
     while (same_as[src->id] && ranges[same_as[src->id]->id].seen)

@@ -125,11 +125,11 @@ static bool q_sink(Compiler *cc, Graph *g, Value *y, QParams *yq, int32_t *lo, i
     } else if (c->op->kind == OP_QuantizeLinear) {
       if (!read_qparams(cc, c, yq) || yq->n != 1 || !is_q8(yq->dt))
         return false;
-      qrange(yq->dt, lo, hi);
+      qrange(yq->dt, lo, hi); // quantize_scalar saturates into the same range
       if (fmin > -INFINITY)
-        *lo = quantize_scalar(fmin, yq->scale[0], yq->zp[0], yq->dt) > *lo ? quantize_scalar(fmin, yq->scale[0], yq->zp[0], yq->dt) : *lo;
+        *lo = quantize_scalar(fmin, yq->scale[0], yq->zp[0], yq->dt);
       if (fmax < INFINITY)
-        *hi = quantize_scalar(fmax, yq->scale[0], yq->zp[0], yq->dt) < *hi ? quantize_scalar(fmax, yq->scale[0], yq->zp[0], yq->dt) : *hi;
+        *hi = quantize_scalar(fmax, yq->scale[0], yq->zp[0], yq->dt);
       *last = c;
       return *lo <= *hi;
     } else {
