@@ -228,10 +228,12 @@ bool print_target_info(FILE *out, const char *name) {
   bool ok = false;
   if (!setjmp(here)) {
     const Target *t = target_lookup(cc, name);
+    static const char *half[] = {"none", "convert", "native"};
     fprintf(out, "name %s\ntriple %s\ncpu %s\nfeatures %s\nos %s\nfloat-abi %s\npointer-bits %d\n"
-                 "vector-bits %d\nalignment %d\ncc %s\nemulator %s\n",
+                 "vector-bits %d\nalignment %d\nint8-dot %s\nfloat16 %s\nsparse-density %g\ncc %s\nemulator %s\n",
             t->name, t->triple, t->cpu, t->features, t->os, t->float_abi, t->pointer_bits, t->vector_bits,
-            t->alignment, t->cc ? t->cc : "", t->emulator);
+            t->alignment, t->int8_dot ? "true" : "false", half[t->float16], t->sparse_density, t->cc ? t->cc : "",
+            t->emulator);
     ok = true;
   } else {
     fputs(cc->diag.buf, stderr);
