@@ -438,8 +438,9 @@ static void insert_qdq(Compiler *cc, Graph *g, Value *v, float scale, int32_t zp
 // The biases of a quantized Conv/Gemm: int32 with scale x_scale * w_scale (one per channel).
 static void quantize_bias(Compiler *cc, Graph *g, Node *n, float x_scale, const float *w_scale, int64_t N) {
   Value *b = node_input(n, 2);
-  if (!b || !b->data || b->dtype != DT_F32 || (shape_numel(&b->shape) != N && shape_numel(&b->shape) != 1))
-    return;
+  int64_t nb = b ? shape_numel(&b->shape) : 0;
+  if (!b || !b->data || b->dtype != DT_F32 || (nb != 1 && (nb != N || b->shape.rank > 2 || (b->shape.rank == 2 && b->shape.dim[0] != 1))))
+    return; // (a Gemm's C varying along the rows stays float)
   float beta = n->op->kind == OP_Gemm ? attr_float(n, "beta", 1) : 1;
   int32_t *q = pool_alloc(&cc->pool, sizeof(int32_t) * (size_t)N);
   float *s = pool_alloc(&cc->pool, sizeof(float) * (size_t)N);

@@ -150,11 +150,19 @@ static void replace_by(Compiler *cc, Node *last, Graph *with, Node *n) {
 // The bias of a linear layer as the spec wants it: int32 in accumulator units when it is the
 // DequantizeLinear of int32 data with scale x_scale * w_scale (how quantizers write it), else
 // float values. N output channels; a scalar bias is broadcast.
+// B broadcasts along the rows of an [M, N] result: a scalar, [N] or [1, N] (Gemm's C may also
+// vary along the rows; that form is not a bias).
+static bool column_bias(const Value *b, int64_t N) {
+  const Shape *s = &b->shape;
+  int64_t nb = shape_numel(s);
+  return nb == 1 || (nb == N && (s->rank == 1 || (s->rank == 2 && s->dim[0] == 1)));
+}
+
 static bool read_bias(Compiler *cc, Value *b, int64_t N, float beta, QLinearSpec *s) {
   if (!b)
     return true;
   int64_t nb = shape_numel(&b->shape);
-  if (nb != 1 && nb != N)
+  if (!column_bias(b, N))
     return false;
   QParams bq;
   if (beta == 1 && dq_source(cc, b, &bq) && bq.dt == DT_I32 && bq.q->data && !bq.block) {
@@ -681,7 +689,7 @@ static bool rewrite_weights(Compiler *cc, Graph *g, Node *n) {
     a->layout = trans ? W_NK : W_KN;
     a->K = s.K = wf->shape.dim[trans];
     a->N = s.N = wf->shape.dim[!trans];
-    if (b && shape_numel(&b->shape) != 1 && shape_numel(&b->shape) != s.N)
+    if (b && !column_bias(b, s.N))
       return false;
   }
   if (!weight_source(cc, wf, a, &s) && !sparse_source(wf, a, &s, cc->target))
