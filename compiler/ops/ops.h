@@ -225,14 +225,15 @@ static inline int qparam_rows(const QCore *c) { return qparam_zb_row(c) + c->nee
 // Output channel g * N + j is column j of group g.
 bool qcore_build(Compiler *cc, Graph *with, Node *n, QCore *c, const QLinearSpec *s, const Target *t, int64_t K,
                  int64_t N, int64_t groups, QWeightFn *w_at);
-// Rows [0, ROWS) of A (LDA bytes apart) times group GROUP's columns into Y (an element offset
-// into output 0) with the given strides; ROWSUM: i32[rows] of A's row sums when needed.
+// Rows [0, ROWS) of A (LDA bytes apart) times group GROUP's columns into YBASE (output 0 or a
+// buffer) from element Y with the given strides; ROWSUM: i32[rows] of A's row sums when needed.
 void qcore_emit(KB *kb, Node *n, const QCore *c, LLVMValueRef group, LLVMValueRef a, int64_t lda, bool a_flip,
-                LLVMValueRef rowsum, int64_t rows, LLVMValueRef y, int64_t row_stride, int64_t col_stride);
+                LLVMValueRef rowsum, int64_t rows, LLVMValueRef ybase, LLVMValueRef y, int64_t row_stride,
+                int64_t col_stride);
 // The epilogue alone (kernels with their own accumulation): a QStoreFn and its context, whose
 // parameter columns start at PCOL.
 QStoreFn qcore_store;
-void *qcore_store_ctx(Compiler *cc, Node *n, const QCore *c, LLVMValueRef pcol, LLVMValueRef y, int64_t row_stride,
+void *qcore_store_ctx(KB *kb, Node *n, const QCore *c, LLVMValueRef pcol, LLVMValueRef y, int64_t row_stride,
                       int64_t col_stride);
 LLVMValueRef qrow_sum(KB *kb, const QCore *c, LLVMValueRef row, int64_t count, bool flip);
 // The QGemm node computing S as [M, K] x [K, N] (NULL when int32 cannot hold its offsets).

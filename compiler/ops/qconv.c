@@ -29,9 +29,14 @@ typedef struct {
 
 static int64_t align64(int64_t v) { return (v + 63) / 64 * 64; }
 
-// Scratch: the NHWC copy (plus a vector of slack), the patch panel, its row sums.
+// Scratch: the NHWC copy (plus a vector of slack), the patch panel (none for direct
+// convolutions), its row sums, the panel's results (rows of output channels: vector stores)
+// before they are transposed into the NCHW output.
 static int64_t nhwc_bytes(const QConvPlan *p) { return align64(p->pg.in_pixels * p->pg.cin + 64); }
-static int64_t panel_bytes(const QConvPlan *p) { return align64(p->panel * p->core.kgroups * p->core.dot.group); }
+static int64_t panel_bytes(const QConvPlan *p) {
+  return p->direct ? 0 : align64(p->panel * p->core.kgroups * p->core.dot.group);
+}
+static int64_t rowsum_bytes(const QConvPlan *p) { return p->core.need_rowsum ? align64(4 * p->panel) : 0; }
 
 void infer_QConv(Compiler *cc, Node *n) {
   const QConvPlan *p = n->priv;
@@ -40,7 +45,7 @@ void infer_QConv(Compiler *cc, Node *n) {
   set_output(n, 0, n->out[0]->dtype, p->y_shape);
   n->scratch = nhwc_bytes(p);
   if (!p->depthwise)
-    n->scratch += (p->direct ? 0 : panel_bytes(p)) + (p->core.need_rowsum ? 4 * p->panel : 0);
+    n->scratch += panel_bytes(p) + rowsum_bytes(p) + p->panel * p->pg.mpg * dtype_size(n->out[0]->dtype);
 }
 
 static LLVMValueRef byte_at(KB *kb, LLVMValueRef base, LLVMValueRef off) {
@@ -131,45 +136,43 @@ void patch_rows(KB *kb, const PatchGeom *p, LLVMValueRef xt, int esize, LLVMValu
   kb_end_for(kb, &lr);
 }
 
+// Output pixels [P0, P0 + COUNT) of image IMG, group GRP: their rows of A (patches, or the
+// NHWC copy itself for direct convolutions), the GEMM core into the scratch result rows, then
+// those into the NCHW output.
 static void emit_panel(KB *kb, Node *n, LLVMValueRef img, LLVMValueRef grp, LLVMValueRef p0, int64_t count) {
   const QConvPlan *p = n->priv;
   const PatchGeom *pg = &p->pg;
   const QCore *c = &p->core;
-  int64_t K4 = c->kgroups * c->dot.group;
-  LLVMValueRef xt = kb->scratch, panel = byte_at(kb, kb->scratch, kb_idx(kb, nhwc_bytes(p)));
-  patch_rows(kb, pg, xt, 1, grp, p0, count, panel, K4, p->x_pad & 0xff);
-  LLVMValueRef rowsum = NULL;
+  int64_t K4 = c->kgroups * c->dot.group, at = nhwc_bytes(p);
+  LLVMValueRef xt = kb->scratch, a = byte_at(kb, kb->scratch, kb_idx(kb, at)), rowsum = NULL;
+  int64_t lda = K4;
+  if (p->direct) {
+    a = byte_at(kb, xt, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, p0, kb_idx(kb, pg->cin), ""),
+                                     LLVMBuildMul(kb->b, grp, kb_idx(kb, pg->cpg), ""), ""));
+    lda = pg->cin;
+  } else {
+    patch_rows(kb, pg, xt, 1, grp, p0, count, a, K4, p->x_pad & 0xff);
+  }
+  at += panel_bytes(p);
   if (c->need_rowsum) {
-    rowsum = byte_at(kb, panel, kb_idx(kb, panel_bytes(p)));
+    rowsum = byte_at(kb, kb->scratch, kb_idx(kb, at));
     Loop lr;
     LLVMValueRef r = kb_for(kb, &lr, count);
-    kb_store(kb, DT_I32, rowsum, r, qrow_sum(kb, c, byte_at(kb, panel, LLVMBuildMul(kb->b, r, kb_idx(kb, K4), "")), c->K, false));
+    kb_store(kb, DT_I32, rowsum, r, qrow_sum(kb, c, byte_at(kb, a, LLVMBuildMul(kb->b, r, kb_idx(kb, lda), "")), c->K, false));
     kb_end_for(kb, &lr);
   }
-  LLVMValueRef y = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, img, kb_idx(kb, pg->cout), ""),
-                                                                      LLVMBuildMul(kb->b, grp, kb_idx(kb, pg->mpg), ""), ""),
-                                                  kb_idx(kb, pg->pixels), ""), p0, "");
-  qcore_emit(kb, n, c, grp, panel, K4, false, rowsum, count, y, 1, pg->pixels);
-}
-
-// 1x1, stride 1, no padding: the NHWC copy is A, one row per pixel.
-static void emit_direct(KB *kb, Node *n, LLVMValueRef img, LLVMValueRef grp) {
-  const QConvPlan *p = n->priv;
-  const PatchGeom *pg = &p->pg;
-  const QCore *c = &p->core;
-  LLVMValueRef a = byte_at(kb, kb->scratch, LLVMBuildMul(kb->b, grp, kb_idx(kb, pg->cpg), ""));
-  LLVMValueRef rowsum = NULL;
-  if (c->need_rowsum) {
-    rowsum = byte_at(kb, kb->scratch, kb_idx(kb, nhwc_bytes(p)));
-    Loop lr;
-    LLVMValueRef r = kb_for(kb, &lr, pg->pixels);
-    kb_store(kb, DT_I32, rowsum, r, qrow_sum(kb, c, byte_at(kb, a, LLVMBuildMul(kb->b, r, kb_idx(kb, pg->cin), "")), c->K, false));
-    kb_end_for(kb, &lr);
-  }
-  LLVMValueRef y = LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, img, kb_idx(kb, pg->cout), ""),
-                                                    LLVMBuildMul(kb->b, grp, kb_idx(kb, pg->mpg), ""), ""),
-                                kb_idx(kb, pg->pixels), "");
-  qcore_emit(kb, n, c, grp, a, pg->cin, false, rowsum, pg->pixels, y, 1, pg->pixels);
+  LLVMValueRef res = byte_at(kb, kb->scratch, kb_idx(kb, at + rowsum_bytes(p)));
+  qcore_emit(kb, n, c, grp, a, lda, false, rowsum, count, res, kb_idx(kb, 0), pg->mpg, 1);
+  DType yt = n->out[0]->dtype;
+  LLVMValueRef y0 = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, img, kb_idx(kb, pg->cout), ""),
+                                                                       LLVMBuildMul(kb->b, grp, kb_idx(kb, pg->mpg), ""), ""),
+                                                   kb_idx(kb, pg->pixels), ""), p0, "");
+  Loop lj, lr;
+  LLVMValueRef j = kb_for(kb, &lj, pg->mpg), r = kb_for(kb, &lr, count);
+  copy_element(kb, yt, kb->out[0], LLVMBuildAdd(kb->b, y0, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, j, kb_idx(kb, pg->pixels), ""), r, ""), ""),
+               res, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, r, kb_idx(kb, pg->mpg), ""), j, ""));
+  kb_end_for(kb, &lr);
+  kb_end_for(kb, &lj);
 }
 
 // Depthwise: for each output pixel and vector of channels, the window's products of
@@ -183,7 +186,7 @@ static void emit_depthwise(KB *kb, Node *n, LLVMValueRef img) {
   LLVMTypeRef i32 = LLVMInt32TypeInContext(kb->ctx), v32 = LLVMVectorType(i32, (unsigned)L);
   LLVMTypeRef i8 = LLVMInt8TypeInContext(kb->ctx), i16 = LLVMInt16TypeInContext(kb->ctx);
   LLVMValueRef y = LLVMBuildMul(kb->b, img, kb_idx(kb, pg->cout * pg->pixels), "");
-  void *ctx = qcore_store_ctx(kb->cc, n, c, kb_idx(kb, 0), y, 1, pg->pixels);
+  void *ctx = qcore_store_ctx(kb, n, c, kb_idx(kb, 0), y, 1, pg->pixels);
   Loop lp, lb, lk;
   LLVMValueRef px = kb_for(kb, &lp, pg->pixels);
   LLVMValueRef o[3], k[3], inside;
@@ -233,18 +236,14 @@ void lower_QConv(KB *kb, Node *n) {
     return;
   }
   LLVMValueRef grp = kb_for(kb, &lg, pg->g.group);
-  if (p->direct) {
-    emit_direct(kb, n, img, grp);
-  } else {
-    int64_t full = pg->pixels / p->panel * p->panel;
-    if (full > 0) {
-      LLVMValueRef p0 = kb_for_v(kb, &lp, kb_idx(kb, 0), kb_idx(kb, full), p->panel);
-      emit_panel(kb, n, img, grp, p0, p->panel);
-      kb_end_for(kb, &lp);
-    }
-    if (pg->pixels > full)
-      emit_panel(kb, n, img, grp, kb_idx(kb, full), pg->pixels - full);
+  int64_t full = pg->pixels / p->panel * p->panel;
+  if (full > 0) {
+    LLVMValueRef p0 = kb_for_v(kb, &lp, kb_idx(kb, 0), kb_idx(kb, full), p->panel);
+    emit_panel(kb, n, img, grp, p0, p->panel);
+    kb_end_for(kb, &lp);
   }
+  if (pg->pixels > full)
+    emit_panel(kb, n, img, grp, kb_idx(kb, full), pg->pixels - full);
   kb_end_for(kb, &lg);
   kb_end_for(kb, &li);
 }
@@ -305,11 +304,9 @@ Node *qconv_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target 
     p->x_pad = s->x_zp + qdot_shift(s->x->dtype, c->dot.a_type);
     p->direct = pg->unit && c->K % c->dot.group == 0;
     int64_t K4 = c->kgroups * c->dot.group;
-    p->panel = PANEL_BYTES / K4;
+    p->panel = PANEL_BYTES / K4 / c->dot.mr * c->dot.mr; // whole register tiles
     p->panel = p->panel < c->dot.mr ? c->dot.mr : p->panel;
     p->panel = p->panel > pg->pixels ? pg->pixels : p->panel;
-    if (p->direct)
-      p->panel = pg->pixels; // the row sums cover every pixel
   }
   Value *yv = graph_new_value(with, pool_printf(&cc->pool, "%s.y", s->src->name));
   yv->producer = n;
@@ -383,7 +380,7 @@ void lower_QConvTranspose(KB *kb, Node *n) {
     kb_end_for(kb, &lk[i]);
   kb_end_for(kb, &lc);
   LLVMValueRef y = kb_flat(kb, ys, oi);
-  void *ctx = qcore_store_ctx(kb->cc, n, &p->core, oc, y, 0, 1);
+  void *ctx = qcore_store_ctx(kb, n, &p->core, oc, y, 0, 1);
   qcore_store(kb, ctx, kb_idx(kb, 0), kb_idx(kb, 0), qsplat(kb, kb_get(kb, i32, acc), 1), 1);
   kb_end_for_shape(kb, lo, ys);
 }

@@ -333,6 +333,7 @@ typedef struct {
   const QCore *c;
   Node *n;
   LLVMValueRef rowsum;       // i32[rows], or NULL
+  LLVMValueRef ybase;        // where results go: output 0, or a buffer of the caller
   LLVMValueRef y;            // element offset of row 0, column 0
   int64_t row_stride, col_stride;
   LLVMValueRef pcol;         // first parameter column of the group
@@ -356,28 +357,29 @@ void qcore_store(KB *kb, void *ctx, LLVMValueRef row, LLVMValueRef blk, LLVMValu
     v = LLVMBuildSub(kb->b, v, LLVMBuildMul(kb->b, zb, rs, ""), "");
   }
   if (c->out == QOUT_INT32) {
-    qstore_lanes(kb, DT_I32, kb->out[0], yat, cs->col_stride, v, valid);
+    qstore_lanes(kb, DT_I32, cs->ybase, yat, cs->col_stride, v, valid);
     return;
   }
   if (c->out == QOUT_FLOAT) {
     LLVMValueRef scale = qload_vec(kb, f32, L, kb->in[3], col);
     LLVMValueRef bias = qload_vec(kb, f32, L, kb->in[3], LLVMBuildAdd(kb->b, col, kb_idx(kb, npad), ""));
     LLVMValueRef y = LLVMBuildFAdd(kb->b, LLVMBuildFMul(kb->b, LLVMBuildSIToFP(kb->b, v, vec(f32, L), ""), scale, ""), bias, "");
-    qstore_lanes(kb, yt, kb->out[0], yat, cs->col_stride, y, valid);
+    qstore_lanes(kb, yt, cs->ybase, yat, cs->col_stride, y, valid);
     return;
   }
   LLVMValueRef mult = qload_vec(kb, i32, L, kb->in[2], LLVMBuildAdd(kb->b, col, kb_idx(kb, npad), ""));
   LLVMValueRef shift = qload_vec(kb, i32, L, kb->in[2], LLVMBuildAdd(kb->b, col, kb_idx(kb, 2 * npad), ""));
   LLVMValueRef y = qrequantize(kb, v, mult, shift, c->y_zp, c->lo, c->hi);
-  qstore_lanes(kb, yt, kb->out[0], yat, cs->col_stride, LLVMBuildTrunc(kb->b, y, vec(kb_type(kb, yt), L), ""), valid);
+  qstore_lanes(kb, yt, cs->ybase, yat, cs->col_stride, LLVMBuildTrunc(kb->b, y, vec(kb_type(kb, yt), L), ""), valid);
 }
 
 void qcore_emit(KB *kb, Node *n, const QCore *c, LLVMValueRef group, LLVMValueRef a, int64_t lda, bool a_flip,
-                LLVMValueRef rowsum, int64_t rows, LLVMValueRef y, int64_t row_stride, int64_t col_stride) {
+                LLVMValueRef rowsum, int64_t rows, LLVMValueRef ybase, LLVMValueRef y, int64_t row_stride,
+                int64_t col_stride) {
   int L = c->dot.lanes;
   int64_t npad = (c->N + L - 1) / L * L;
   LLVMValueRef pcol = LLVMBuildMul(kb->b, group, kb_idx(kb, npad), "");
-  CoreStore cs = {c, n, rowsum, y, row_stride, col_stride, pcol};
+  CoreStore cs = {c, n, rowsum, ybase, y, row_stride, col_stride, pcol};
   LLVMValueRef boff = LLVMBuildMul(kb->b, pcol, kb_idx(kb, c->kgroups * c->dot.group), "");
   QMicro mk = {.dot = &c->dot, .a = a, .lda = lda, .a_flip = a_flip,
                .b = LLVMBuildInBoundsGEP2(kb->b, LLVMInt8TypeInContext(kb->ctx), kb->in[1], &boff, 1, ""),
@@ -385,10 +387,10 @@ void qcore_emit(KB *kb, Node *n, const QCore *c, LLVMValueRef group, LLVMValueRe
   qmicro_emit(kb, &mk);
 }
 
-void *qcore_store_ctx(Compiler *cc, Node *n, const QCore *c, LLVMValueRef pcol, LLVMValueRef y, int64_t row_stride,
+void *qcore_store_ctx(KB *kb, Node *n, const QCore *c, LLVMValueRef pcol, LLVMValueRef y, int64_t row_stride,
                       int64_t col_stride) {
-  CoreStore *cs = pool_alloc(&cc->pool, sizeof *cs);
-  *cs = (CoreStore){c, n, NULL, y, row_stride, col_stride, pcol};
+  CoreStore *cs = pool_alloc(&kb->cc->pool, sizeof *cs);
+  *cs = (CoreStore){c, n, NULL, kb->out[0], y, row_stride, col_stride, pcol};
   return cs;
 }
 
@@ -468,7 +470,7 @@ void lower_QGemm(KB *kb, Node *n) {
     kb_store(kb, DT_I32, rowsum, m, qrow_sum(kb, c, row, c->K, flip));
     kb_end_for(kb, &lm);
   }
-  qcore_emit(kb, n, c, kb_idx(kb, 0), a, lda, flip, rowsum, p->M, kb_idx(kb, 0), c->N, 1);
+  qcore_emit(kb, n, c, kb_idx(kb, 0), a, lda, flip, rowsum, p->M, kb->out[0], kb_idx(kb, 0), c->N, 1);
 }
 
 Node *qgemm_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target *t, int64_t M, int64_t K, int64_t N,
