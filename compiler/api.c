@@ -60,6 +60,23 @@ void edgecc_set_report(edgecc_compiler_ref c, edgecc_report_format format, const
 }
 void edgecc_set_max_string_length(edgecc_compiler_ref c, int64_t bytes) { c->opt.max_string_length = bytes; }
 
+void edgecc_set_weights(edgecc_compiler_ref c, edgecc_weights format, int block) {
+  c->opt.weights = (WeightFormat)format;
+  c->opt.weights_block = block;
+}
+
+void edgecc_set_quantize(edgecc_compiler_ref c, const char *calibration_dir) {
+  c->opt.quantize = true;
+  c->opt.calibrate = dup(c, calibration_dir);
+}
+
+void edgecc_set_quantize_scheme(edgecc_compiler_ref c, int symmetric, int per_channel) {
+  c->opt.quant_symmetric = symmetric;
+  c->opt.quant_per_tensor = !per_channel;
+}
+
+void edgecc_keep_float(edgecc_compiler_ref c, const char *node) { vec_push(&c->pool, &c->opt.keep_float, (void *)dup(c, node)); }
+
 void edgecc_set_depfile(edgecc_compiler_ref c, const char *path, const char *target) {
   c->opt.depfile = dup(c, path);
   c->opt.dep_target = dup(c, target);
@@ -177,6 +194,8 @@ Graph *compile_front(Compiler *cc, const char *model_path) {
   infer_graph(cc, g);
   stage_done(cc, "infer+fold", &t);
   lint_model(cc, g);
+  compress_model(cc, g);
+  rewrite_quantized(cc, g);
   eliminate_dead(cc, g);
   materialize_outputs(cc, g);
   verify_graph(cc, g);

@@ -390,6 +390,12 @@ void replace_node(Compiler *cc, Node *n, Graph *with, Value **outs);
 // of its own. Returns its arena size, which the owner includes in its scratch.
 int64_t prepare_subgraph(Compiler *cc, Graph *g);
 void eliminate_dead(Compiler *cc, Graph *g);
+// passes/compress.c: --weights and --quantize (with calibration through the JIT) rewrite a
+// float model into DequantizeLinear / QuantizeLinear form, which rewrite_quantized compiles
+void compress_model(Compiler *cc, Graph *g);
+// passes/qdq.c: quantized groups (DequantizeLinear -> op -> QuantizeLinear) and QOperator
+// ops become integer kernels
+void rewrite_quantized(Compiler *cc, Graph *g);
 void materialize_outputs(Compiler *cc, Graph *g); // outputs get their own buffers
 typedef struct {
   int64_t arena_size;   // bytes the caller provides
@@ -566,6 +572,10 @@ void lint_model(Compiler *cc, Graph *g);
 // codegen/jit.c — in-process evaluation of lowered nodes (constant folding)
 //
 bool jit_eval_node(Compiler *cc, Node *n, void **out_data, int64_t (*out_dims)[MAX_RANK]);
+// Node N compiled once for the host, to run many times (calibration): a function taking its
+// buffers in an array (inputs, outputs, dims of dynamic ones, scratch). NULL on error.
+typedef void JitFn(void **buffers);
+JitFn *jit_compile_node(Compiler *cc, Node *n);
 void jit_shutdown(void); // at process exit: the JIT is shared by all compilations
 
 //
@@ -601,6 +611,8 @@ struct Target {
   int alignment;            // alignment of arena and weights, bytes
   int gemm_mr, gemm_nr;     // GEMM microkernel tile (rows x vector columns)
   bool int8_dot;            // has a 4-way int8 dot product instruction
+  double sparse_density;    // float weights with fewer nonzero blocks than this run sparse (0: never)
+  enum { HALF_NONE, HALF_CONVERT, HALF_NATIVE } float16; // float16 conversions / arithmetic in hardware
   const char *cc;           // C compiler for harnesses (run/check)
   const char *emulator;     // command prefix running target programs; empty = native
   const char *file;         // where the description came from
@@ -639,6 +651,8 @@ typedef struct {
 } StructureBinding;
 #define DEFAULT_MAX_STRING_LENGTH 255 // bytes of a string input element, without --max-string-length
 
+typedef enum { WEIGHTS_KEEP, WEIGHTS_INT8, WEIGHTS_INT4, WEIGHTS_FP16 } WeightFormat;
+
 struct Options {
   const char *target_name;
   const char *target_file;
@@ -661,7 +675,27 @@ struct Options {
   PtrVec structures;        // StructureBinding*
   int64_t max_string_length; // bound on the bytes of every string input element (0: default)
   bool verbose;
+  // Compression of float models (passes/compress.c)
+  WeightFormat weights;     // --weights: weight-only int8/int4/fp16 for Conv, MatMul, Gemm
+  int weights_block;        // --weights-block: int8/int4 scales per block along K (0: per channel)
+  bool quantize;            // --quantize int8: weights and activations
+  const char *calibrate;    // --calibrate: folder of input .pb files
+  bool quant_symmetric;     // --quant-symmetric: int8 activations with zero point 0 (else uint8)
+  bool quant_per_tensor;    // --quant-per-tensor: one weight scale per tensor (else per channel)
+  PtrVec keep_float;        // --keep-float: names of nodes left in float
 };
+
+// What --quantize --calibrate measured, for --report: each output's error against the float
+// model over the calibration inputs.
+typedef struct {
+  const char *output;
+  double max_error, mean_error;
+} OutputError;
+typedef struct {
+  int samples;
+  int count;
+  OutputError *errors;
+} Calibration;
 
 struct Compiler {
   Pool pool;
@@ -679,6 +713,7 @@ struct Compiler {
   int nstages;
   PtrVec stack_sizes;       // StackSize* reported by LLVM while measuring for --report
   Module module;            // the LLVM module being built (disposed with the compiler)
+  Calibration *calibration; // set by --quantize --calibrate
 };
 
 Compiler *compiler_new(void);

@@ -35,6 +35,14 @@ static const char usage[] =
     "  --report[=text|json]    per layer and total cost: flash, weights, arena, stack, MACs\n"
     "  --report-file FILE      write the report to FILE instead of standard output\n"
     "  -Werror                 treat warnings (unused initializers, float64 math...) as errors\n"
+    "Compression (docs/quantization.md):\n"
+    "  --weights int8|int4|fp16  store Conv/MatMul/Gemm weights compressed; activations stay float\n"
+    "  --weights-block N       int8/int4 weights: one scale per N weights along K (int4 default 32)\n"
+    "  --quantize int8         quantize weights and activations (needs --calibrate)\n"
+    "  --calibrate DIR         calibration inputs: a subfolder of input .pb files per sample\n"
+    "  --quant-symmetric       int8 activations with zero point 0 (default: uint8 asymmetric)\n"
+    "  --quant-per-tensor      one weight scale per tensor (default: per output channel)\n"
+    "  --keep-float NODE,...   leave these nodes in float\n"
     "  --time-passes           time spent in each compiler stage\n"
     "  -O0, -O1, -O2, -O3      LLVM optimization level (default -O3; -O0 to debug generated code)\n"
     "  -v                      print the stages as they run, with times\n"
@@ -92,6 +100,11 @@ typedef struct {
   bool want_deps;                   // -MD
   edgecc_report_format report;      // --report[=json]
   const char *report_file;          // --report-file
+  bool quantize;                    // --quantize int8
+  const char *calibrate;            // --calibrate
+  edgecc_weights weights;           // --weights
+  int weights_block;                // --weights-block
+  bool symmetric, per_tensor;       // --quant-symmetric, --quant-per-tensor
 } Cli;
 
 static bool is(const char *a, const char *s1, const char *s2) { return !strcmp(a, s1) || (s2 && !strcmp(a, s2)); }
@@ -174,6 +187,37 @@ static int parse_args(Cli *cli, int argc, char **argv, Pool *pool) {
       if (!parse_int64(v, &n))
         return fail("--max-string-length takes a byte count, not '%s'", v);
       edgecc_set_max_string_length(c, n);
+    } else if (OPTION("--weights", NULL)) {
+      static const char *formats[] = {"int8", "int4", "fp16"};
+      int k = 0;
+      while (k < 3 && strcmp(v, formats[k]))
+        k++;
+      if (k == 3)
+        return fail("--weights takes int8, int4 or fp16, not '%s'", v);
+      edgecc_set_weights(c, (edgecc_weights)(k + 1), cli->weights_block);
+      cli->weights = (edgecc_weights)(k + 1);
+    } else if (OPTION("--weights-block", NULL)) {
+      int64_t n;
+      if (!parse_int64(v, &n) || n > 1 << 20)
+        return fail("--weights-block takes a count of weights, not '%s'", v);
+      cli->weights_block = (int)n;
+      edgecc_set_weights(c, cli->weights, cli->weights_block);
+    } else if (OPTION("--quantize", NULL)) {
+      if (strcmp(v, "int8"))
+        return fail("--quantize takes int8, not '%s'", v);
+      cli->quantize = true;
+    } else if (OPTION("--calibrate", NULL)) {
+      cli->calibrate = v;
+    } else if (OPTION("--keep-float", NULL)) {
+      char *names = pool_strdup(pool, v), *save = NULL;
+      for (char *tok = strtok_r(names, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        edgecc_keep_float(c, tok);
+    } else if (is(a, "--quant-symmetric", NULL)) {
+      cli->symmetric = true;
+      edgecc_set_quantize_scheme(c, cli->symmetric, !cli->per_tensor);
+    } else if (is(a, "--quant-per-tensor", NULL)) {
+      cli->per_tensor = true;
+      edgecc_set_quantize_scheme(c, cli->symmetric, !cli->per_tensor);
     } else if (OPTION("-MF", NULL)) {
       cli->depfile = v;
     } else if (OPTION("-MT", NULL)) {
@@ -210,6 +254,10 @@ static int parse_args(Cli *cli, int argc, char **argv, Pool *pool) {
     }
 #undef OPTION
   }
+  if (cli->calibrate && !cli->quantize)
+    return fail("%s", "--calibrate goes with --quantize int8");
+  if (cli->quantize)
+    edgecc_set_quantize(c, cli->calibrate);
   return 0;
 }
 

@@ -101,6 +101,10 @@ static Target *parse_target(Compiler *cc, const char *file, const char *text, si
       t->gemm_nr = int_or(child_attr(cc, root, "gemm", "nr"), 1);
       const char *dot = child_text(cc, root, "int8-dot");
       t->int8_dot = dot && (!strcmp(dot, "true") || !strcmp(dot, "1"));
+      const char *half = child_text(cc, root, "float16");
+      t->float16 = !half || !strcmp(half, "none") ? HALF_NONE : !strcmp(half, "convert") ? HALF_CONVERT : HALF_NATIVE;
+      const char *sparse = child_text(cc, root, "sparse-density");
+      t->sparse_density = sparse ? atof(sparse) : 0;
       t->cc = child_attr(cc, root, "toolchain", "cc");
       t->emulator = child_attr(cc, root, "toolchain", "emulator");
       if (!t->emulator)
@@ -158,6 +162,9 @@ static const Target *host_target(Compiler *cc) {
     t->vector_bits = 256, t->vector_registers = 16;
   t->int8_dot = strstr(t->features, "+avx512vnni") || strstr(t->features, "+avxvnni") ||
                 strstr(t->features, "+dotprod");
+  t->float16 = strstr(t->features, "+avx512fp16") || strstr(t->features, "+fullfp16") ? HALF_NATIVE
+               : strstr(t->features, "+f16c") || !strcmp(base, "armv8")              ? HALF_CONVERT
+                                                                                       : t->float16;
   return t;
 }
 
@@ -221,10 +228,12 @@ bool print_target_info(FILE *out, const char *name) {
   bool ok = false;
   if (!setjmp(here)) {
     const Target *t = target_lookup(cc, name);
+    static const char *half[] = {"none", "convert", "native"};
     fprintf(out, "name %s\ntriple %s\ncpu %s\nfeatures %s\nos %s\nfloat-abi %s\npointer-bits %d\n"
-                 "vector-bits %d\nalignment %d\ncc %s\nemulator %s\n",
+                 "vector-bits %d\nalignment %d\nint8-dot %s\nfloat16 %s\nsparse-density %g\ncc %s\nemulator %s\n",
             t->name, t->triple, t->cpu, t->features, t->os, t->float_abi, t->pointer_bits, t->vector_bits,
-            t->alignment, t->cc ? t->cc : "", t->emulator);
+            t->alignment, t->int8_dot ? "true" : "false", half[t->float16], t->sparse_density, t->cc ? t->cc : "",
+            t->emulator);
     ok = true;
   } else {
     fputs(cc->diag.buf, stderr);

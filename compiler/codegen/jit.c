@@ -89,9 +89,9 @@ static void build_wrapper(LLVMModuleRef mod, LLVMValueRef node_fn, const char *n
   LLVMDisposeBuilder(b);
 }
 
-bool jit_eval_node(Compiler *cc, Node *n, void **out_data, int64_t (*out_dims)[MAX_RANK]) {
+JitFn *jit_compile_node(Compiler *cc, Node *n) {
   if (!jit_init(cc))
-    return false;
+    return NULL;
   LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
   LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(tsc);
   char name[32];
@@ -99,8 +99,20 @@ bool jit_eval_node(Compiler *cc, Node *n, void **out_data, int64_t (*out_dims)[M
   LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(name, ctx);
   LLVMSetDataLayout(mod, LLVMOrcLLJITGetDataLayoutStr(jit));
   LLVMSetTarget(mod, LLVMOrcLLJITGetTripleString(jit));
-  LLVMValueRef fn = lower_node_function(cc, mod, n, "node");
-  build_wrapper(mod, fn, name);
+  build_wrapper(mod, lower_node_function(cc, mod, n, "node"), name);
+  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
+  LLVMOrcDisposeThreadSafeContext(tsc);
+  LLVMOrcExecutorAddress addr = 0;
+  if (!check(cc, n, LLVMOrcLLJITAddLLVMIRModule(jit, LLVMOrcLLJITGetMainJITDylib(jit), tsm)) ||
+      !check(cc, n, LLVMOrcLLJITLookup(jit, &addr, name)))
+    return NULL;
+  return (JitFn *)(uintptr_t)addr;
+}
+
+bool jit_eval_node(Compiler *cc, Node *n, void **out_data, int64_t (*out_dims)[MAX_RANK]) {
+  JitFn *fn = jit_compile_node(cc, n);
+  if (!fn)
+    return false;
   // Arguments in the node function's order: inputs, outputs, dims of dynamic ones, scratch.
   // (Folded inputs are constants, whose shapes are exact: they are never dynamic.)
   int nargs = 2 * n->nout + 2;
@@ -125,16 +137,9 @@ bool jit_eval_node(Compiler *cc, Node *n, void **out_data, int64_t (*out_dims)[M
   void *scratch = n->scratch > 0 && !n->scratch_persists ? calloc(1, (size_t)n->scratch) : NULL;
   if (n->scratch > 0)
     args[na++] = scratch ? scratch : pool_alloc(&cc->pool, (size_t)n->scratch);
-  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
-  LLVMOrcDisposeThreadSafeContext(tsc);
-  bool ok = check(cc, n, LLVMOrcLLJITAddLLVMIRModule(jit, LLVMOrcLLJITGetMainJITDylib(jit), tsm));
-  LLVMOrcExecutorAddress addr = 0;
-  if (ok)
-    ok = check(cc, n, LLVMOrcLLJITLookup(jit, &addr, name));
-  if (ok)
-    ((void (*)(void **))(uintptr_t)addr)(args);
+  fn(args);
   free(scratch);
-  return ok;
+  return true;
 }
 
 void jit_shutdown(void) {

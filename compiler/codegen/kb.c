@@ -54,11 +54,19 @@ static LLVMValueRef f16_to_f32(KB *kb, LLVMValueRef h);
 static LLVMValueRef f32_to_f16(KB *kb, LLVMValueRef v);
 static LLVMValueRef f32_to_bf16(KB *kb, LLVMValueRef v);
 
+// The target converts float16 in hardware (F16C, AArch64, VFPv4): LLVM's half type, whose
+// conversions are those instructions and whose arithmetic LLVM narrows to native float16
+// where the target has it and the result is the same (+fullfp16, AVX512-FP16).
+static bool hw_half(KB *kb) { return kb->cc && kb->cc->target && kb->cc->target->float16 != HALF_NONE; }
+
 LLVMValueRef kb_load(KB *kb, DType t, LLVMValueRef base, LLVMValueRef idx) {
   LLVMValueRef v = LLVMBuildLoad2(kb->b, kb_type(kb, t), kb_gep(kb, t, base, idx), "");
   LLVMTypeRef f32 = LLVMFloatTypeInContext(kb->ctx);
   switch (t) {
-  case DT_F16: return f16_to_f32(kb, v);
+  case DT_F16:
+    if (hw_half(kb))
+      return LLVMBuildFPExt(kb->b, LLVMBuildBitCast(kb->b, v, LLVMHalfTypeInContext(kb->ctx), ""), f32, "");
+    return f16_to_f32(kb, v);
   case DT_BF16: {
     LLVMValueRef w = LLVMBuildZExt(kb->b, v, LLVMInt32TypeInContext(kb->ctx), "");
     w = LLVMBuildShl(kb->b, w, LLVMConstInt(LLVMInt32TypeInContext(kb->ctx), 16, 0), "");
@@ -126,12 +134,30 @@ static LLVMValueRef f32_to_bf16(KB *kb, LLVMValueRef v) {
 
 void kb_store(KB *kb, DType t, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v) {
   switch (t) {
-  case DT_F16: v = f32_to_f16(kb, v); break;
+  case DT_F16:
+    v = hw_half(kb) ? LLVMBuildBitCast(kb->b, LLVMBuildFPTrunc(kb->b, v, LLVMHalfTypeInContext(kb->ctx), ""), kb_type(kb, t), "")
+                    : f32_to_f16(kb, v);
+    break;
   case DT_BF16: v = f32_to_bf16(kb, v); break;
   case DT_BOOL: v = LLVMBuildZExt(kb->b, v, kb_type(kb, t), ""); break;
   default: break;
   }
   LLVMBuildStore(kb->b, v, kb_gep(kb, t, base, idx));
+}
+
+// 4-bit integers live one per byte: V (an i8 holding a converted value) brought into the 4-bit
+// range, saturated (from floats, like the 8-bit types) or wrapped (from integers, like C casts).
+static LLVMValueRef narrow_int4(KB *kb, LLVMValueRef v, DType to, bool saturate) {
+  if (to != DT_I4 && to != DT_U4)
+    return v;
+  LLVMTypeRef i8 = LLVMInt8TypeInContext(kb->ctx);
+  if (saturate)
+    return to == DT_I4 ? kb_min(kb, DT_I8, kb_max(kb, DT_I8, v, LLVMConstInt(i8, (unsigned long long)-8, 1)), LLVMConstInt(i8, 7, 0))
+                       : kb_min(kb, DT_U8, v, LLVMConstInt(i8, 15, 0));
+  if (to == DT_U4)
+    return LLVMBuildAnd(kb->b, v, LLVMConstInt(i8, 15, 0), "");
+  LLVMValueRef four = LLVMConstInt(i8, 4, 0);
+  return LLVMBuildAShr(kb->b, LLVMBuildShl(kb->b, v, four, ""), four, "");
 }
 
 // Conversion between compute types with ONNX Cast semantics (float -> int truncates toward
@@ -157,11 +183,11 @@ LLVMValueRef kb_convert(KB *kb, LLVMValueRef v, DType from, DType to) {
     LLVMTypeRef tys[2] = {tt, LLVMTypeOf(v)};
     unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
     LLVMValueRef fn = LLVMGetIntrinsicDeclaration(kb->mod, id, tys, 2);
-    return LLVMBuildCall2(kb->b, LLVMIntrinsicGetType(kb->ctx, id, tys, 2), fn, &v, 1, "");
+    return narrow_int4(kb, LLVMBuildCall2(kb->b, LLVMIntrinsicGetType(kb->ctx, id, tys, 2), fn, &v, 1, ""), to, true);
   }
   if (tf)
     return dtype_is_signed(from) ? LLVMBuildSIToFP(kb->b, v, tt, "") : LLVMBuildUIToFP(kb->b, v, tt, "");
-  return LLVMBuildIntCast2(kb->b, v, tt, dtype_is_signed(from), "");
+  return narrow_int4(kb, LLVMBuildIntCast2(kb->b, v, tt, dtype_is_signed(from), ""), to, false);
 }
 
 LLVMValueRef kb_var(KB *kb, LLVMTypeRef t, LLVMValueRef init) {

@@ -3,6 +3,7 @@
 // module, so the output is unaffected); the stack is LLVM's frame sizes, which it reports
 // when asked to warn above a limit of 0.
 #include "../compiler.h"
+#include "../ops/ops.h"
 
 #include <llvm-c/Object.h>
 #include <stdlib.h>
@@ -18,6 +19,9 @@ static int64_t node_macs(const Node *n) {
   const Value *y = n->out[0];
   if (!y || y->type != VAL_TENSOR)
     return 0;
+  const KernelStats *ks = kernel_stats(n);
+  if (ks)
+    return ks->macs;
   int64_t out = shape_numel(&y->shape);
   const Shape *w = n->nin > 1 && n->in[1] ? &n->in[1]->shape : NULL;
   switch (n->op->kind) {
@@ -133,6 +137,54 @@ static void json_string(FILE *f, const char *s) {
   fputc('"', f);
 }
 
+// The layers whose weights the compiler stores compressed or sparse: weight bytes as
+// float32 and as stored.
+typedef struct {
+  int64_t dense, stored;
+} Compression;
+
+static Compression compression_totals(Graph *g) {
+  Compression t = {0};
+  for (int i = 0; i < g->nodes.len; i++) {
+    const KernelStats *ks = kernel_stats(g->nodes.items[i]);
+    if (ks) {
+      t.dense += 4 * ks->weights;
+      t.stored += weight_bytes(g->nodes.items[i]);
+    }
+  }
+  return t;
+}
+
+static void compression_text(FILE *f, Compiler *cc, Graph *g) {
+  Compression t = compression_totals(g);
+  if (t.dense) {
+    fprintf(f, "\ncompressed weights (bytes as float32 -> stored):\n");
+    fprintf(f, "%-32s %-24s %12s %12s %7s\n", "layer", "kernel", "float32", "stored", "ratio");
+    for (int i = 0; i < g->nodes.len; i++) {
+      Node *n = g->nodes.items[i];
+      const KernelStats *ks = kernel_stats(n);
+      if (!ks)
+        continue;
+      int64_t stored = weight_bytes(n);
+      fprintf(f, "%-32s %-24s %12lld %12lld %6.1fx\n", n->name, n->kernel, (long long)(4 * ks->weights), (long long)stored,
+              stored ? 4.0 * (double)ks->weights / (double)stored : 0);
+      if (ks->blocks)
+        fprintf(f, "  sparse: %lld of %lld weight blocks stored (%.1f%%), %lld bytes saved against dense float32\n",
+                (long long)ks->nonzero, (long long)ks->blocks, 100.0 * (double)ks->nonzero / (double)ks->blocks,
+                (long long)(4 * ks->weights - stored));
+    }
+    fprintf(f, "%-32s %-24s %12lld %12lld %6.1fx\n", "total", "", (long long)t.dense, (long long)t.stored,
+            t.stored ? (double)t.dense / (double)t.stored : 0);
+  }
+  const Calibration *cal = cc->calibration;
+  if (cal) {
+    fprintf(f, "\nquantized against float on %d calibration inputs:\n%-32s %14s %14s\n", cal->samples, "output",
+            "max |error|", "mean |error|");
+    for (int i = 0; i < cal->count; i++)
+      fprintf(f, "%-32s %14.6g %14.6g\n", cal->errors[i].output, cal->errors[i].max_error, cal->errors[i].mean_error);
+  }
+}
+
 static void report_text(FILE *f, Compiler *cc, Graph *g, const MemoryPlan *plan, const Footprint *fp, int64_t macs) {
   fprintf(f, "edgecc report: %s for %s\n\n", cc->model_path, cc->target->name);
   fprintf(f, "%-32s %-20s %-18s %12s %12s  %s\n", "layer", "op", "output", "MACs", "weights", "kernel");
@@ -148,6 +200,7 @@ static void report_text(FILE *f, Compiler *cc, Graph *g, const MemoryPlan *plan,
   fprintf(f, "arena: %lld bytes (lower bound %lld)\n", (long long)plan->arena_size, (long long)plan->lower_bound);
   fprintf(f, "stack: about %lld bytes\n", (long long)fp->stack);
   fprintf(f, "MACs: %lld\n", (long long)macs);
+  compression_text(f, cc, g);
 }
 
 static void report_json(FILE *f, Compiler *cc, Graph *g, const MemoryPlan *plan, const Footprint *fp, int64_t macs) {
@@ -168,12 +221,34 @@ static void report_json(FILE *f, Compiler *cc, Graph *g, const MemoryPlan *plan,
     fprintf(f, "], \"macs\": %lld, \"weight_bytes\": %lld, \"kernel\": ", (long long)node_macs(n),
             (long long)weight_bytes(n));
     json_string(f, n->kernel ? n->kernel : n->op->lower ? n->op->name : "view");
+    const KernelStats *ks = kernel_stats(n);
+    if (ks)
+      fprintf(f, ", \"float32_weight_bytes\": %lld", (long long)(4 * ks->weights));
+    if (ks && ks->blocks)
+      fprintf(f, ", \"sparse_blocks\": %lld, \"sparse_nonzero_blocks\": %lld", (long long)ks->blocks, (long long)ks->nonzero);
     fprintf(f, "}");
   }
   fprintf(f, "\n  ],\n  \"totals\": {\"flash_bytes\": %lld, \"code_bytes\": %lld, \"weight_bytes\": %lld, "
-             "\"arena_bytes\": %lld, \"arena_lower_bound\": %lld, \"stack_bytes\": %lld, \"macs\": %lld}\n}\n",
+             "\"arena_bytes\": %lld, \"arena_lower_bound\": %lld, \"stack_bytes\": %lld, \"macs\": %lld}",
           (long long)(fp->code + fp->rodata), (long long)fp->code, (long long)plan->const_bytes,
           (long long)plan->arena_size, (long long)plan->lower_bound, (long long)fp->stack, (long long)macs);
+}
+
+// The compression fields of the JSON report (before its closing brace).
+static void compression_json(FILE *f, Compiler *cc, Graph *g) {
+  Compression t = compression_totals(g);
+  fprintf(f, ",\n  \"compressed_weights\": {\"float32_bytes\": %lld, \"stored_bytes\": %lld}", (long long)t.dense,
+          (long long)t.stored);
+  const Calibration *cal = cc->calibration;
+  if (!cal)
+    return;
+  fprintf(f, ",\n  \"calibration\": {\"samples\": %d, \"outputs\": [", cal->samples);
+  for (int i = 0; i < cal->count; i++) {
+    fprintf(f, "%s{\"name\": ", i ? ", " : "");
+    json_string(f, cal->errors[i].output);
+    fprintf(f, ", \"max_error\": %.9g, \"mean_error\": %.9g}", cal->errors[i].max_error, cal->errors[i].mean_error);
+  }
+  fprintf(f, "]}");
 }
 
 void write_report(Compiler *cc, Graph *g, const MemoryPlan *plan, Module *m) {
@@ -188,8 +263,11 @@ void write_report(Compiler *cc, Graph *g, const MemoryPlan *plan, Module *m) {
       fatal_at(cc, NULL, "cannot write '%s'", cc->opt.report_path);
     f = af.f;
   }
-  if (cc->opt.report == REPORT_JSON)
+  if (cc->opt.report == REPORT_JSON) {
     report_json(f, cc, g, plan, &fp, macs);
+    compression_json(f, cc, g);
+    fprintf(f, "\n}\n");
+  }
   else
     report_text(f, cc, g, plan, &fp, macs);
   if (cc->opt.report_path && !atomic_commit(&af))

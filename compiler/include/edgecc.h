@@ -67,13 +67,31 @@ void edgecc_set_warnings_as_errors(edgecc_compiler_ref c, int on);
 
 typedef enum { EDGECC_REPORT_NONE, EDGECC_REPORT_TEXT, EDGECC_REPORT_JSON } edgecc_report_format;
 /* --report: per layer (name, op, output shape, MACs, weight bytes, kernel) and totals (flash,
- * weights, arena, stack estimate, MACs), written to PATH, or stdout when PATH is NULL. */
+ * weights, arena, stack estimate, MACs), written to PATH, or stdout when PATH is NULL. With
+ * compressed layers, their weight bytes against float32 and which went sparse; with
+ * calibration, each output's error against the float model. */
 void edgecc_set_report(edgecc_compiler_ref c, edgecc_report_format format, const char *path);
 
 /* Bound on the bytes (without the NUL) of every element of the model's string inputs
  * (default 255). Ops computing new strings from input text reserve arena space by it, and
  * PREFIX_run returns EDGECC_ERROR_STRING for a longer input element. */
 void edgecc_set_max_string_length(edgecc_compiler_ref c, int64_t bytes);
+/* Compression of float models (docs/quantization.md). Weight-only: the weights of Conv,
+ * MatMul and Gemm stored as symmetric int8 codes (one scale per output channel), int4 codes
+ * (one scale per BLOCK weights along the input dimension, 32 when BLOCK is 0; per channel for
+ * Conv) or float16; activations stay float. BLOCK > 0 also gives int8 weights block scales. */
+typedef enum { EDGECC_WEIGHTS_KEEP, EDGECC_WEIGHTS_INT8, EDGECC_WEIGHTS_INT4, EDGECC_WEIGHTS_FP16 } edgecc_weights;
+void edgecc_set_weights(edgecc_compiler_ref c, edgecc_weights format, int block);
+/* Static int8 quantization of weights and activations: the activation ranges come from
+ * running the float model at compile time on the inputs in CALIBRATION_DIR (one subfolder of
+ * input .pb files per sample, or one .pb file per sample for a single-input model). */
+void edgecc_set_quantize(edgecc_compiler_ref c, const char *calibration_dir);
+/* Quantization scheme: SYMMETRIC activations are int8 with zero point 0 (default: uint8 with a
+ * zero point); PER_CHANNEL weights have one scale per output channel (default) or one per
+ * tensor. */
+void edgecc_set_quantize_scheme(edgecc_compiler_ref c, int symmetric, int per_channel);
+/* Leaves node NODE (its ONNX name) in float when compressing. */
+void edgecc_keep_float(edgecc_compiler_ref c, const char *node);
 
 /* After a successful compile, write a Make-style dependency file to PATH naming every file
  * the output depends on (the model, its external data, bound tensors, the target file).

@@ -34,8 +34,8 @@ static const DTypeInfo dtypes[DT_COUNT_] = {
     [18] = {"f8e4m3fnuz", "float8e4m3fnuz", "uint8_t", 1, 0, 0, 0, 0},
     [19] = {"f8e5m2", "float8e5m2", "uint8_t", 1, 0, 0, 0, 0},
     [20] = {"f8e5m2fnuz", "float8e5m2fnuz", "uint8_t", 1, 0, 0, 0, 0},
-    [DT_U4] = {"u4", "uint4", "uint8_t", 1, 0, 1, 0, 0},
-    [DT_I4] = {"i4", "int4", "int8_t", 1, 0, 1, 1, 0},
+    [DT_U4] = {"u4", "uint4", "uint8_t", 1, 0, 1, 0, 1}, // one element per byte in memory
+    [DT_I4] = {"i4", "int4", "int8_t", 1, 0, 1, 1, 1}, // (the loader unpacks the nibbles)
 };
 
 static const DTypeInfo *info(DType t) {
@@ -127,8 +127,10 @@ double dtype_get(DType t, const void *data, int64_t i) {
 int64_t dtype_get_int(DType t, const void *data, int64_t i) {
   switch (t) {
   case DT_U8:
+  case DT_U4:
   case DT_BOOL: return ((const uint8_t *)data)[i];
-  case DT_I8: return ((const int8_t *)data)[i];
+  case DT_I8:
+  case DT_I4: return ((const int8_t *)data)[i];
   case DT_U16: return ((const uint16_t *)data)[i];
   case DT_I16: return ((const int16_t *)data)[i];
   case DT_I32: return ((const int32_t *)data)[i];
@@ -155,6 +157,8 @@ void dtype_set(DType t, void *data, int64_t i, double v) {
   case DT_U8: ((uint8_t *)data)[i] = (uint8_t)(int64_t)v; break;
   case DT_BOOL: ((uint8_t *)data)[i] = v != 0; break;
   case DT_I8: ((int8_t *)data)[i] = (int8_t)(int64_t)v; break;
+  case DT_I4: ((int8_t *)data)[i] = (int8_t)((((int64_t)v & 15) ^ 8) - 8); break; // low 4 bits, signed
+  case DT_U4: ((uint8_t *)data)[i] = (uint8_t)((int64_t)v & 15); break;
   case DT_U16: ((uint16_t *)data)[i] = (uint16_t)(int64_t)v; break;
   case DT_I16: ((int16_t *)data)[i] = (int16_t)(int64_t)v; break;
   case DT_I32: ((int32_t *)data)[i] = (int32_t)(int64_t)v; break;

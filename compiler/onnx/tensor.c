@@ -249,6 +249,7 @@ static uint8_t *pack_tensor(const char *name, DType dt, const Shape *shape, cons
   tp.name = (char *)name; // NULL: no name (members of sequences)
   int64_t numel = shape_numel(shape);
   ProtobufCBinaryData *strs = NULL;
+  uint8_t *nibbles = NULL;
   if (dt == DT_STRING) {
     strs = calloc((size_t)numel + 1, sizeof *strs);
     for (int64_t i = 0; i < numel; i++) {
@@ -258,6 +259,13 @@ static uint8_t *pack_tensor(const char *name, DType dt, const Shape *shape, cons
     }
     tp.n_string_data = (size_t)numel;
     tp.string_data = strs;
+  } else if (dt == DT_I4 || dt == DT_U4) { // two per byte, low nibble first
+    nibbles = calloc((size_t)(numel + 1) / 2 + 1, 1);
+    for (int64_t i = 0; i < numel; i++)
+      nibbles[i / 2] |= (uint8_t)((((const uint8_t *)data)[i] & 15) << (4 * (i & 1)));
+    tp.has_raw_data = 1;
+    tp.raw_data.data = nibbles;
+    tp.raw_data.len = (size_t)(numel + 1) / 2;
   } else {
     tp.has_raw_data = 1;
     tp.raw_data.data = (uint8_t *)data;
@@ -267,6 +275,7 @@ static uint8_t *pack_tensor(const char *name, DType dt, const Shape *shape, cons
   uint8_t *buf = malloc(*len ? *len : 1);
   onnx__tensor_proto__pack(&tp, buf);
   free(strs);
+  free(nibbles);
   return buf;
 }
 

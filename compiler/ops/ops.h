@@ -147,5 +147,198 @@ LowerFn lower_cast_text;
 // strcmp of two C strings (i32: negative, zero, positive; bytes unsigned), and == as an i1.
 LLVMValueRef text_compare(KB *kb, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef text_equal(KB *kb, LLVMValueRef a, LLVMValueRef b);
+// What a compressed-weight kernel does, for --report: the first member of the plans of QGemm,
+// QConv, WGemm and WConv (kernel_stats gives it, NULL for other nodes).
+typedef struct {
+  int64_t macs;
+  int64_t weights;           // weight elements (the dense float32 layer holds 4 bytes each)
+  int64_t blocks, nonzero;   // sparse: blocks of the dense weights, and those stored
+} KernelStats;
+const KernelStats *kernel_stats(const Node *n);
+
+// qgemm.c — the integer microkernel shared by QGemm and QConv (see the file's comment)
+typedef enum { QDOT_WIDEN, QDOT_VNNI, QDOT_SDOT, QDOT_UDOT } QDotKind;
+typedef struct {
+  QDotKind dot;
+  int lanes;             // int32 accumulators per vector
+  int group;             // k values per lane and step: 4 (dot products) or 1 (widening)
+  int mr, nr;            // register tile: rows x vectors
+  DType a_type, b_type;  // what the instruction multiplies (uint8 or int8) for A and B
+} QDot;
+// The kernel of target T for operands A (broadcast) and B (vector) stored as A and B; B_CONST
+// says which one a shift may be applied to at compile time when the kernel needs one.
+QDot qdot_select(const Target *t, DType a, DType b, bool b_const);
+const char *qdot_name(const QDot *d);
+int qdot_shift(DType from, DType to); // +128, -128 or 0
+// Byte offset of element (k, col) in the vector operand's packed layout.
+int64_t qpacked_index(const QDot *d, int64_t kgroups, int64_t k, int64_t col);
+// The epilogue receives the accumulators of row ROW, vector block BLK (VALID lanes used).
+typedef void QStoreFn(KB *kb, void *ctx, LLVMValueRef row, LLVMValueRef blk, LLVMValueRef acc, int valid);
+typedef struct {
+  const QDot *dot;
+  LLVMValueRef a;        // A: ROWS rows of LDA bytes, KGROUPS * group of them read
+  int64_t lda;
+  bool a_flip;           // flip A's top bits as they are loaded
+  LLVMValueRef b;        // B, packed: [blocks][kgroups][lanes][group]
+  int64_t kgroups;
+  int64_t rows, cols;
+  QStoreFn *store;
+  void *ctx;
+} QMicro;
+void qmicro_emit(KB *kb, const QMicro *mk);
+void qmultiplier(float m, int32_t *mult, int32_t *shift); // m = mult * 2^-shift
+// roundeven(v * mult * 2^-shift) + zp, clamped to [lo, hi], on <lanes x i32> vectors.
+LLVMValueRef qrequantize(KB *kb, LLVMValueRef v, LLVMValueRef mult, LLVMValueRef shift, int32_t zp, int32_t lo,
+                         int32_t hi);
+LLVMValueRef qsplat(KB *kb, LLVMValueRef s, int lanes);
+LLVMValueRef qload_vec(KB *kb, LLVMTypeRef elem, int lanes, LLVMValueRef base, LLVMValueRef idx);
+void qstore_lanes(KB *kb, DType dt, LLVMValueRef base, LLVMValueRef idx, int64_t stride, LLVMValueRef v, int valid);
+
+// A quantized linear layer (Conv, MatMul, Gemm or their QOperator forms), as the QDQ rewrite
+// (passes/qdq.c) finds it; qgemm_build and qconv_build turn it into an integer kernel node.
+typedef enum { QOUT_QUANT, QOUT_INT32, QOUT_FLOAT } QOutKind;
+typedef struct {
+  Node *src;                 // the node replaced (its name and attributes)
+  Value *x;                  // run-time activations, uint8 or int8
+  float x_scale;
+  int32_t x_zp;
+  Value *w;                  // constant 8-bit weights: Conv [M, C/group, k...], MatMul [K, N]
+  bool w_trans;              // MatMul weights stored [N, K] (Gemm transB)
+  int64_t nw;                // 1, or a scale and zero point per output channel
+  const float *w_scale;
+  const int32_t *w_zp;
+  const int32_t *bias_i32;   // bias in accumulator units (scale x_scale * w_scale), or NULL
+  const float *bias_f;       // float bias (one per output channel), or NULL
+  float alpha;               // Gemm's alpha
+  QOutKind out;              // requantized, int32 accumulators, or dequantized floats
+  DType y_dt;
+  float y_scale;
+  int32_t y_zp, lo, hi;      // output zero point and clamp (fused Relu/Clip), quantized
+} QLinearSpec;
+int64_t qbias_acc(const QLinearSpec *s, int64_t c);
+float qchannel_multiplier(const QLinearSpec *s, int64_t c);
+// The integer GEMM core: rows of A against N columns of constant weights (element (k, n) of
+// the spec's weights given by a QWeightFn), with the epilogue of the spec.
+typedef struct {
+  QDot dot;
+  int64_t N, K, kgroups;     // columns (per group) and depth
+  int64_t groups;            // independent column sets (grouped convolutions), each padded to lanes
+  DType a_stored;            // the run-time operand's type (uint8 or int8)
+  bool need_rowsum;          // some column's (shifted) zero point is not zero
+  QOutKind out;
+  int32_t y_zp, lo, hi;
+} QCore;
+typedef int32_t QWeightFn(const QLinearSpec *s, int64_t k, int64_t n, int64_t K, int64_t N);
+// Rows of the int32 parameters (input 2): the offsets (bias and zero-point terms); for
+// requantized outputs the multipliers and shifts; the shifted weight zero points when the
+// row sums are needed.
+static inline int qparam_zb_row(const QCore *c) { return c->out == QOUT_QUANT ? 3 : 1; }
+static inline int qparam_rows(const QCore *c) { return qparam_zb_row(c) + c->need_rowsum; }
+// Packs the weights and epilogue parameters into inputs 1..3 of N (false: int32 overflow).
+// Output channel g * N + j is column j of group g.
+bool qcore_build(Compiler *cc, Graph *with, Node *n, QCore *c, const QLinearSpec *s, const Target *t, int64_t K,
+                 int64_t N, int64_t groups, QWeightFn *w_at);
+// Rows [0, ROWS) of A (LDA bytes apart) times group GROUP's columns into YBASE (output 0 or a
+// buffer) from element Y with the given strides; ROWSUM: i32[rows] of A's row sums when needed.
+void qcore_emit(KB *kb, Node *n, const QCore *c, LLVMValueRef group, LLVMValueRef a, int64_t lda, bool a_flip,
+                LLVMValueRef rowsum, int64_t rows, LLVMValueRef ybase, LLVMValueRef y, int64_t row_stride,
+                int64_t col_stride);
+// The epilogue alone (kernels with their own accumulation): a QStoreFn and its context, whose
+// parameter columns start at PCOL.
+QStoreFn qcore_store;
+void *qcore_store_ctx(KB *kb, Node *n, const QCore *c, LLVMValueRef pcol, LLVMValueRef y, int64_t row_stride,
+                      int64_t col_stride);
+LLVMValueRef qrow_sum(KB *kb, const QCore *c, LLVMValueRef row, int64_t count, bool flip);
+// The QGemm node computing S as [M, K] x [K, N] (NULL when int32 cannot hold its offsets).
+Node *qgemm_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target *t, int64_t M, int64_t K, int64_t N,
+                  Shape y_shape);
+InferFn infer_QGemm;
+LowerFn lower_QGemm;
+
+// qlinear.c — com.microsoft QLinear* ops and QTable (lookup tables of 8-bit inputs)
+// The float op a table applies between DequantizeLinear and QuantizeLinear.
+typedef struct {
+  const char *op_type;       // an ai.onnx elementwise op, or NULL: requantization only
+  int opset;
+  Attr *attrs;
+  int nattrs;
+  Value **in;                // its inputs (constants), the table's input at position X_INDEX
+  int nin, x_index;
+} QTableOp;
+// The 256 entries Q(f(DQ(x))) for each byte of x (a constant in WITH), NULL if they cannot
+// be computed at compile time.
+Value *qtable_values(Compiler *cc, Graph *with, const QTableOp *f, DType xt, float xs, int32_t xz, DType yt, float ys,
+                     int32_t yz);
+Node *qtable_node(Compiler *cc, Graph *with, const char *name, Value *x, Value *table);
+// Replaces QLinearSigmoid / QLinearLeakyRelu / QLinearConcat node N by the nodes computing it.
+bool qlinear_expand(Compiler *cc, Node *n);
+// A QLinearAdd or QLinearMul node (KIND) with constant parameters, its output clamped to
+// [LO, HI] (fused Relu).
+Node *qbinary_node(Compiler *cc, Graph *with, OpKind kind, const char *name, Value *a, float sa, int32_t za, Value *b,
+                   float sb, int32_t zb, DType yt, float sy, int32_t zy, int32_t lo, int32_t hi);
+InferFn infer_QTable, infer_qlinear_unary, infer_qlinear_binary, infer_QLinearConcat, infer_qlinear_pool;
+LowerFn lower_QTable, lower_qlinear_pool;
+ScalarFn scalar_qlinear_binary;
+
+// qconv.c — the QConv node of a quantized convolution (NULL when int32 cannot hold it), and
+// the patch rows (im2col, channels last) float convolutions over compressed weights share.
+typedef struct {
+  ConvGeom g;
+  int64_t batch, cin, cout, cpg, mpg, ksp; // ksp: kernel positions
+  int64_t in_sp[3], out_sp[3], in_pixels, pixels;
+  bool unit;                 // 1x1, stride 1, no padding
+} PatchGeom;
+PatchGeom patch_geometry(Compiler *cc, Node *src, const Shape *xs, const Shape *ws, Shape *y);
+// Image IMG of X (NCHW, type XT) into DST channels last, converted to DT, flipped if FLIP.
+void patch_nhwc(KB *kb, const PatchGeom *p, LLVMValueRef x, DType xt, LLVMValueRef img, LLVMValueRef dst, DType dt, bool flip);
+// Patch rows of output pixels [P0, P0 + COUNT) of group GRP from the NHWC copy XT (elements of
+// ESIZE bytes) into PANEL, ROW_ELEMS elements per row (K ordered (kernel position, channel),
+// zeros after K); positions outside the input are filled with PAD_BYTE.
+void patch_rows(KB *kb, const PatchGeom *p, LLVMValueRef xt, int esize, LLVMValueRef grp, LLVMValueRef p0, int64_t count,
+                LLVMValueRef panel, int64_t row_elems, int pad_byte);
+// Weight (k, n) of a convolution in that K order.
+int32_t conv_weight(const QLinearSpec *s, int64_t k, int64_t n, int64_t K, int64_t N);
+Node *qconv_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target *t);
+InferFn infer_QConv, infer_QConvTranspose;
+LowerFn lower_QConv, lower_QConvTranspose;
+// The QConvTranspose node of a quantized transposed convolution (SRC: the inferred
+// ConvTranspose, per-channel weights only with one group).
+Node *qconvtranspose_build(Compiler *cc, Graph *with, const QLinearSpec *s);
+
+// wgemm.c — float activations times compressed (int8/int4 with scales, float16/bfloat16) or
+// sparse weights: WGemm (rows of X) and WConv (patch rows), sharing one core.
+typedef enum { WFMT_F16, WFMT_BF16, WFMT_I8, WFMT_U8, WFMT_I4, WFMT_U4, WFMT_SPARSE } WFormat;
+typedef struct {
+  Node *src;                 // the node replaced (its name; a convolution's attributes)
+  Value *x;                  // float activations
+  int64_t K, N, groups;      // output channel g * N + j is column j of group g
+  WFormat fmt;
+  int64_t block;             // integer codes: weights per scale along K (0: all of K)
+  const float *scale;        // [K blocks][groups * N]
+  const int32_t *zp;         // [K blocks][groups * N], or NULL (symmetric)
+  const float *bias;         // [groups * N], or NULL
+  // The weight (k, channel): the integer code, or the value for float and sparse formats.
+  double (*weight)(const void *ctx, int64_t k, int64_t ch);
+  const void *ctx;
+} WLinearSpec;
+typedef struct {
+  WFormat fmt;
+  int lanes, mr;
+  int64_t N, K, groups, block, kblocks, nblocks;
+  int64_t nonzero_blocks;    // sparse: blocks of lanes weights stored
+  bool has_zp, has_bias;
+} WCore;
+const char *wformat_name(WFormat f);
+// Fraction of (k, block of lanes columns) holding a nonzero weight.
+double wsparse_density(const WLinearSpec *s, int lanes);
+bool wcore_build(Compiler *cc, Graph *with, Node *n, WCore *c, const WLinearSpec *s, const Target *t);
+void wcore_emit(KB *kb, Node *n, const WCore *c, LLVMValueRef grp, LLVMValueRef x, DType xt, int64_t lda, int64_t rows,
+                LLVMValueRef y, int64_t row_stride, int64_t col_stride);
+Node *wgemm_build(Compiler *cc, Graph *with, const WLinearSpec *s, const Target *t, int64_t M, Shape y_shape);
+Node *wconv_build(Compiler *cc, Graph *with, const WLinearSpec *s, const Target *t, const Shape *ws);
+InferFn infer_WGemm, infer_WConv, infer_MatMulNBits;
+LowerFn lower_WGemm, lower_WConv;
+// Replaces MatMulNBits node N by a WGemm (NULL if it cannot).
+Node *matmulnbits_expand(Compiler *cc, Node *n, const Target *t);
 
 #endif

@@ -7,11 +7,13 @@
 #include "../compiler.h"
 #include "ops.h"
 
-static bool quantized_type(DType t) { return t == DT_U8 || t == DT_I8 || t == DT_U16 || t == DT_I16; }
+static bool quantized_type(DType t) {
+  return t == DT_U8 || t == DT_I8 || t == DT_U16 || t == DT_I16 || t == DT_U4 || t == DT_I4;
+}
 
 // round_half_even(v) + zp, saturated into TO. V and ZP are float32.
 static LLVMValueRef quantize(KB *kb, LLVMValueRef v, LLVMValueRef zp, DType to) {
-  LLVMValueRef r = kb_call_intrinsic(kb, "llvm.roundeven", LLVMTypeOf(v), &v, 1);
+  LLVMValueRef r = kb_round(kb, DT_F32, v, ROUND_EVEN); // (llvm.roundeven has no vector form on ARMv7)
   if (zp)
     r = kb_add(kb, DT_F32, r, zp);
   return kb_convert(kb, r, DT_F32, to); // fpto[su]i.sat: saturates, NaN gives 0
@@ -179,7 +181,7 @@ void lower_DynamicQuantizeLinear(KB *kb, Node *n) {
   LLVMValueRef min = kb_get(kb, f32, lo);
   LLVMValueRef scale = kb_div(kb, DT_F32, kb_sub(kb, DT_F32, kb_get(kb, f32, hi), min), kb_const(kb, DT_F32, 255.0));
   LLVMValueRef zpf = kb_div(kb, DT_F32, kb_sub(kb, DT_F32, zero, min), scale);
-  zpf = kb_call_intrinsic(kb, "llvm.roundeven", f32, &zpf, 1);
+  zpf = kb_round(kb, DT_F32, zpf, ROUND_EVEN);
   zpf = kb_min(kb, DT_F32, kb_max(kb, DT_F32, zpf, zero), kb_const(kb, DT_F32, 255.0));
   LLVMValueRef zp = kb_convert(kb, zpf, DT_F32, DT_U8);
   if (n->out[1])

@@ -26,6 +26,7 @@ typedef enum {
   EDGECC_FLOAT = 1, EDGECC_UINT8 = 2, EDGECC_INT8 = 3, EDGECC_UINT16 = 4, EDGECC_INT16 = 5,
   EDGECC_INT32 = 6, EDGECC_INT64 = 7, EDGECC_STRING = 8, EDGECC_BOOL = 9, EDGECC_FLOAT16 = 10,
   EDGECC_DOUBLE = 11, EDGECC_UINT32 = 12, EDGECC_UINT64 = 13, EDGECC_BFLOAT16 = 16,
+  EDGECC_UINT4 = 21, EDGECC_INT4 = 22, /* one element per byte in buffers (int4: sign-extended) */
 } edgecc_dtype;
 
 /* One input or output of a compiled model. */

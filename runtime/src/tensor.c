@@ -3,7 +3,7 @@
 
 size_t edgecc_dtype_size(int32_t dtype) {
   switch (dtype) {
-  case EDGECC_UINT8: case EDGECC_INT8: case EDGECC_BOOL: return 1;
+  case EDGECC_UINT8: case EDGECC_INT8: case EDGECC_BOOL: case EDGECC_UINT4: case EDGECC_INT4: return 1;
   case EDGECC_UINT16: case EDGECC_INT16: case EDGECC_FLOAT16: case EDGECC_BFLOAT16: return 2;
   case EDGECC_FLOAT: case EDGECC_INT32: case EDGECC_UINT32: return 4;
   case EDGECC_INT64: case EDGECC_UINT64: case EDGECC_DOUBLE: return 8;
@@ -28,6 +28,8 @@ const char *edgecc_dtype_name(int32_t dtype) {
   case EDGECC_UINT32: return "uint32";
   case EDGECC_UINT64: return "uint64";
   case EDGECC_BFLOAT16: return "bfloat16";
+  case EDGECC_UINT4: return "uint4";
+  case EDGECC_INT4: return "int4";
   default: return "unknown";
   }
 }

@@ -17,6 +17,8 @@ OUT = sys.argv[1] if len(sys.argv) > 1 else "model-tests"
 
 
 def value_info(name, value):
+    if isinstance(value, onnx.TensorProto):
+        return helper.make_tensor_value_info(name, value.data_type, list(value.dims))
     if isinstance(value, list):  # a sequence of tensors
         elem = helper.make_tensor_type_proto(onnx.mapping.NP_TYPE_TO_TENSOR_TYPE[value[0].dtype] if value else 1, None)
         return helper.make_value_info(name, helper.make_sequence_type_proto(elem))
@@ -24,29 +26,43 @@ def value_info(name, value):
     return helper.make_tensor_value_info(name, t, value.shape)
 
 
+def tensor_proto(name, value):
+    """A TensorProto; a TensorProto passes through (types numpy lacks, such as int4)."""
+    if isinstance(value, onnx.TensorProto):
+        value.name = name
+        return value
+    return numpy_helper.from_array(value, name)
+
+
 def write_proto(path, name, value):
     if isinstance(value, list):
         proto = onnx.SequenceProto(name=name, elem_type=onnx.SequenceProto.TENSOR)
         proto.tensor_values.extend(numpy_helper.from_array(v) for v in value)
     else:
-        proto = numpy_helper.from_array(value, name)
+        proto = tensor_proto(name, value)
     with open(path, "wb") as f:
         f.write(proto.SerializeToString())
 
 
-def save(name, nodes, inputs, outputs, opset, initializers=()):
-    """inputs/outputs: lists of (name, numpy array or list of arrays)."""
+def save(name, nodes, inputs, outputs, opset, initializers=(), domains=(), int_tolerance=0):
+    """inputs/outputs: lists of (name, numpy array or list of arrays). DOMAINS: extra
+    (domain, version) opset imports. INT_TOLERANCE: integer outputs pass within that many
+    units of the expected values (see `edgecc check`), for references computed in float."""
     graph = helper.make_graph(
         nodes, name,
         [value_info(n, v) for n, v in inputs],
         [value_info(n, v) for n, v in outputs],
-        initializer=[numpy_helper.from_array(v, n) for n, v in initializers])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+        initializer=[tensor_proto(n, v) for n, v in initializers])
+    opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, v) for d, v in domains]
+    model = helper.make_model(graph, opset_imports=opsets)
     model.ir_version = 8
     folder = os.path.join(OUT, name)
     data = os.path.join(folder, "test_data_set_0")
     os.makedirs(data, exist_ok=True)
     onnx.save(model, os.path.join(folder, "model.onnx"))
+    if int_tolerance:
+        with open(os.path.join(folder, "int_tolerance"), "w") as f:
+            f.write(f"{int_tolerance}\n")
     for i, (n, v) in enumerate(inputs):
         write_proto(os.path.join(data, f"input_{i}.pb"), n, v)
     for i, (n, v) in enumerate(outputs):

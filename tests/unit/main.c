@@ -39,6 +39,7 @@ int main(void) {
   srunner_add_suite(sr, plan_suite());
   srunner_add_suite(sr, loader_suite());
   srunner_add_suite(sr, text_suite());
+  srunner_add_suite(sr, quant_suite());
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);

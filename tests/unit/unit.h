@@ -26,6 +26,7 @@ Suite *infer_suite(void);
 Suite *plan_suite(void);
 Suite *loader_suite(void);
 Suite *text_suite(void);
+Suite *quant_suite(void);
 
 // A value of the given type and shape, for building graphs by hand.
 Value *test_input(Graph *g, const char *name, DType dt, int rank, const int64_t *dims);
