@@ -44,6 +44,8 @@ void edgecc_set_target_file(edgecc_compiler_ref c, const char *path) { c->opt.ta
 void edgecc_set_cpu(edgecc_compiler_ref c, const char *cpu) { c->opt.mcpu = dup(c, cpu); }
 void edgecc_set_features(edgecc_compiler_ref c, const char *f) { c->opt.mattr = dup(c, f); }
 void edgecc_set_name(edgecc_compiler_ref c, const char *prefix) { c->opt.prefix = dup(c, prefix); }
+void edgecc_set_threads(edgecc_compiler_ref c, int threads) { c->opt.threads = threads; }
+const Options *edgecc_options(edgecc_compiler_ref c) { return &c->opt; }
 
 void edgecc_set_depfile(edgecc_compiler_ref c, const char *path, const char *target) {
   c->opt.depfile = dup(c, path);

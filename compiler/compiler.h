@@ -573,6 +573,7 @@ struct Options {
   PtrVec dims;              // DimBinding*
   PtrVec shapes;            // ShapeBinding*
   PtrVec binds;             // ValueBinding*
+  int threads;              // worker threads the generated code may use (0 or 1: one)
   bool verbose;
 };
 

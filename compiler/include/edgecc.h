@@ -52,6 +52,10 @@ void edgecc_bind_shape(edgecc_compiler_ref c, const char *input, int rank, const
  * serialized ONNX TensorProto file. */
 void edgecc_bind_value(edgecc_compiler_ref c, const char *input, const char *tensor_file);
 
+/* Let the generated code split its work over THREADS threads (the runtime's parallel-for;
+ * bare-metal targets always run on one). Default 1. */
+void edgecc_set_threads(edgecc_compiler_ref c, int threads);
+
 /* After a successful compile, write a Make-style dependency file to PATH naming every file
  * the output depends on (the model, its external data, bound tensors, the target file).
  * TARGET is the rule's target (default: the output path). */

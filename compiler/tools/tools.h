@@ -54,8 +54,12 @@ bool write_raw(const char *path, const Tensor *t);
 // Reads the outputs the harness wrote to WORKDIR (outputs.txt and output_<i>.raw).
 bool read_outputs(const char *workdir, int noutputs, Tensor *outs, Pool *pool, StrBuf *err);
 
-// run.c, check.c
+// The options set on a compiler handle (api.c), for tools that run the front end themselves.
+const Options *edgecc_options(edgecc_compiler_ref c);
+
+// run.c, check.c, bench.c
 int tool_run(ToolArgs *args);
 int tool_check(ToolArgs *args);
+int tool_bench(ToolArgs *args);
 
 #endif
