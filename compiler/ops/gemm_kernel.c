@@ -1,0 +1,246 @@
+// gemm_kernel.c — the f32 GEMM engine (see gemm_kernel.h). Everything is known at compile
+// time: the tile shape, the loop trip counts, the edges (a last row tile with fewer rows, a
+// last column panel with fewer vectors and a masked last vector), so each distinct tile is
+// emitted once as straight-line code around its K loop and LLVM keeps the accumulators in
+// registers.
+#include "gemm_kernel.h"
+
+#include <string.h>
+
+#define MAX_TILE_ROWS 16
+#define MAX_TILE_VECTORS 8
+
+GemmTile gemm_choose_tile(const KB *kb, int64_t M, int64_t N) {
+  const Target *t = kb->cc->target;
+  int vl = kb->vector_bits >= 64 ? kb->vector_bits / 32 : 1;
+  int regs = t && t->vector_registers > 0 ? t->vector_registers : 16;
+  int mr = t && t->gemm_mr > 0 ? t->gemm_mr : 4, nv = t && t->gemm_nr > 0 ? t->gemm_nr : 2;
+  int64_t nvec = (N + vl - 1) / vl;
+  // A narrow dimension frees registers for the other one. The budget: mr*nv accumulators,
+  // nv vectors of B and one broadcast of A.
+  if (nvec < nv) {
+    nv = (int)nvec;
+    mr = (regs - 1 - nv) / nv;
+  } else if (M < mr) {
+    mr = (int)M;
+    nv = (regs - 1) / (mr + 1);
+    if (nv > nvec)
+      nv = (int)nvec;
+  }
+  if (mr > MAX_TILE_ROWS)
+    mr = MAX_TILE_ROWS;
+  if (nv > MAX_TILE_VECTORS)
+    nv = MAX_TILE_VECTORS;
+  if (mr > M)
+    mr = (int)M;
+  if (mr < 1)
+    mr = 1;
+  if (nv < 1)
+    nv = 1;
+  // Balanced row tiles: 64 rows in tiles of at most 14 become 13+13+13+13+12, not 14x4+8.
+  int64_t tiles = (M + mr - 1) / mr;
+  mr = (int)((M + tiles - 1) / tiles);
+  return (GemmTile){mr, nv, vl};
+}
+
+float *gemm_pack_a(Pool *p, const float *src, int64_t rs, int64_t cs, int64_t M, int64_t K, GemmTile t) {
+  float *out = pool_alloc(p, sizeof(float) * (size_t)(M * K + 1));
+  for (int64_t r0 = 0; r0 < M; r0 += t.mr) {
+    int64_t h = M - r0 < t.mr ? M - r0 : t.mr;
+    for (int64_t k = 0; k < K; k++)
+      for (int64_t r = 0; r < h; r++)
+        out[r0 * K + k * h + r] = src[(r0 + r) * rs + k * cs];
+  }
+  return out;
+}
+
+float *gemm_pack_b(Pool *p, const float *src, int64_t rs, int64_t cs, int64_t K, int64_t N, GemmTile t,
+                   int64_t *count) {
+  int64_t width = (int64_t)t.nv * t.vl, full = N / width, rest = N - full * width;
+  int64_t last = (rest + t.vl - 1) / t.vl * t.vl; // the last panel's padded width
+  *count = K * (full * width + last);
+  float *out = pool_alloc(p, sizeof(float) * (size_t)(*count + 1)); // zero-filled: the padding
+  for (int64_t c0 = 0; c0 < N; c0 += width) {
+    int64_t w = c0 / width < full ? width : last;
+    float *panel = out + K * c0;
+    for (int64_t k = 0; k < K; k++)
+      for (int64_t j = 0; j < w && c0 + j < N; j++)
+        panel[k * w + j] = src[k * rs + (c0 + j) * cs];
+  }
+  return out;
+}
+
+LLVMValueRef gemm_constant(KB *kb, const float *data, int64_t count) {
+  LLVMValueRef g = kb_table(kb, DT_F32, data, count);
+  LLVMSetAlignment(g, 64);
+  return g;
+}
+
+//
+// Vectors: <vl x float>, or plain float when vl is 1.
+//
+static LLVMTypeRef vec_type(KB *kb, int vl) {
+  LLVMTypeRef f = LLVMFloatTypeInContext(kb->ctx);
+  return vl > 1 ? LLVMVectorType(f, (unsigned)vl) : f;
+}
+
+static LLVMValueRef splat(KB *kb, LLVMValueRef s, int vl) {
+  if (vl == 1)
+    return s;
+  LLVMTypeRef vt = vec_type(kb, vl);
+  LLVMValueRef zero = LLVMConstInt(LLVMInt32TypeInContext(kb->ctx), 0, 0);
+  LLVMValueRef v = LLVMBuildInsertElement(kb->b, LLVMGetUndef(vt), s, zero, "");
+  LLVMValueRef mask = LLVMConstNull(LLVMVectorType(LLVMInt32TypeInContext(kb->ctx), (unsigned)vl));
+  return LLVMBuildShuffleVector(kb->b, v, LLVMGetUndef(vt), mask, "");
+}
+
+// The first VALID lanes of a vl-lane vector.
+static LLVMValueRef lane_mask(KB *kb, int vl, int valid) {
+  LLVMValueRef bits[64];
+  for (int i = 0; i < vl; i++)
+    bits[i] = LLVMConstInt(LLVMInt1TypeInContext(kb->ctx), i < valid, 0);
+  return LLVMConstVector(bits, (unsigned)vl);
+}
+
+// llvm.masked.load / llvm.masked.store, overloaded on the vector and pointer types.
+static LLVMValueRef call_masked(KB *kb, const char *name, int vl, LLVMValueRef *args) {
+  LLVMTypeRef tys[2] = {vec_type(kb, vl), kb->t_ptr};
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  return LLVMBuildCall2(kb->b, LLVMIntrinsicGetType(kb->ctx, id, tys, 2),
+                        LLVMGetIntrinsicDeclaration(kb->mod, id, tys, 2), args, 4, "");
+}
+
+// A vector of f32 at base[idx]; lanes past VALID are not read and come back as zero.
+static LLVMValueRef load_vec(KB *kb, LLVMValueRef base, LLVMValueRef idx, int vl, int valid) {
+  LLVMValueRef ptr = kb_gep(kb, DT_F32, base, idx);
+  if (valid == vl) {
+    LLVMValueRef v = LLVMBuildLoad2(kb->b, vec_type(kb, vl), ptr, "");
+    LLVMSetAlignment(v, 4);
+    return v;
+  }
+  LLVMValueRef args[4] = {ptr, LLVMConstInt(LLVMInt32TypeInContext(kb->ctx), 4, 0), lane_mask(kb, vl, valid),
+                          LLVMConstNull(vec_type(kb, vl))};
+  return call_masked(kb, "llvm.masked.load", vl, args);
+}
+
+static void store_vec(KB *kb, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v, int vl, int valid) {
+  LLVMValueRef ptr = kb_gep(kb, DT_F32, base, idx);
+  if (valid == vl) {
+    LLVMSetAlignment(LLVMBuildStore(kb->b, v, ptr), 4);
+    return;
+  }
+  LLVMValueRef args[4] = {v, ptr, LLVMConstInt(LLVMInt32TypeInContext(kb->ctx), 4, 0), lane_mask(kb, vl, valid)};
+  call_masked(kb, "llvm.masked.store", vl, args);
+}
+
+static LLVMValueRef add_i(KB *kb, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(kb->b, a, b, ""); }
+static LLVMValueRef mul_i(KB *kb, LLVMValueRef a, int64_t c) { return LLVMBuildNSWMul(kb->b, a, kb_idx(kb, c), ""); }
+
+//
+// One tile: rows [r0, r0 + h) x vectors [c0, c0 + nv*vl), the last vector VALID lanes wide.
+//
+typedef struct {
+  LLVMValueRef r0, c0;  // first row and column (t_idx)
+  int h, nv, valid;
+  LLVMValueRef a_tile;  // packed: the tile's k-major block; strided: A itself
+  LLVMValueRef b_panel; // packed: the panel's k-major block; rows: B + c0
+  int64_t b_width;      // packed: floats per k in the panel
+} Tile;
+
+static void emit_tile(KB *kb, const GemmArgs *g, const Tile *t) {
+  int vl = g->tile.vl, h = t->h, nv = t->nv;
+  LLVMTypeRef vt = vec_type(kb, vl), f32 = LLVMFloatTypeInContext(kb->ctx);
+  LLVMValueRef acc[MAX_TILE_ROWS * MAX_TILE_VECTORS];
+  for (int i = 0; i < h * nv; i++)
+    acc[i] = kb_var(kb, vt, LLVMConstNull(vt));
+  Loop lk;
+  LLVMValueRef k = kb_for(kb, &lk, g->K);
+  LLVMValueRef brow;
+  if (g->b_packed)
+    brow = mul_i(kb, k, t->b_width);
+  else if (g->b_rows)
+    brow = LLVMBuildSExt(kb->b, kb_load(kb, DT_I32, g->b_rows, k), kb->t_idx, "");
+  else
+    brow = mul_i(kb, k, g->b_rs);
+  LLVMValueRef bv[MAX_TILE_VECTORS];
+  for (int j = 0; j < nv; j++) {
+    int valid = j == nv - 1 && !g->b_packed ? t->valid : vl; // packed panels are zero-padded
+    bv[j] = load_vec(kb, t->b_panel, add_i(kb, brow, kb_idx(kb, (int64_t)j * vl)), vl, valid);
+  }
+  LLVMValueRef arow = g->a_packed ? mul_i(kb, k, h) : NULL;
+  for (int r = 0; r < h; r++) {
+    LLVMValueRef ai = g->a_packed ? add_i(kb, arow, kb_idx(kb, r))
+                                  : add_i(kb, mul_i(kb, add_i(kb, t->r0, kb_idx(kb, r)), g->a_rs), mul_i(kb, k, g->a_cs));
+    LLVMValueRef a = splat(kb, kb_load(kb, DT_F32, t->a_tile, ai), vl);
+    for (int j = 0; j < nv; j++) {
+      LLVMValueRef *slot = &acc[r * nv + j];
+      kb_set(kb, *slot, kb_fma(kb, DT_F32, a, bv[j], kb_get(kb, vt, *slot)));
+    }
+  }
+  kb_end_for(kb, &lk);
+  LLVMValueRef bias_col[MAX_TILE_VECTORS];
+  for (int j = 0; j < nv && g->bias_kind == GEMM_BIAS_COL; j++)
+    bias_col[j] = load_vec(kb, g->bias, add_i(kb, t->c0, kb_idx(kb, (int64_t)j * vl)), vl, j == nv - 1 ? t->valid : vl);
+  for (int r = 0; r < h; r++) {
+    LLVMValueRef row = add_i(kb, t->r0, kb_idx(kb, r));
+    LLVMValueRef bias_row = g->bias_kind == GEMM_BIAS_ROW ? splat(kb, kb_load(kb, DT_F32, g->bias, row), vl) : NULL;
+    for (int j = 0; j < nv; j++) {
+      int valid = j == nv - 1 ? t->valid : vl;
+      LLVMValueRef ci = add_i(kb, mul_i(kb, row, g->c_rs), add_i(kb, t->c0, kb_idx(kb, (int64_t)j * vl)));
+      LLVMValueRef v = kb_get(kb, vt, acc[r * nv + j]);
+      if (g->alpha != 1.0)
+        v = LLVMBuildFMul(kb->b, v, splat(kb, LLVMConstReal(f32, g->alpha), vl), "");
+      if (g->accumulate)
+        v = LLVMBuildFAdd(kb->b, v, load_vec(kb, g->c, ci, vl, valid), "");
+      if (bias_row)
+        v = LLVMBuildFAdd(kb->b, v, bias_row, "");
+      else if (g->bias_kind == GEMM_BIAS_COL)
+        v = LLVMBuildFAdd(kb->b, v, bias_col[j], "");
+      store_vec(kb, g->c, ci, v, vl, valid);
+    }
+  }
+  if (g->tile_done)
+    g->tile_done(kb, g, t->r0, h, t->c0, (int64_t)(nv - 1) * vl + t->valid);
+}
+
+// All row tiles of one column panel: a loop over the full tiles, then the shorter last one.
+static void emit_panel(KB *kb, const GemmArgs *g, Tile t) {
+  int64_t mr = g->tile.mr, full = g->M / mr, last = g->M - full * mr;
+  LLVMValueRef b_base = g->b_packed ? kb_gep(kb, DT_F32, g->b, mul_i(kb, t.c0, g->K)) : kb_gep(kb, DT_F32, g->b, t.c0);
+  t.b_panel = b_base;
+  if (full > 0) {
+    Loop lt;
+    LLVMValueRef ti = kb_for(kb, &lt, full);
+    t.r0 = mul_i(kb, ti, mr);
+    t.h = (int)mr;
+    t.a_tile = g->a_packed ? kb_gep(kb, DT_F32, g->a, mul_i(kb, t.r0, g->K)) : g->a;
+    emit_tile(kb, g, &t);
+    kb_end_for(kb, &lt);
+  }
+  if (last > 0) {
+    t.r0 = kb_idx(kb, full * mr);
+    t.h = (int)last;
+    t.a_tile = g->a_packed ? kb_gep(kb, DT_F32, g->a, kb_idx(kb, full * mr * g->K)) : g->a;
+    emit_tile(kb, g, &t);
+  }
+}
+
+void gemm_emit(KB *kb, const GemmArgs *g) {
+  int vl = g->tile.vl, nv = g->tile.nv;
+  int64_t width = (int64_t)nv * vl, full = g->N / width, rest = g->N - full * width;
+  Tile t = {.nv = nv, .valid = vl, .b_width = width};
+  if (full > 0) {
+    Loop lp;
+    LLVMValueRef p = kb_for(kb, &lp, full);
+    t.c0 = mul_i(kb, p, width);
+    emit_panel(kb, g, t);
+    kb_end_for(kb, &lp);
+  }
+  if (rest > 0) {
+    t.nv = (int)((rest + vl - 1) / vl);
+    t.valid = (int)(rest - (int64_t)(t.nv - 1) * vl);
+    t.b_width = (int64_t)t.nv * vl;
+    t.c0 = kb_idx(kb, full * width);
+    emit_panel(kb, g, t);
+  }
+}

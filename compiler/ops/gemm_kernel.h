@@ -1,0 +1,62 @@
+// gemm_kernel.h — the f32 GEMM engine the dense ops lower to (gemm_kernel.c): a register-blocked
+// microkernel (an MR x NV tile of vector accumulators, a K loop of broadcast-FMAs) sized from the
+// target's vector width and register count, with constant operands packed at compile time.
+//
+//   C[M x N] = alpha * A[M x K] B[K x N] (+ C) (+ bias)
+//
+// A is the broadcast side (one element per row and k), B the vector side (VL contiguous
+// columns), so C's columns must be contiguous. Dense ops put their weights where they fit:
+// Conv's weights are A (output channels are rows, pixels columns), a MatMul's constant right
+// operand is B.
+#ifndef EDGECC_GEMM_KERNEL_H
+#define EDGECC_GEMM_KERNEL_H
+
+#include "../compiler.h"
+
+typedef struct {
+  int mr;  // rows of a tile (the last row tile may have fewer)
+  int nv;  // vectors per tile row
+  int vl;  // f32 lanes of a vector (1 on targets without a vector unit)
+} GemmTile;
+
+typedef enum { GEMM_BIAS_NONE, GEMM_BIAS_ROW, GEMM_BIAS_COL } GemmBias;
+
+typedef struct GemmArgs GemmArgs;
+// Called after each tile is stored: rows [r0, r0 + h), columns [c0, c0 + w) of C are final.
+typedef void GemmTileFn(KB *kb, const GemmArgs *g, LLVMValueRef r0, int64_t h, LLVMValueRef c0, int64_t w);
+
+struct GemmArgs {
+  int64_t M, N, K;
+  GemmTile tile;
+  LLVMValueRef a;        // packed (gemm_pack_a) when a_packed, else element (r, k) at a[r*a_rs + k*a_cs]
+  bool a_packed;
+  int64_t a_rs, a_cs;
+  LLVMValueRef b;        // packed (gemm_pack_b) when b_packed, else row k starts at b[k*b_rs] or,
+  bool b_packed;         // with b_rows (i32[K]), at b[b_rows[k]]; columns are contiguous
+  int64_t b_rs;
+  LLVMValueRef b_rows;
+  LLVMValueRef c;        // element (r, j) at c[r*c_rs + j]
+  int64_t c_rs;
+  double alpha;
+  bool accumulate;       // add C's previous contents
+  GemmBias bias_kind;    // f32 bias per row or per column, added after alpha
+  LLVMValueRef bias;
+  GemmTileFn *tile_done; // optional: the epilogue of a finished tile
+  void *ctx;             // for tile_done
+};
+
+// The tile for an M x N product on the compilation's target.
+GemmTile gemm_choose_tile(const KB *kb, int64_t M, int64_t N);
+// A constant A (element (r, k) at src[r*rs + k*cs]) in the microkernel's layout: row tiles of
+// tile.mr rows one after the other, each k-major ([K][rows of the tile]). M*K floats.
+float *gemm_pack_a(Pool *p, const float *src, int64_t rs, int64_t cs, int64_t M, int64_t K, GemmTile t);
+// A constant B (element (k, j) at src[k*rs + j*cs]) as column panels of nv*vl columns, each
+// k-major ([K][panel width]); the last panel is zero-padded to whole vectors.
+float *gemm_pack_b(Pool *p, const float *src, int64_t rs, int64_t cs, int64_t K, int64_t N, GemmTile t,
+                   int64_t *count);
+// A packed operand as a constant global of the module, aligned for vector loads.
+LLVMValueRef gemm_constant(KB *kb, const float *data, int64_t count);
+// Emits the product; loops over column panels (outer) and row tiles (inner).
+void gemm_emit(KB *kb, const GemmArgs *g);
+
+#endif
