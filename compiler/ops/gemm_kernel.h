@@ -12,6 +12,7 @@
 #define EDGECC_GEMM_KERNEL_H
 
 #include "../compiler.h"
+#include "ops.h"
 
 typedef struct {
   int mr;  // rows of a tile (the last row tile may have fewer)
@@ -58,5 +59,24 @@ float *gemm_pack_b(Pool *p, const float *src, int64_t rs, int64_t cs, int64_t K,
 LLVMValueRef gemm_constant(KB *kb, const float *data, int64_t count);
 // Emits the product; loops over column panels (outer) and row tiles (inner).
 void gemm_emit(KB *kb, const GemmArgs *g);
+
+// conv_gemm.c — convolution as a product over stride-phase planes of the padded input.
+typedef struct {
+  int64_t C, H, W, KH, KW, sh, sw, dh, dw, pt, pl, OH, OW; // 1-D convolutions have H = 1
+  int64_t group, cpg, mpg;  // groups, input and output channels per group
+  int64_t K, N;             // the product's depth (cpg*KH*KW) and width ((OH-1)*Wq + OW)
+  int64_t Hq, Wq, plane;    // phase plane rows, columns, floats
+  bool phase_used[64];      // phase ph*sw + pw is read by some tap
+  int phase_index[64];      // its plane among the used ones, -1 when unused
+  int nphases;
+  bool copy_input;          // the planes are built in scratch (else they are the input)
+  bool crop;                // the product is Wq wide and copied out (else it is the output)
+  int64_t out_offset;       // scratch byte offset of the Wq-wide product
+  int64_t scratch;          // scratch bytes
+} ConvGemm;
+
+// Whether node N (a Conv of geometry G) runs on the engine; fills P.
+bool conv_gemm_plan(const Node *n, const ConvGeom *g, ConvGemm *p);
+void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p, GemmTileFn *tile_done, void *ctx);
 
 #endif

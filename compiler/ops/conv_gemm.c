@@ -1,0 +1,160 @@
+// conv_gemm.c — f32 convolution (1-D and 2-D, any stride, dilation, padding and groups) on the
+// GEMM engine, without an im2col matrix.
+//
+// Per image, the padded input is split into stride phases: plane (ph, pw) of channel c holds
+// Xpad[i*sh + ph][j*sw + pw] in rows of Wq columns. Output (oh, ow) then reads kernel tap
+// (kh, kw) at a fixed offset of position n' = oh*Wq + ow in the plane of that tap's phase, so
+// every tap is one contiguous row of B: the product is weights [Cout x C*KH*KW] times B whose
+// row k starts at a compile-time offset (a table), over n' in [0, (OH-1)*Wq + OW). Columns
+// with ow >= OW are computed and dropped when the result is copied out of the Wq-wide rows.
+// With stride 1 and no padding the planes are the input itself; when Wq == OW the product is
+// the output itself.
+#include "gemm_kernel.h"
+#include "ops.h"
+
+#include <string.h>
+
+static int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
+bool conv_gemm_plan(const Node *n, const ConvGeom *g, ConvGemm *p) {
+  const Shape *x = &n->in[0]->shape, *w = &n->in[1]->shape;
+  Value *bias = node_input(n, 2);
+  if (g->nsp > 2 || !n->in[1]->data || n->in[0]->dtype != DT_F32 || n->in[1]->dtype != DT_F32 ||
+      (bias && bias->dtype != DT_F32) || shape_numel(&n->out[0]->shape) == 0)
+    return false;
+  *p = (ConvGemm){0};
+  // 1-D convolutions are 2-D ones of height 1.
+  int h = g->nsp == 2 ? 0 : -1, wd = g->nsp - 1;
+  p->C = x->dim[1];
+  p->H = h < 0 ? 1 : x->dim[2];
+  p->W = x->dim[2 + wd];
+  p->KH = h < 0 ? 1 : g->kernel[0], p->KW = g->kernel[wd];
+  p->sh = h < 0 ? 1 : g->stride[0], p->sw = g->stride[wd];
+  p->dh = h < 0 ? 1 : g->dilation[0], p->dw = g->dilation[wd];
+  p->pt = h < 0 ? 0 : g->pad_begin[0], p->pl = g->pad_begin[wd];
+  p->OH = h < 0 ? 1 : g->out[0], p->OW = g->out[wd];
+  p->group = g->group;
+  p->cpg = w->dim[1];
+  p->mpg = w->dim[0] / g->group;
+  p->K = p->cpg * p->KH * p->KW;
+  int64_t max_qh = (p->KH - 1) * p->dh / p->sh, max_qw = (p->KW - 1) * p->dw / p->sw;
+  p->Wq = p->OW + max_qw;
+  p->Hq = p->OH + max_qh;
+  p->N = (p->OH - 1) * p->Wq + p->OW;
+  // Phases some tap reads, numbered in order.
+  for (int64_t kh = 0; kh < p->KH; kh++)
+    for (int64_t kw = 0; kw < p->KW; kw++)
+      p->phase_used[(kh * p->dh % p->sh) * p->sw + kw * p->dw % p->sw] = true;
+  if (p->sh * p->sw > (int64_t)countof(p->phase_used))
+    return false;
+  for (int i = 0; i < p->sh * p->sw; i++)
+    p->phase_index[i] = p->phase_used[i] ? p->nphases++ : -1;
+  p->copy_input = !(p->sh == 1 && p->sw == 1 && p->pt == 0 && p->pl == 0 && p->Hq == p->H && p->Wq == p->W);
+  p->crop = p->Wq != p->OW;
+  p->plane = p->Hq * p->Wq;
+  int64_t planes_bytes = p->copy_input ? 4 * p->C * p->nphases * p->plane : 0;
+  p->out_offset = (planes_bytes + 63) / 64 * 64;
+  p->scratch = p->out_offset + (p->crop ? 4 * w->dim[0] * p->N : 0);
+  return true;
+}
+
+// The phase planes of one image X into P, zero where they cover padding. Reads stay inside
+// them: the last column read, n' = N - 1 at the largest tap offset, is the last of a plane.
+static void emit_planes(KB *kb, const ConvGemm *p, LLVMValueRef x, LLVMValueRef P) {
+  for (int ph = 0; ph < p->sh; ph++)
+    for (int pw = 0; pw < p->sw; pw++) {
+      int idx = p->phase_index[ph * p->sw + pw];
+      if (idx < 0)
+        continue;
+      // Rows i and columns j whose input position i*sh + ph - pt (j*sw + pw - pl) is inside.
+      int64_t ilo = ceil_div(p->pt - ph, p->sh), ihi = ceil_div(p->H + p->pt - ph, p->sh);
+      int64_t jlo = ceil_div(p->pl - pw, p->sw), jhi = ceil_div(p->W + p->pl - pw, p->sw);
+      ilo = ilo < 0 ? 0 : ilo > p->Hq ? p->Hq : ilo, ihi = ihi > p->Hq ? p->Hq : ihi < ilo ? ilo : ihi;
+      jlo = jlo < 0 ? 0 : jlo > p->Wq ? p->Wq : jlo, jhi = jhi > p->Wq ? p->Wq : jhi < jlo ? jlo : jhi;
+      Loop lc, li, lj;
+      LLVMValueRef c = kb_for(kb, &lc, p->C);
+      LLVMValueRef plane = kb_gep(kb, DT_F32, P, LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, c, kb_idx(kb, p->nphases), ""), kb_idx(kb, idx), ""), kb_idx(kb, p->plane), ""));
+      kb_memset(kb, plane, 0, 4 * ilo * p->Wq);
+      kb_memset(kb, kb_gep(kb, DT_F32, plane, kb_idx(kb, ihi * p->Wq)), 0, 4 * (p->Hq - ihi) * p->Wq);
+      if (ihi > ilo) {
+        LLVMValueRef i = kb_for_v(kb, &li, kb_idx(kb, ilo), kb_idx(kb, ihi), 1);
+        LLVMValueRef row = kb_gep(kb, DT_F32, plane, LLVMBuildMul(kb->b, i, kb_idx(kb, p->Wq), ""));
+        kb_memset(kb, row, 0, 4 * jlo);
+        kb_memset(kb, kb_gep(kb, DT_F32, row, kb_idx(kb, jhi)), 0, 4 * (p->Wq - jhi));
+        LLVMValueRef iy = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, i, kb_idx(kb, p->sh), ""), kb_idx(kb, ph - p->pt), "");
+        LLVMValueRef src = LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, c, kb_idx(kb, p->H), ""), iy, ""), kb_idx(kb, p->W), "");
+        if (jhi > jlo) {
+          LLVMValueRef j = kb_for_v(kb, &lj, kb_idx(kb, jlo), kb_idx(kb, jhi), 1);
+          LLVMValueRef ix = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, j, kb_idx(kb, p->sw), ""), kb_idx(kb, pw - p->pl), "");
+          kb_store(kb, DT_F32, row, j, kb_load(kb, DT_F32, x, LLVMBuildAdd(kb->b, src, ix, "")));
+          kb_end_for(kb, &lj);
+        }
+        kb_end_for(kb, &li);
+      }
+      kb_end_for(kb, &lc);
+    }
+}
+
+// Row k = (c, kh, kw) of B: where the tap's phase plane row starts, relative to channel 0.
+static int32_t *row_offsets(Pool *pool, const ConvGemm *p, int64_t in_plane, int64_t in_row, bool planes) {
+  int32_t *rows = pool_alloc(pool, sizeof(int32_t) * (size_t)p->K);
+  for (int64_t c = 0, k = 0; c < p->cpg; c++)
+    for (int64_t kh = 0; kh < p->KH; kh++)
+      for (int64_t kw = 0; kw < p->KW; kw++, k++) {
+        int64_t th = kh * p->dh, tw = kw * p->dw;
+        int64_t phase = planes ? p->phase_index[(th % p->sh) * p->sw + tw % p->sw] : 0;
+        rows[k] = (int32_t)((c * p->nphases + phase) * in_plane + th / p->sh * in_row + tw / p->sw);
+      }
+  return rows;
+}
+
+void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p, GemmTileFn *tile_done, void *ctx) {
+  int64_t Cout = p->mpg * p->group, batch = n->in[0]->shape.dim[0];
+  int64_t in_image = p->C * p->H * p->W, out_image = Cout * p->OH * p->OW;
+  bool planes = p->copy_input;
+  int64_t in_plane = planes ? p->plane : p->H * p->W, in_row = planes ? p->Wq : p->W;
+  // B rows of group g start at g * cpg channels; every group reads the same offsets.
+  int32_t *rows = row_offsets(&kb->cc->pool, p, in_plane, in_row, planes);
+  int64_t group_in = p->cpg * (planes ? p->nphases * p->plane : in_plane);
+  GemmArgs g = {.M = p->mpg, .N = p->N, .K = p->K, .alpha = 1.0, .a_packed = true, .tile_done = tile_done, .ctx = ctx};
+  g.tile = gemm_choose_tile(kb, g.M, g.N);
+  // Weights: each group's [mpg x K] block packed after the previous one.
+  float *packed = pool_alloc(&kb->cc->pool, sizeof(float) * (size_t)(Cout * p->K + 1));
+  for (int64_t gi = 0; gi < p->group; gi++) {
+    float *blk = gemm_pack_a(&kb->cc->pool, (const float *)n->in[1]->data + gi * p->mpg * p->K, p->K, 1, p->mpg, p->K, g.tile);
+    memcpy(packed + gi * p->mpg * p->K, blk, sizeof(float) * (size_t)(p->mpg * p->K));
+  }
+  LLVMValueRef weights = gemm_constant(kb, packed, Cout * p->K);
+  LLVMValueRef row_table = kb_table(kb, DT_I32, rows, p->K);
+  LLVMValueRef P = planes ? kb->scratch : NULL;
+  LLVMValueRef Z = p->crop ? kb_gep(kb, DT_I8, kb->scratch, kb_idx(kb, p->out_offset)) : NULL;
+  int64_t c_rs = p->crop ? p->N : p->OH * p->OW;
+  Loop lb, lg;
+  LLVMValueRef img = kb_for(kb, &lb, batch);
+  LLVMValueRef x = kb_gep(kb, DT_F32, kb->in[0], LLVMBuildMul(kb->b, img, kb_idx(kb, in_image), ""));
+  LLVMValueRef y = kb_gep(kb, DT_F32, kb->out[0], LLVMBuildMul(kb->b, img, kb_idx(kb, out_image), ""));
+  if (planes)
+    emit_planes(kb, p, x, P);
+  LLVMValueRef gi = kb_for(kb, &lg, p->group);
+  g.a = kb_gep(kb, DT_F32, weights, LLVMBuildMul(kb->b, gi, kb_idx(kb, p->mpg * p->K), ""));
+  g.b = kb_gep(kb, DT_F32, planes ? P : x, LLVMBuildMul(kb->b, gi, kb_idx(kb, group_in), ""));
+  g.b_rows = row_table;
+  g.c = kb_gep(kb, DT_F32, p->crop ? Z : y, LLVMBuildMul(kb->b, gi, kb_idx(kb, p->mpg * c_rs), ""));
+  g.c_rs = c_rs;
+  if (node_input(n, 2)) {
+    g.bias_kind = GEMM_BIAS_ROW;
+    g.bias = kb_gep(kb, DT_F32, kb->in[2], LLVMBuildMul(kb->b, gi, kb_idx(kb, p->mpg), ""));
+  }
+  gemm_emit(kb, &g);
+  kb_end_for(kb, &lg);
+  if (p->crop) { // the Wq-wide rows into the output
+    Loop lc, lh;
+    LLVMValueRef c = kb_for(kb, &lc, Cout), oh = kb_for(kb, &lh, p->OH);
+    LLVMValueRef src = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, c, kb_idx(kb, p->N), ""), LLVMBuildMul(kb->b, oh, kb_idx(kb, p->Wq), ""), "");
+    LLVMValueRef dst = LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, c, kb_idx(kb, p->OH), ""), oh, ""), kb_idx(kb, p->OW), "");
+    kb_memcpy(kb, kb_gep(kb, DT_F32, y, dst), kb_gep(kb, DT_F32, Z, src), 4 * p->OW);
+    kb_end_for(kb, &lh);
+    kb_end_for(kb, &lc);
+  }
+  kb_end_for(kb, &lb);
+}
