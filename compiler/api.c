@@ -125,6 +125,8 @@ Graph *compile_front(Compiler *cc, const char *model_path) {
   bind_inputs(cc, g);
   infer_graph(cc, g);
   eliminate_dead(cc, g);
+  fold_batchnorm(cc, g);
+  fuse_epilogues(cc, g);
   materialize_outputs(cc, g);
   verify_graph(cc, g);
   return g;

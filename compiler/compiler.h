@@ -235,6 +235,7 @@ struct Node {
   void *priv;          // op-specific data computed by inference for lowering
   int64_t scratch;     // bytes of arena scratch the lowering needs (set by inference)
   int64_t scratch_offset;
+  struct Epilogue *epilogue; // elementwise ops applied to output 0 as it is stored, or NULL
 };
 
 struct Graph {
@@ -353,6 +354,17 @@ typedef struct {
 } MemoryPlan;
 MemoryPlan plan_memory(Compiler *cc, Graph *g);
 
+// Graph optimizations, run after inference (each keeps every value's type and shape):
+void fold_batchnorm(Compiler *cc, Graph *g); // passes/fold_batchnorm.c: Conv+BN -> Conv
+void fuse_epilogues(Compiler *cc, Graph *g); // passes/fuse_epilogue.c
+// Elementwise nodes fused into the node (the host) that produces their operand: the host's
+// lowering applies them to each element of its output 0 before storing it (ops/epilogue.c).
+typedef struct Epilogue {
+  Value *raw;        // the host's own result, which no longer gets a buffer
+  PtrVec ops;        // Node*: the fused f32 elementwise nodes, in evaluation order
+  int first_input;   // host inputs from here on are the ops' operands computed elsewhere
+} Epilogue;
+
 // passes/fold.c
 bool fold_node(Compiler *cc, Node *n); // evaluates a node whose inputs are all constant
 
@@ -383,6 +395,8 @@ struct KB {
   LLVMTypeRef t_ptr;
   int vector_bits;         // target vector register width
   bool force_vectorize;    // mark loops for vectorization (targets whose vector FP is not IEEE)
+  int lanes;               // > 1: kb_const/kb_const_int give vectors of this many lanes, so
+                           // scalar functions (OpDesc.scalar) compute on vectors
   Loop *open_loops[32];    // loops begun and not yet ended, innermost last
   int nopen;
 };

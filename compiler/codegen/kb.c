@@ -30,18 +30,29 @@ LLVMTypeRef kb_ctype(KB *kb, DType t) {
 
 LLVMValueRef kb_idx(KB *kb, int64_t v) { return LLVMConstInt(kb->t_idx, (unsigned long long)v, 1); }
 
+// A constant of the compute type, as a vector of kb->lanes copies when scalar functions are
+// being applied to vectors (fused epilogues of the GEMM engine).
+static LLVMValueRef splat_const(KB *kb, LLVMValueRef c) {
+  if (kb->lanes <= 1)
+    return c;
+  LLVMValueRef elems[64];
+  for (int i = 0; i < kb->lanes && i < 64; i++)
+    elems[i] = c;
+  return LLVMConstVector(elems, (unsigned)kb->lanes);
+}
+
 LLVMValueRef kb_const(KB *kb, DType ct, double v) {
   if (dtype_is_float(ct))
-    return LLVMConstReal(kb_ctype(kb, ct), v);
+    return splat_const(kb, LLVMConstReal(kb_ctype(kb, ct), v));
   if (ct == DT_U64 && v >= 9223372036854775808.0)
-    return LLVMConstInt(kb_ctype(kb, ct), (unsigned long long)v, 0);
-  return LLVMConstInt(kb_ctype(kb, ct), (unsigned long long)(int64_t)v, dtype_is_signed(ct));
+    return splat_const(kb, LLVMConstInt(kb_ctype(kb, ct), (unsigned long long)v, 0));
+  return splat_const(kb, LLVMConstInt(kb_ctype(kb, ct), (unsigned long long)(int64_t)v, dtype_is_signed(ct)));
 }
 
 LLVMValueRef kb_const_int(KB *kb, DType ct, int64_t v) {
   if (dtype_is_float(ct))
-    return LLVMConstReal(kb_ctype(kb, ct), (double)v);
-  return LLVMConstInt(kb_ctype(kb, ct), (unsigned long long)v, dtype_is_signed(ct));
+    return splat_const(kb, LLVMConstReal(kb_ctype(kb, ct), (double)v));
+  return splat_const(kb, LLVMConstInt(kb_ctype(kb, ct), (unsigned long long)v, dtype_is_signed(ct)));
 }
 
 LLVMValueRef kb_gep(KB *kb, DType t, LLVMValueRef base, LLVMValueRef idx) {

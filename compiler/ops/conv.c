@@ -113,7 +113,7 @@ LLVMValueRef window_index(KB *kb, const ConvGeom *g, int i, LLVMValueRef o, LLVM
 void lower_Conv(KB *kb, Node *n) {
   const ConvPriv *priv = n->priv;
   if (priv->on_engine) {
-    conv_gemm_lower(kb, n, &priv->gemm, NULL, NULL);
+    conv_gemm_lower(kb, n, &priv->gemm);
     return;
   }
   const ConvGeom *g = &priv->geom;
@@ -148,8 +148,9 @@ void lower_Conv(KB *kb, Node *n) {
     kb_end_for(kb, &lk[i]);
   kb_end_for(kb, &lc);
   LLVMValueRef r = kb_get(kb, kb_ctype(kb, ct), acc);
-  if (node_input(n, 2))
+  if (own_input(n, 2))
     r = kb_add(kb, ct, r, kb_load(kb, n->in[2]->dtype, kb->in[2], m));
   kb_store(kb, dt, kb->out[0], kb_flat(kb, &outer, oi), r);
   kb_end_for_shape(kb, lo, &outer);
+  epilogue_apply_all(kb, n);
 }

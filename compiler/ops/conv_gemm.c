@@ -108,7 +108,28 @@ static int32_t *row_offsets(Pool *pool, const ConvGemm *p, int64_t in_plane, int
   return rows;
 }
 
-void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p, GemmTileFn *tile_done, void *ctx) {
+// The Wq-wide rows of the product Z into the output Y of one image, with the epilogue.
+static void emit_crop(KB *kb, Node *n, const ConvGemm *p, LLVMValueRef Z, LLVMValueRef y, LLVMValueRef img) {
+  Loop lc, lh, lw;
+  LLVMValueRef c = kb_for(kb, &lc, p->mpg * p->group), oh = kb_for(kb, &lh, p->OH);
+  LLVMValueRef src = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, c, kb_idx(kb, p->N), ""), LLVMBuildMul(kb->b, oh, kb_idx(kb, p->Wq), ""), "");
+  LLVMValueRef dst = LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, c, kb_idx(kb, p->OH), ""), oh, ""), kb_idx(kb, p->OW), "");
+  if (!n->epilogue) {
+    kb_memcpy(kb, kb_gep(kb, DT_F32, y, dst), kb_gep(kb, DT_F32, Z, src), 4 * p->OW);
+  } else {
+    LLVMValueRef ow = kb_for(kb, &lw, p->OW);
+    LLVMValueRef idx[4] = {img, c, oh, ow};
+    if (n->out[0]->shape.rank == 3) // 1-D: [N, C, W]
+      idx[2] = ow;
+    LLVMValueRef v = kb_load(kb, DT_F32, Z, LLVMBuildAdd(kb->b, src, ow, ""));
+    kb_store(kb, DT_F32, y, LLVMBuildAdd(kb->b, dst, ow, ""), epilogue_apply(kb, n, v, idx));
+    kb_end_for(kb, &lw);
+  }
+  kb_end_for(kb, &lh);
+  kb_end_for(kb, &lc);
+}
+
+void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p) {
   int64_t Cout = p->mpg * p->group, batch = n->in[0]->shape.dim[0];
   int64_t in_image = p->C * p->H * p->W, out_image = Cout * p->OH * p->OW;
   bool planes = p->copy_input;
@@ -116,7 +137,7 @@ void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p, GemmTileFn *tile_done, 
   // B rows of group g start at g * cpg channels; every group reads the same offsets.
   int32_t *rows = row_offsets(&kb->cc->pool, p, in_plane, in_row, planes);
   int64_t group_in = p->cpg * (planes ? p->nphases * p->plane : in_plane);
-  GemmArgs g = {.M = p->mpg, .N = p->N, .K = p->K, .alpha = 1.0, .a_packed = true, .tile_done = tile_done, .ctx = ctx};
+  GemmArgs g = {.M = p->mpg, .N = p->N, .K = p->K, .alpha = 1.0, .a_packed = true};
   g.tile = gemm_choose_tile(kb, g.M, g.N);
   // Weights: each group's [mpg x K] block packed after the previous one.
   float *packed = pool_alloc(&kb->cc->pool, sizeof(float) * (size_t)(Cout * p->K + 1));
@@ -141,20 +162,17 @@ void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p, GemmTileFn *tile_done, 
   g.b_rows = row_table;
   g.c = kb_gep(kb, DT_F32, p->crop ? Z : y, LLVMBuildMul(kb->b, gi, kb_idx(kb, p->mpg * c_rs), ""));
   g.c_rs = c_rs;
-  if (node_input(n, 2)) {
+  EpilogueMap map = {.host = n, .fixed = {img}, .row_base = LLVMBuildMul(kb->b, gi, kb_idx(kb, p->mpg), ""),
+                     .row_first = 1, .row_n = 1, .col_first = 2, .col_n = n->out[0]->shape.rank - 2};
+  if (!p->crop) // else applied while cropping
+    epilogue_attach(&g, &map);
+  if (own_input(n, 2)) {
     g.bias_kind = GEMM_BIAS_ROW;
     g.bias = kb_gep(kb, DT_F32, kb->in[2], LLVMBuildMul(kb->b, gi, kb_idx(kb, p->mpg), ""));
   }
   gemm_emit(kb, &g);
   kb_end_for(kb, &lg);
-  if (p->crop) { // the Wq-wide rows into the output
-    Loop lc, lh;
-    LLVMValueRef c = kb_for(kb, &lc, Cout), oh = kb_for(kb, &lh, p->OH);
-    LLVMValueRef src = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, c, kb_idx(kb, p->N), ""), LLVMBuildMul(kb->b, oh, kb_idx(kb, p->Wq), ""), "");
-    LLVMValueRef dst = LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, c, kb_idx(kb, p->OH), ""), oh, ""), kb_idx(kb, p->OW), "");
-    kb_memcpy(kb, kb_gep(kb, DT_F32, y, dst), kb_gep(kb, DT_F32, Z, src), 4 * p->OW);
-    kb_end_for(kb, &lh);
-    kb_end_for(kb, &lc);
-  }
+  if (p->crop)
+    emit_crop(kb, n, p, Z, y, img);
   kb_end_for(kb, &lb);
 }

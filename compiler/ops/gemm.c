@@ -120,7 +120,7 @@ static void engine_operands(KB *kb, GemmArgs *g, const Operand *a, const Operand
 // Gemm's C as the engine's bias: a vector over N or over M (beta folded in when C is
 // constant). Other shapes are first copied into Y (scaled by beta) and accumulated onto.
 static GemmBias gemm_bias(KB *kb, Node *n, int64_t M, int64_t N, float beta, LLVMValueRef *bias) {
-  Value *c = node_input(n, 2);
+  Value *c = own_input(n, 2);
   const Shape *cs = &c->shape;
   int64_t numel = shape_numel(cs);
   bool per_col = numel == N && N > 1 && (cs->rank == 1 || cs->dim[0] == 1);
@@ -147,12 +147,14 @@ void lower_Gemm(KB *kb, Node *n) {
   DType dt = n->out[0]->dtype, ct = dtype_compute(dt);
   Operand oa = {n->in[0], kb->in[0], ta ? 1 : K, ta ? M : 1}, ob = {n->in[1], kb->in[1], tb ? 1 : N, tb ? K : 1};
   float beta0 = attr_float(n, "beta", 1.0f);
-  bool has_c = node_input(n, 2) && beta0 != 0.0f;
+  bool has_c = own_input(n, 2) && beta0 != 0.0f;
   if (all_f32(n) && engine_takes(&ob) && M * N > 0 && K > 0) {
     GemmArgs g = {.M = M, .N = N, .K = K, .c = kb->out[0], .c_rs = N, .alpha = attr_float(n, "alpha", 1.0f)};
     engine_operands(kb, &g, &oa, &ob);
     if (has_c)
       g.bias_kind = gemm_bias(kb, n, M, N, beta0, &g.bias);
+    EpilogueMap map = {.host = n, .row_first = 0, .row_n = 1, .col_first = 1, .col_n = 1};
+    epilogue_attach(&g, &map);
     if (!has_c || g.bias_kind != GEMM_BIAS_NONE) {
       gemm_emit(kb, &g);
       return;
@@ -162,7 +164,7 @@ void lower_Gemm(KB *kb, Node *n) {
   MatRef a = {kb->in[0], zero, ta ? 1 : K, ta ? M : 1, dt};
   MatRef b = {kb->in[1], zero, tb ? 1 : N, tb ? K : 1, dt};
   MatRef y = {kb->out[0], zero, N, 1, dt};
-  Value *c = node_input(n, 2);
+  Value *c = own_input(n, 2);
   float beta = attr_float(n, "beta", 1.0f);
   if (c && beta != 0.0f) { // Y = beta * C, broadcast
     const Shape *cs = &c->shape;
@@ -177,6 +179,7 @@ void lower_Gemm(KB *kb, Node *n) {
     kb_end_for(kb, &li);
   }
   emit_matmul(kb, a, b, y, M, N, K, attr_float(n, "alpha", 1.0f), c && beta != 0.0f);
+  epilogue_apply_all(kb, n);
 }
 
 // MatMul follows numpy.matmul: 1-D operands are promoted and the added dim removed again.
@@ -236,6 +239,11 @@ static void lower_matmul_engine(KB *kb, Node *n, const Shape *batch, const int64
   }
   Operand oa = {n->in[0], kb->in[0], K, 1}, ob = {n->in[1], kb->in[1], N, 1};
   GemmArgs g = {.M = M, .N = N, .K = K, .c = kb->out[0], .c_rs = N, .alpha = 1.0};
+  // Output dims: the batch, then M unless A is a vector, then N unless B is.
+  bool a_vec = n->in[0]->shape.rank == 1, b_vec = n->in[1]->shape.rank == 1;
+  EpilogueMap map = {.host = n, .row_first = nb > 1 ? batch->rank : 0, .row_n = (nb > 1 ? 0 : batch->rank) + !a_vec,
+                     .col_first = batch->rank + !a_vec, .col_n = !b_vec};
+  epilogue_attach(&g, &map);
   Value a_now = *n->in[0], b_now = *n->in[1]; // data pointers are per batch below
   if (nb > 1 && !b_shared)
     b_now.data = NULL; // a constant B that differs per batch is read in place
@@ -254,6 +262,8 @@ static void lower_matmul_engine(KB *kb, Node *n, const Shape *batch, const int64
   oa.ptr = kb_gep(kb, DT_F32, kb->in[0], kb_flat_strided(kb, batch->rank, ast, idx));
   ob.ptr = kb_gep(kb, DT_F32, kb->in[1], kb_flat_strided(kb, batch->rank, bst, idx));
   g.c = kb_gep(kb, DT_F32, kb->out[0], kb_flat_strided(kb, batch->rank, yst, idx));
+  for (int d = 0; d < batch->rank; d++)
+    map.fixed[d] = idx[d];
   engine_operands(kb, &g, &oa, &ob);
   gemm_emit(kb, &g);
   kb_end_for_shape(kb, loops, batch);
@@ -288,4 +298,5 @@ void lower_MatMul(KB *kb, Node *n) {
   MatRef y = {kb->out[0], kb_flat_strided(kb, batch.rank, yst, idx), N, 1, dt};
   emit_matmul(kb, a, b, y, M, N, K, 1.0, false);
   kb_end_for_shape(kb, loops, &batch);
+  epilogue_apply_all(kb, n);
 }

@@ -84,7 +84,7 @@ static LLVMTypeRef vec_type(KB *kb, int vl) {
   return vl > 1 ? LLVMVectorType(f, (unsigned)vl) : f;
 }
 
-static LLVMValueRef splat(KB *kb, LLVMValueRef s, int vl) {
+LLVMValueRef vec_splat(KB *kb, LLVMValueRef s, int vl) {
   if (vl == 1)
     return s;
   LLVMTypeRef vt = vec_type(kb, vl);
@@ -111,7 +111,7 @@ static LLVMValueRef call_masked(KB *kb, const char *name, int vl, LLVMValueRef *
 }
 
 // A vector of f32 at base[idx]; lanes past VALID are not read and come back as zero.
-static LLVMValueRef load_vec(KB *kb, LLVMValueRef base, LLVMValueRef idx, int vl, int valid) {
+LLVMValueRef vec_load(KB *kb, LLVMValueRef base, LLVMValueRef idx, int vl, int valid) {
   LLVMValueRef ptr = kb_gep(kb, DT_F32, base, idx);
   if (valid == vl) {
     LLVMValueRef v = LLVMBuildLoad2(kb->b, vec_type(kb, vl), ptr, "");
@@ -165,13 +165,13 @@ static void emit_tile(KB *kb, const GemmArgs *g, const Tile *t) {
   LLVMValueRef bv[MAX_TILE_VECTORS];
   for (int j = 0; j < nv; j++) {
     int valid = j == nv - 1 && !g->b_packed ? t->valid : vl; // packed panels are zero-padded
-    bv[j] = load_vec(kb, t->b_panel, add_i(kb, brow, kb_idx(kb, (int64_t)j * vl)), vl, valid);
+    bv[j] = vec_load(kb, t->b_panel, add_i(kb, brow, kb_idx(kb, (int64_t)j * vl)), vl, valid);
   }
   LLVMValueRef arow = g->a_packed ? mul_i(kb, k, h) : NULL;
   for (int r = 0; r < h; r++) {
     LLVMValueRef ai = g->a_packed ? add_i(kb, arow, kb_idx(kb, r))
                                   : add_i(kb, mul_i(kb, add_i(kb, t->r0, kb_idx(kb, r)), g->a_rs), mul_i(kb, k, g->a_cs));
-    LLVMValueRef a = splat(kb, kb_load(kb, DT_F32, t->a_tile, ai), vl);
+    LLVMValueRef a = vec_splat(kb, kb_load(kb, DT_F32, t->a_tile, ai), vl);
     for (int j = 0; j < nv; j++) {
       LLVMValueRef *slot = &acc[r * nv + j];
       kb_set(kb, *slot, kb_fma(kb, DT_F32, a, bv[j], kb_get(kb, vt, *slot)));
@@ -180,22 +180,24 @@ static void emit_tile(KB *kb, const GemmArgs *g, const Tile *t) {
   kb_end_for(kb, &lk);
   LLVMValueRef bias_col[MAX_TILE_VECTORS];
   for (int j = 0; j < nv && g->bias_kind == GEMM_BIAS_COL; j++)
-    bias_col[j] = load_vec(kb, g->bias, add_i(kb, t->c0, kb_idx(kb, (int64_t)j * vl)), vl, j == nv - 1 ? t->valid : vl);
+    bias_col[j] = vec_load(kb, g->bias, add_i(kb, t->c0, kb_idx(kb, (int64_t)j * vl)), vl, j == nv - 1 ? t->valid : vl);
   for (int r = 0; r < h; r++) {
     LLVMValueRef row = add_i(kb, t->r0, kb_idx(kb, r));
-    LLVMValueRef bias_row = g->bias_kind == GEMM_BIAS_ROW ? splat(kb, kb_load(kb, DT_F32, g->bias, row), vl) : NULL;
+    LLVMValueRef bias_row = g->bias_kind == GEMM_BIAS_ROW ? vec_splat(kb, kb_load(kb, DT_F32, g->bias, row), vl) : NULL;
     for (int j = 0; j < nv; j++) {
       int valid = j == nv - 1 ? t->valid : vl;
       LLVMValueRef ci = add_i(kb, mul_i(kb, row, g->c_rs), add_i(kb, t->c0, kb_idx(kb, (int64_t)j * vl)));
       LLVMValueRef v = kb_get(kb, vt, acc[r * nv + j]);
       if (g->alpha != 1.0)
-        v = LLVMBuildFMul(kb->b, v, splat(kb, LLVMConstReal(f32, g->alpha), vl), "");
+        v = LLVMBuildFMul(kb->b, v, vec_splat(kb, LLVMConstReal(f32, g->alpha), vl), "");
       if (g->accumulate)
-        v = LLVMBuildFAdd(kb->b, v, load_vec(kb, g->c, ci, vl, valid), "");
+        v = LLVMBuildFAdd(kb->b, v, vec_load(kb, g->c, ci, vl, valid), "");
       if (bias_row)
         v = LLVMBuildFAdd(kb->b, v, bias_row, "");
       else if (g->bias_kind == GEMM_BIAS_COL)
         v = LLVMBuildFAdd(kb->b, v, bias_col[j], "");
+      if (g->vector_done)
+        v = g->vector_done(kb, g, v, row, add_i(kb, t->c0, kb_idx(kb, (int64_t)j * vl)), valid);
       store_vec(kb, g->c, ci, v, vl, valid);
     }
   }

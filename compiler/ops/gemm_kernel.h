@@ -25,6 +25,9 @@ typedef enum { GEMM_BIAS_NONE, GEMM_BIAS_ROW, GEMM_BIAS_COL } GemmBias;
 typedef struct GemmArgs GemmArgs;
 // Called after each tile is stored: rows [r0, r0 + h), columns [c0, c0 + w) of C are final.
 typedef void GemmTileFn(KB *kb, const GemmArgs *g, LLVMValueRef r0, int64_t h, LLVMValueRef c0, int64_t w);
+// Applied to each result vector before it is stored: row ROW, columns [col, col + valid).
+typedef LLVMValueRef GemmVectorFn(KB *kb, const GemmArgs *g, LLVMValueRef v, LLVMValueRef row, LLVMValueRef col,
+                                  int valid);
 
 struct GemmArgs {
   int64_t M, N, K;
@@ -42,8 +45,9 @@ struct GemmArgs {
   bool accumulate;       // add C's previous contents
   GemmBias bias_kind;    // f32 bias per row or per column, added after alpha
   LLVMValueRef bias;
-  GemmTileFn *tile_done; // optional: the epilogue of a finished tile
-  void *ctx;             // for tile_done
+  GemmVectorFn *vector_done; // optional: the epilogue of each result vector, in registers
+  GemmTileFn *tile_done;     // optional: the epilogue of a finished tile, in memory
+  void *ctx;                 // for both
 };
 
 // The tile for an M x N product on the compilation's target.
@@ -57,8 +61,37 @@ float *gemm_pack_b(Pool *p, const float *src, int64_t rs, int64_t cs, int64_t K,
                    int64_t *count);
 // A packed operand as a constant global of the module, aligned for vector loads.
 LLVMValueRef gemm_constant(KB *kb, const float *data, int64_t count);
+// f32 vectors of VL lanes (plain floats when VL is 1): a load whose lanes past VALID are not
+// read (zero), and a broadcast.
+LLVMValueRef vec_load(KB *kb, LLVMValueRef base, LLVMValueRef idx, int vl, int valid);
+LLVMValueRef vec_splat(KB *kb, LLVMValueRef s, int vl);
 // Emits the product; loops over column panels (outer) and row tiles (inner).
 void gemm_emit(KB *kb, const GemmArgs *g);
+
+// Input I of a node that may host an epilogue: NULL when absent, omitted, or when the index
+// belongs to the epilogue's operands appended after the op's own inputs (a Conv without bias
+// whose input 2 is a fused Add's operand).
+static inline Value *own_input(const Node *n, int i) {
+  return n->epilogue && i >= n->epilogue->first_input ? NULL : node_input(n, i);
+}
+
+// epilogue.c — the host node's fused elementwise ops (Node.epilogue) in its lowering.
+// V' for output element V at multi-index IDX of the host's output 0.
+LLVMValueRef epilogue_apply(KB *kb, const Node *host, LLVMValueRef v, const LLVMValueRef *idx);
+// Applies them in place over the whole output (lowerings that store plain results first).
+void epilogue_apply_all(KB *kb, const Node *host);
+// How element (row, col) of a GEMM call maps to the host's output index: dims with a fixed
+// index (loop variables of the caller), the row (plus ROW_BASE) decomposed over dims
+// [row_first, row_first + row_n), the column over [col_first, col_first + col_n).
+typedef struct {
+  const Node *host;
+  LLVMValueRef fixed[MAX_RANK]; // NULL: computed from the row or column (or 0)
+  LLVMValueRef row_base;
+  int row_first, row_n, col_first, col_n;
+} EpilogueMap;
+// Sets G's epilogue (ctx M): on the result vectors when every fused op computes on vectors
+// and every operand is contiguous or constant along the columns, else on finished tiles.
+void epilogue_attach(GemmArgs *g, const EpilogueMap *m);
 
 // conv_gemm.c — convolution as a product over stride-phase planes of the padded input.
 typedef struct {
@@ -77,6 +110,6 @@ typedef struct {
 
 // Whether node N (a Conv of geometry G) runs on the engine; fills P.
 bool conv_gemm_plan(const Node *n, const ConvGeom *g, ConvGemm *p);
-void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p, GemmTileFn *tile_done, void *ctx);
+void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p);
 
 #endif

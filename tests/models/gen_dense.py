@@ -122,6 +122,7 @@ def gemm_cases():
                [("Y", (a.astype(np.float64) @ b + c).astype(f))], [("B", b)])
 
 
-conv_cases()
-matmul_cases()
-gemm_cases()
+if __name__ == "__main__":
+    conv_cases()
+    matmul_cases()
+    gemm_cases()
