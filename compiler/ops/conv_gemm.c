@@ -52,47 +52,98 @@ bool conv_gemm_plan(const Node *n, const ConvGeom *g, ConvGemm *p) {
   p->copy_input = !(p->sh == 1 && p->sw == 1 && p->pt == 0 && p->pl == 0 && p->Hq == p->H && p->Wq == p->W);
   p->crop = p->Wq != p->OW;
   p->plane = p->Hq * p->Wq;
-  int64_t planes_bytes = p->copy_input ? 4 * p->C * p->nphases * p->plane : 0;
+  // Grouped convolutions build each group's planes just before its product: they are still
+  // in cache when read.
+  p->planes_per_group = p->group > 1;
+  int64_t planes_bytes = p->copy_input ? 4 * (p->planes_per_group ? p->cpg : p->C) * p->nphases * p->plane : 0;
+  GemmTile t = gemm_choose_tile(n->graph->cc, p->mpg, p->N);
+  int64_t pack_bytes = gemm_pack_pays(t, p->mpg) ? 4 * gemm_pack_floats(t, p->K) : 0;
   p->out_offset = (planes_bytes + 63) / 64 * 64;
-  p->scratch = p->out_offset + (p->crop ? 4 * w->dim[0] * p->N : 0);
+  p->pack_offset = p->out_offset + (p->crop ? (4 * w->dim[0] * p->N + 63) / 64 * 64 : 0);
+  p->scratch = p->pack_offset + pack_bytes;
+  p->pack = pack_bytes > 0;
   return true;
 }
 
-// The phase planes of one image X into P, zero where they cover padding. Reads stay inside
-// them: the last column read, n' = N - 1 at the largest tap offset, is the last of a plane.
-static void emit_planes(KB *kb, const ConvGemm *p, LLVMValueRef x, LLVMValueRef P) {
-  for (int ph = 0; ph < p->sh; ph++)
+// Plane rows (ROW: of row phase PH) or columns (of column phase PW) whose input position is
+// inside the image: [*lo, *hi), clamped to the plane.
+static void inside_range(int64_t phase, int64_t stride, int64_t pad, int64_t in, int64_t size, int64_t *lo,
+                         int64_t *hi) {
+  *lo = ceil_div(pad - phase, stride), *hi = ceil_div(in + pad - phase, stride);
+  *lo = *lo < 0 ? 0 : *lo > size ? size : *lo;
+  *hi = *hi > size ? size : *hi < *lo ? *lo : *hi;
+}
+
+static LLVMValueRef add(KB *kb, LLVMValueRef a, int64_t b) { return LLVMBuildAdd(kb->b, a, kb_idx(kb, b), ""); }
+static LLVMValueRef mul(KB *kb, LLVMValueRef a, int64_t b) { return LLVMBuildMul(kb->b, a, kb_idx(kb, b), ""); }
+
+// dst[j] = src[j*sw + pw - pl] for j in [lo, hi).
+static void copy_columns(KB *kb, const ConvGemm *p, LLVMValueRef dst, LLVMValueRef src, int64_t pw, int64_t lo, int64_t hi) {
+  if (hi <= lo)
+    return;
+  if (p->sw == 1) {
+    kb_memcpy(kb, kb_gep(kb, DT_F32, dst, kb_idx(kb, lo)), kb_gep(kb, DT_F32, src, kb_idx(kb, lo + pw - p->pl)), 4 * (hi - lo));
+    return;
+  }
+  Loop lj;
+  LLVMValueRef j = kb_for_v(kb, &lj, kb_idx(kb, lo), kb_idx(kb, hi), 1);
+  kb_store(kb, DT_F32, dst, j, kb_load(kb, DT_F32, src, add(kb, mul(kb, j, p->sw), pw - p->pl)));
+  kb_end_for(kb, &lj);
+}
+
+// The phase planes of CHANNELS channels of one image, from X into P, zero where they cover
+// padding. A row of the input feeds one row of every column phase in one pass, so strided
+// convolutions read it once (interleaved loads). Reads of the product stay inside the planes:
+// the last column read, n' = N - 1 at the largest tap offset, is the last of a plane.
+static void emit_planes(KB *kb, const ConvGemm *p, LLVMValueRef x, LLVMValueRef P, int64_t channels) {
+  Loop lc, li, lj;
+  LLVMValueRef c = kb_for(kb, &lc, channels);
+  for (int ph = 0; ph < p->sh; ph++) {
+    LLVMValueRef plane[64] = {0};
+    int64_t jlo[64], jhi[64], ja = 0, jb = p->Wq, ilo, ihi;
     for (int pw = 0; pw < p->sw; pw++) {
       int idx = p->phase_index[ph * p->sw + pw];
       if (idx < 0)
         continue;
-      // Rows i and columns j whose input position i*sh + ph - pt (j*sw + pw - pl) is inside.
-      int64_t ilo = ceil_div(p->pt - ph, p->sh), ihi = ceil_div(p->H + p->pt - ph, p->sh);
-      int64_t jlo = ceil_div(p->pl - pw, p->sw), jhi = ceil_div(p->W + p->pl - pw, p->sw);
-      ilo = ilo < 0 ? 0 : ilo > p->Hq ? p->Hq : ilo, ihi = ihi > p->Hq ? p->Hq : ihi < ilo ? ilo : ihi;
-      jlo = jlo < 0 ? 0 : jlo > p->Wq ? p->Wq : jlo, jhi = jhi > p->Wq ? p->Wq : jhi < jlo ? jlo : jhi;
-      Loop lc, li, lj;
-      LLVMValueRef c = kb_for(kb, &lc, p->C);
-      LLVMValueRef plane = kb_gep(kb, DT_F32, P, LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, c, kb_idx(kb, p->nphases), ""), kb_idx(kb, idx), ""), kb_idx(kb, p->plane), ""));
-      kb_memset(kb, plane, 0, 4 * ilo * p->Wq);
-      kb_memset(kb, kb_gep(kb, DT_F32, plane, kb_idx(kb, ihi * p->Wq)), 0, 4 * (p->Hq - ihi) * p->Wq);
-      if (ihi > ilo) {
-        LLVMValueRef i = kb_for_v(kb, &li, kb_idx(kb, ilo), kb_idx(kb, ihi), 1);
-        LLVMValueRef row = kb_gep(kb, DT_F32, plane, LLVMBuildMul(kb->b, i, kb_idx(kb, p->Wq), ""));
-        kb_memset(kb, row, 0, 4 * jlo);
-        kb_memset(kb, kb_gep(kb, DT_F32, row, kb_idx(kb, jhi)), 0, 4 * (p->Wq - jhi));
-        LLVMValueRef iy = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, i, kb_idx(kb, p->sh), ""), kb_idx(kb, ph - p->pt), "");
-        LLVMValueRef src = LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, c, kb_idx(kb, p->H), ""), iy, ""), kb_idx(kb, p->W), "");
-        if (jhi > jlo) {
-          LLVMValueRef j = kb_for_v(kb, &lj, kb_idx(kb, jlo), kb_idx(kb, jhi), 1);
-          LLVMValueRef ix = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, j, kb_idx(kb, p->sw), ""), kb_idx(kb, pw - p->pl), "");
-          kb_store(kb, DT_F32, row, j, kb_load(kb, DT_F32, x, LLVMBuildAdd(kb->b, src, ix, "")));
-          kb_end_for(kb, &lj);
-        }
-        kb_end_for(kb, &li);
-      }
-      kb_end_for(kb, &lc);
+      plane[pw] = kb_gep(kb, DT_F32, P, mul(kb, add(kb, mul(kb, c, p->nphases), idx), p->plane));
+      inside_range(pw, p->sw, p->pl, p->W, p->Wq, &jlo[pw], &jhi[pw]);
+      ja = jlo[pw] > ja ? jlo[pw] : ja;
+      jb = jhi[pw] < jb ? jhi[pw] : jb;
     }
+    inside_range(ph, p->sh, p->pt, p->H, p->Hq, &ilo, &ihi);
+    for (int pw = 0; pw < p->sw; pw++)
+      if (plane[pw]) {
+        kb_memset(kb, plane[pw], 0, 4 * ilo * p->Wq);
+        kb_memset(kb, kb_gep(kb, DT_F32, plane[pw], kb_idx(kb, ihi * p->Wq)), 0, 4 * (p->Hq - ihi) * p->Wq);
+      }
+    if (ihi <= ilo)
+      continue;
+    LLVMValueRef i = kb_for_v(kb, &li, kb_idx(kb, ilo), kb_idx(kb, ihi), 1);
+    LLVMValueRef src = kb_gep(kb, DT_F32, x, mul(kb, add(kb, LLVMBuildAdd(kb->b, mul(kb, c, p->H), mul(kb, i, p->sh), ""), ph - p->pt), p->W));
+    LLVMValueRef row[64] = {0};
+    for (int pw = 0; pw < p->sw; pw++)
+      if (plane[pw]) {
+        row[pw] = kb_gep(kb, DT_F32, plane[pw], mul(kb, i, p->Wq));
+        kb_memset(kb, row[pw], 0, 4 * jlo[pw]);
+        kb_memset(kb, kb_gep(kb, DT_F32, row[pw], kb_idx(kb, jhi[pw])), 0, 4 * (p->Wq - jhi[pw]));
+        // The edges where some other phase is outside; the middle comes next, for all at once.
+        copy_columns(kb, p, row[pw], src, pw, jlo[pw], ja < jhi[pw] ? ja : jhi[pw]);
+        copy_columns(kb, p, row[pw], src, pw, jb > jlo[pw] ? (jb > ja ? jb : ja) : jlo[pw], jhi[pw]);
+      }
+    if (jb > ja) {
+      if (p->sw == 1) {
+        copy_columns(kb, p, row[0], src, 0, ja, jb);
+      } else {
+        LLVMValueRef j = kb_for_v(kb, &lj, kb_idx(kb, ja), kb_idx(kb, jb), 1);
+        for (int pw = 0; pw < p->sw; pw++)
+          if (row[pw])
+            kb_store(kb, DT_F32, row[pw], j, kb_load(kb, DT_F32, src, add(kb, mul(kb, j, p->sw), pw - p->pl)));
+        kb_end_for(kb, &lj);
+      }
+    }
+    kb_end_for(kb, &li);
+  }
+  kb_end_for(kb, &lc);
 }
 
 // Row k = (c, kh, kw) of B: where the tap's phase plane row starts, relative to channel 0.
@@ -134,11 +185,12 @@ void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p) {
   int64_t in_image = p->C * p->H * p->W, out_image = Cout * p->OH * p->OW;
   bool planes = p->copy_input;
   int64_t in_plane = planes ? p->plane : p->H * p->W, in_row = planes ? p->Wq : p->W;
-  // B rows of group g start at g * cpg channels; every group reads the same offsets.
+  // B rows of group g start at g * cpg channels (or at its own planes); every group reads
+  // the same offsets.
   int32_t *rows = row_offsets(&kb->cc->pool, p, in_plane, in_row, planes);
-  int64_t group_in = p->cpg * (planes ? p->nphases * p->plane : in_plane);
+  int64_t group_in = p->planes_per_group ? 0 : p->cpg * (planes ? p->nphases * p->plane : in_plane);
   GemmArgs g = {.M = p->mpg, .N = p->N, .K = p->K, .alpha = 1.0, .a_packed = true};
-  g.tile = gemm_choose_tile(kb, g.M, g.N);
+  g.tile = gemm_choose_tile(kb->cc, g.M, g.N);
   // Weights: each group's [mpg x K] block packed after the previous one.
   float *packed = pool_alloc(&kb->cc->pool, sizeof(float) * (size_t)(Cout * p->K + 1));
   for (int64_t gi = 0; gi < p->group; gi++) {
@@ -154,11 +206,15 @@ void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p) {
   LLVMValueRef img = kb_for(kb, &lb, batch);
   LLVMValueRef x = kb_gep(kb, DT_F32, kb->in[0], LLVMBuildMul(kb->b, img, kb_idx(kb, in_image), ""));
   LLVMValueRef y = kb_gep(kb, DT_F32, kb->out[0], LLVMBuildMul(kb->b, img, kb_idx(kb, out_image), ""));
-  if (planes)
-    emit_planes(kb, p, x, P);
+  if (planes && !p->planes_per_group)
+    emit_planes(kb, p, x, P, p->C);
   LLVMValueRef gi = kb_for(kb, &lg, p->group);
+  if (planes && p->planes_per_group)
+    emit_planes(kb, p, kb_gep(kb, DT_F32, x, mul(kb, gi, p->cpg * p->H * p->W)), P, p->cpg);
+  if (p->pack)
+    g.b_pack = kb_gep(kb, DT_I8, kb->scratch, kb_idx(kb, p->pack_offset));
   g.a = kb_gep(kb, DT_F32, weights, LLVMBuildMul(kb->b, gi, kb_idx(kb, p->mpg * p->K), ""));
-  g.b = kb_gep(kb, DT_F32, planes ? P : x, LLVMBuildMul(kb->b, gi, kb_idx(kb, group_in), ""));
+  g.b = planes && p->planes_per_group ? P : kb_gep(kb, DT_F32, planes ? P : x, mul(kb, gi, group_in));
   g.b_rows = row_table;
   g.c = kb_gep(kb, DT_F32, p->crop ? Z : y, LLVMBuildMul(kb->b, gi, kb_idx(kb, p->mpg * c_rs), ""));
   g.c_rs = c_rs;

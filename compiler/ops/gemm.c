@@ -97,7 +97,7 @@ static bool engine_takes(const Operand *b) { return b->v->data || b->cs == 1; }
 
 // G's A, B and tile for the product of A [M x K] and B [K x N].
 static void engine_operands(KB *kb, GemmArgs *g, const Operand *a, const Operand *b) {
-  g->tile = gemm_choose_tile(kb, g->M, g->N);
+  g->tile = gemm_choose_tile(kb->cc, g->M, g->N);
   if (a->v->data && !b->v->data) {
     g->a = gemm_constant(kb, gemm_pack_a(&kb->cc->pool, a->v->data, a->rs, a->cs, g->M, g->K, g->tile), g->M * g->K);
     g->a_packed = true;

@@ -10,9 +10,10 @@
 #define MAX_TILE_ROWS 16
 #define MAX_TILE_VECTORS 8
 
-GemmTile gemm_choose_tile(const KB *kb, int64_t M, int64_t N) {
-  const Target *t = kb->cc->target;
-  int vl = kb->vector_bits >= 64 ? kb->vector_bits / 32 : 1;
+GemmTile gemm_choose_tile(const Compiler *cc, int64_t M, int64_t N) {
+  const Target *t = cc->target;
+  int bits = t ? t->vector_bits : 128; // as the kernel builder sees it (codegen/module.c)
+  int vl = bits >= 64 ? bits / 32 : 1;
   int regs = t && t->vector_registers > 0 ? t->vector_registers : 16;
   int mr = t && t->gemm_mr > 0 ? t->gemm_mr : 4, nv = t && t->gemm_nr > 0 ? t->gemm_nr : 2;
   int64_t nvec = (N + vl - 1) / vl;
@@ -94,8 +95,10 @@ LLVMValueRef vec_splat(KB *kb, LLVMValueRef s, int vl) {
   return LLVMBuildShuffleVector(kb->b, v, LLVMGetUndef(vt), mask, "");
 }
 
+int vec_lanes(const Compiler *cc) { return gemm_choose_tile(cc, 1, 1).vl; }
+
 // The first VALID lanes of a vl-lane vector.
-static LLVMValueRef lane_mask(KB *kb, int vl, int valid) {
+LLVMValueRef vec_mask(KB *kb, int vl, int valid) {
   LLVMValueRef bits[64];
   for (int i = 0; i < vl; i++)
     bits[i] = LLVMConstInt(LLVMInt1TypeInContext(kb->ctx), i < valid, 0);
@@ -118,23 +121,41 @@ LLVMValueRef vec_load(KB *kb, LLVMValueRef base, LLVMValueRef idx, int vl, int v
     LLVMSetAlignment(v, 4);
     return v;
   }
-  LLVMValueRef args[4] = {ptr, LLVMConstInt(LLVMInt32TypeInContext(kb->ctx), 4, 0), lane_mask(kb, vl, valid),
+  LLVMValueRef args[4] = {ptr, LLVMConstInt(LLVMInt32TypeInContext(kb->ctx), 4, 0), vec_mask(kb, vl, valid),
                           LLVMConstNull(vec_type(kb, vl))};
   return call_masked(kb, "llvm.masked.load", vl, args);
 }
 
-static void store_vec(KB *kb, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v, int vl, int valid) {
+void vec_store(KB *kb, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v, int vl, int valid) {
   LLVMValueRef ptr = kb_gep(kb, DT_F32, base, idx);
   if (valid == vl) {
     LLVMSetAlignment(LLVMBuildStore(kb->b, v, ptr), 4);
     return;
   }
-  LLVMValueRef args[4] = {v, ptr, LLVMConstInt(LLVMInt32TypeInContext(kb->ctx), 4, 0), lane_mask(kb, vl, valid)};
+  LLVMValueRef args[4] = {v, ptr, LLVMConstInt(LLVMInt32TypeInContext(kb->ctx), 4, 0), vec_mask(kb, vl, valid)};
   call_masked(kb, "llvm.masked.store", vl, args);
 }
 
+
 static LLVMValueRef add_i(KB *kb, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(kb->b, a, b, ""); }
 static LLVMValueRef mul_i(KB *kb, LLVMValueRef a, int64_t c) { return LLVMBuildNSWMul(kb->b, a, kb_idx(kb, c), ""); }
+
+// Packs the panel of B at column C0, NV vectors wide (the last VALID lanes wide), into BUF as
+// [K][nv*vl], zero-padded: the tiles then read one contiguous stream instead of K rows.
+static void pack_panel(KB *kb, const GemmArgs *g, LLVMValueRef c0, int nv, int valid, LLVMValueRef buf) {
+  int vl = g->tile.vl;
+  Loop lk;
+  LLVMValueRef k = kb_for(kb, &lk, g->K);
+  LLVMValueRef row = g->b_rows ? LLVMBuildSExt(kb->b, kb_load(kb, DT_I32, g->b_rows, k), kb->t_idx, "")
+                               : mul_i(kb, k, g->b_rs);
+  LLVMValueRef src = add_i(kb, row, c0), dst = mul_i(kb, k, (int64_t)nv * vl);
+  for (int j = 0; j < nv; j++) {
+    LLVMValueRef v = vec_load(kb, g->b, add_i(kb, src, kb_idx(kb, (int64_t)j * vl)), vl, j == nv - 1 ? valid : vl);
+    LLVMValueRef at = kb_gep(kb, DT_F32, buf, add_i(kb, dst, kb_idx(kb, (int64_t)j * vl)));
+    LLVMSetAlignment(LLVMBuildStore(kb->b, v, at), 4);
+  }
+  kb_end_for(kb, &lk);
+}
 
 //
 // One tile: rows [r0, r0 + h) x vectors [c0, c0 + nv*vl), the last vector VALID lanes wide.
@@ -142,6 +163,9 @@ static LLVMValueRef mul_i(KB *kb, LLVMValueRef a, int64_t c) { return LLVMBuildN
 typedef struct {
   LLVMValueRef r0, c0;  // first row and column (t_idx)
   int h, nv, valid;
+  LLVMValueRef k0;      // the block of the K loop: [k0, k0 + kc)
+  int64_t kc;
+  bool first, last;     // the first block starts from zero, others from C; the last finishes
   LLVMValueRef a_tile;  // packed: the tile's k-major block; strided: A itself
   LLVMValueRef b_panel; // packed: the panel's k-major block; rows: B + c0
   int64_t b_width;      // packed: floats per k in the panel
@@ -151,12 +175,15 @@ static void emit_tile(KB *kb, const GemmArgs *g, const Tile *t) {
   int vl = g->tile.vl, h = t->h, nv = t->nv;
   LLVMTypeRef vt = vec_type(kb, vl), f32 = LLVMFloatTypeInContext(kb->ctx);
   LLVMValueRef acc[MAX_TILE_ROWS * MAX_TILE_VECTORS];
-  for (int i = 0; i < h * nv; i++)
-    acc[i] = kb_var(kb, vt, LLVMConstNull(vt));
+  for (int r = 0; r < h; r++)
+    for (int j = 0; j < nv; j++) {
+      LLVMValueRef ci = add_i(kb, mul_i(kb, add_i(kb, t->r0, kb_idx(kb, r)), g->c_rs), add_i(kb, t->c0, kb_idx(kb, (int64_t)j * vl)));
+      acc[r * nv + j] = kb_var(kb, vt, t->first ? LLVMConstNull(vt) : vec_load(kb, g->c, ci, vl, j == nv - 1 ? t->valid : vl));
+    }
   Loop lk;
-  LLVMValueRef k = kb_for(kb, &lk, g->K);
+  LLVMValueRef k = kb_for_v(kb, &lk, t->k0, add_i(kb, t->k0, kb_idx(kb, t->kc)), 1);
   LLVMValueRef brow;
-  if (g->b_packed)
+  if (g->b_packed || g->b_pack)
     brow = mul_i(kb, k, t->b_width);
   else if (g->b_rows)
     brow = LLVMBuildSExt(kb->b, kb_load(kb, DT_I32, g->b_rows, k), kb->t_idx, "");
@@ -164,7 +191,7 @@ static void emit_tile(KB *kb, const GemmArgs *g, const Tile *t) {
     brow = mul_i(kb, k, g->b_rs);
   LLVMValueRef bv[MAX_TILE_VECTORS];
   for (int j = 0; j < nv; j++) {
-    int valid = j == nv - 1 && !g->b_packed ? t->valid : vl; // packed panels are zero-padded
+    int valid = j == nv - 1 && !g->b_packed && !g->b_pack ? t->valid : vl; // packed panels are zero-padded
     bv[j] = vec_load(kb, t->b_panel, add_i(kb, brow, kb_idx(kb, (int64_t)j * vl)), vl, valid);
   }
   LLVMValueRef arow = g->a_packed ? mul_i(kb, k, h) : NULL;
@@ -178,6 +205,14 @@ static void emit_tile(KB *kb, const GemmArgs *g, const Tile *t) {
     }
   }
   kb_end_for(kb, &lk);
+  if (!t->last) { // partial sums, finished by a later block
+    for (int r = 0; r < h; r++)
+      for (int j = 0; j < nv; j++) {
+        LLVMValueRef ci = add_i(kb, mul_i(kb, add_i(kb, t->r0, kb_idx(kb, r)), g->c_rs), add_i(kb, t->c0, kb_idx(kb, (int64_t)j * vl)));
+        vec_store(kb, g->c, ci, kb_get(kb, vt, acc[r * nv + j]), vl, j == nv - 1 ? t->valid : vl);
+      }
+    return;
+  }
   LLVMValueRef bias_col[MAX_TILE_VECTORS];
   for (int j = 0; j < nv && g->bias_kind == GEMM_BIAS_COL; j++)
     bias_col[j] = vec_load(kb, g->bias, add_i(kb, t->c0, kb_idx(kb, (int64_t)j * vl)), vl, j == nv - 1 ? t->valid : vl);
@@ -198,18 +233,17 @@ static void emit_tile(KB *kb, const GemmArgs *g, const Tile *t) {
         v = LLVMBuildFAdd(kb->b, v, bias_col[j], "");
       if (g->vector_done)
         v = g->vector_done(kb, g, v, row, add_i(kb, t->c0, kb_idx(kb, (int64_t)j * vl)), valid);
-      store_vec(kb, g->c, ci, v, vl, valid);
+      vec_store(kb, g->c, ci, v, vl, valid);
     }
   }
   if (g->tile_done)
     g->tile_done(kb, g, t->r0, h, t->c0, (int64_t)(nv - 1) * vl + t->valid);
 }
 
-// All row tiles of one column panel: a loop over the full tiles, then the shorter last one.
-static void emit_panel(KB *kb, const GemmArgs *g, Tile t) {
+// All row tiles of one column panel for one block of K: a loop over the full tiles, then the
+// shorter last one.
+static void emit_row_tiles(KB *kb, const GemmArgs *g, Tile t) {
   int64_t mr = g->tile.mr, full = g->M / mr, last = g->M - full * mr;
-  LLVMValueRef b_base = g->b_packed ? kb_gep(kb, DT_F32, g->b, mul_i(kb, t.c0, g->K)) : kb_gep(kb, DT_F32, g->b, t.c0);
-  t.b_panel = b_base;
   if (full > 0) {
     Loop lt;
     LLVMValueRef ti = kb_for(kb, &lt, full);
@@ -225,6 +259,41 @@ static void emit_panel(KB *kb, const GemmArgs *g, Tile t) {
     t.a_tile = g->a_packed ? kb_gep(kb, DT_F32, g->a, kb_idx(kb, full * mr * g->K)) : g->a;
     emit_tile(kb, g, &t);
   }
+}
+
+// Bytes of a packed B block the tiles of a panel reuse from L1: K is split into blocks of
+// about this size (targets have at least 32 KiB of L1 data cache; A's rows share it).
+#define B_BLOCK_BYTES (16 * 1024)
+
+// One column panel: packed first if asked, then K in blocks, each over all row tiles, so a
+// block of B stays in L1 while every tile reads it. Blocks after the first resume from the
+// partial sums in C; alpha, accumulation, bias and the epilogue apply in the last.
+static void emit_panel(KB *kb, const GemmArgs *g, Tile t) {
+  if (g->b_pack) {
+    pack_panel(kb, g, t.c0, t.nv, t.valid, g->b_pack);
+    t.b_panel = g->b_pack;
+  } else {
+    t.b_panel = g->b_packed ? kb_gep(kb, DT_F32, g->b, mul_i(kb, t.c0, g->K)) : kb_gep(kb, DT_F32, g->b, t.c0);
+  }
+  int64_t block = B_BLOCK_BYTES / (4 * (int64_t)t.nv * g->tile.vl), nk = 1;
+  if (!g->accumulate && g->alpha == 1.0 && g->K > 2 * block)
+    nk = (g->K + block - 1) / block;
+  int64_t kc = (g->K + nk - 1) / nk, klast = g->K - (nk - 1) * kc;
+  t.first = true, t.last = nk == 1;
+  t.k0 = kb_idx(kb, 0), t.kc = nk == 1 ? g->K : kc;
+  emit_row_tiles(kb, g, t);
+  if (nk == 1)
+    return;
+  t.first = false;
+  if (nk > 2) {
+    Loop lb;
+    t.k0 = mul_i(kb, kb_for_v(kb, &lb, kb_idx(kb, 1), kb_idx(kb, nk - 1), 1), kc);
+    emit_row_tiles(kb, g, t);
+    kb_end_for(kb, &lb);
+  }
+  t.last = true;
+  t.k0 = kb_idx(kb, (nk - 1) * kc), t.kc = klast;
+  emit_row_tiles(kb, g, t);
 }
 
 void gemm_emit(KB *kb, const GemmArgs *g) {

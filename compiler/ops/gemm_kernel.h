@@ -39,6 +39,8 @@ struct GemmArgs {
   bool b_packed;         // with b_rows (i32[K]), at b[b_rows[k]]; columns are contiguous
   int64_t b_rs;
   LLVMValueRef b_rows;
+  LLVMValueRef b_pack;   // optional, B not packed: scratch of gemm_pack_floats() floats where
+                         // each column panel is packed before its tiles run
   LLVMValueRef c;        // element (r, j) at c[r*c_rs + j]
   int64_t c_rs;
   double alpha;
@@ -51,7 +53,11 @@ struct GemmArgs {
 };
 
 // The tile for an M x N product on the compilation's target.
-GemmTile gemm_choose_tile(const KB *kb, int64_t M, int64_t N);
+GemmTile gemm_choose_tile(const Compiler *cc, int64_t M, int64_t N);
+// Whether packing each panel of a run-time B pays: its K rows are then read by several row
+// tiles (and the panel's size in floats, for the scratch).
+static inline bool gemm_pack_pays(GemmTile t, int64_t M) { return M > t.mr; }
+static inline int64_t gemm_pack_floats(GemmTile t, int64_t K) { return K * t.nv * t.vl; }
 // A constant A (element (r, k) at src[r*rs + k*cs]) in the microkernel's layout: row tiles of
 // tile.mr rows one after the other, each k-major ([K][rows of the tile]). M*K floats.
 float *gemm_pack_a(Pool *p, const float *src, int64_t rs, int64_t cs, int64_t M, int64_t K, GemmTile t);
@@ -64,7 +70,10 @@ LLVMValueRef gemm_constant(KB *kb, const float *data, int64_t count);
 // f32 vectors of VL lanes (plain floats when VL is 1): a load whose lanes past VALID are not
 // read (zero), and a broadcast.
 LLVMValueRef vec_load(KB *kb, LLVMValueRef base, LLVMValueRef idx, int vl, int valid);
+void vec_store(KB *kb, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v, int vl, int valid);
 LLVMValueRef vec_splat(KB *kb, LLVMValueRef s, int vl);
+LLVMValueRef vec_mask(KB *kb, int vl, int valid); // <vl x i1>: the first VALID lanes
+int vec_lanes(const Compiler *cc);                // f32 lanes of the target's vectors
 // Emits the product; loops over column panels (outer) and row tiles (inner).
 void gemm_emit(KB *kb, const GemmArgs *g);
 
@@ -104,7 +113,10 @@ typedef struct {
   int nphases;
   bool copy_input;          // the planes are built in scratch (else they are the input)
   bool crop;                // the product is Wq wide and copied out (else it is the output)
+  bool planes_per_group;    // the planes of one group at a time (else of all channels at once)
+  bool pack;                // B's column panels are packed (gemm_pack_pays)
   int64_t out_offset;       // scratch byte offset of the Wq-wide product
+  int64_t pack_offset;      // and of the packed panel
   int64_t scratch;          // scratch bytes
 } ConvGemm;
 
