@@ -172,6 +172,8 @@ int edgecc_compile(edgecc_compiler_ref c, const char *model_path, edgecc_emit_ki
     if (kind == EDGECC_EMIT_IR) {
       write_ir(cc, g, &c->plan, output_path);
     } else {
+      // Bare-metal targets have no threads; constant folding (above) ran on one.
+      cc->codegen_threads = strcmp(cc->target->os, "none") ? cc->opt.threads : 1;
       cc->module = build_module(cc, g, &c->plan, prefix);
       optimize_module(cc, &cc->module);
       static const EmitKind kinds[] = {EMIT_OBJ, EMIT_ASM, EMIT_LLVM, EMIT_BC};

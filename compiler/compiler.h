@@ -397,6 +397,7 @@ struct KB {
   bool force_vectorize;    // mark loops for vectorization (targets whose vector FP is not IEEE)
   int lanes;               // > 1: kb_const/kb_const_int give vectors of this many lanes, so
                            // scalar functions (OpDesc.scalar) compute on vectors
+  int threads;             // > 1: kb_parallel_begin spreads loops over this many threads
   Loop *open_loops[32];    // loops begun and not yet ended, innermost last
   int nopen;
 };
@@ -465,6 +466,24 @@ void kb_strides(KB *kb, const RtShape *s, LLVMValueRef *st); // row-major elemen
 void kb_for_rt(KB *kb, Loop *loops, const RtShape *s, LLVMValueRef *idx);
 void kb_end_for_rt(KB *kb, Loop *loops, const RtShape *s);
 LLVMValueRef kb_dot(KB *kb, int rank, const LLVMValueRef *idx, const LLVMValueRef *st); // sum idx*st
+// A loop over [0, n) whose iterations run on kb->threads threads (the runtime's
+// edgecc_parallel_for). The code built until kb_parallel_end goes into a function of its own:
+// values it reads from outside must be listed in CAPTURE (addresses of the variables holding
+// them; they hold the function's copies in between) — the node's buffers are passed anyway.
+// Returns the iteration index; *WORKER is the running thread's index, for per-thread scratch.
+typedef struct {
+  LLVMValueRef outer_fn;
+  LLVMBasicBlockRef outer_entry, outer_block;
+  LLVMValueRef *slots[64];
+  LLVMValueRef saved[64];
+  int nslots;
+  Loop loop;
+  Loop *open_loops[32];
+  int nopen;
+} ParallelLoop;
+LLVMValueRef kb_parallel_begin(KB *kb, ParallelLoop *p, int64_t n, LLVMValueRef **capture, int ncapture,
+                               LLVMValueRef *worker);
+void kb_parallel_end(KB *kb, ParallelLoop *p);
 
 //
 // codegen/math.c — transcendentals as inline polynomials (vectorizable, no libm for f32)
@@ -603,6 +622,7 @@ struct Compiler {
   int next_value_id;        // value ids are unique across subgraphs
   PtrVec deps;              // files the output depends on (model, external data, target file)
   Module module;            // the LLVM module being built (disposed with the compiler)
+  int codegen_threads;      // threads the module's loops may use (0 while folding constants)
 };
 
 Compiler *compiler_new(void);

@@ -48,6 +48,7 @@ LLVMValueRef lower_node_function(Compiler *cc, LLVMModuleRef mod, Node *n, const
   LLVMDisposeTargetData(td);
   kb.vector_bits = cc->target ? cc->target->vector_bits : 128;
   kb.force_vectorize = cc->target && cc->target->vector_flushes_denormals;
+  kb.threads = cc->codegen_threads;
   kb.in = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * (size_t)(n->nin + 1));
   kb.out = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * (size_t)(n->nout + 1));
   kb.in_dims = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * (size_t)(n->nin + 1));

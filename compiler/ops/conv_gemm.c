@@ -54,14 +54,16 @@ bool conv_gemm_plan(const Node *n, const ConvGeom *g, ConvGemm *p) {
   p->plane = p->Hq * p->Wq;
   // Grouped convolutions build each group's planes just before its product: they are still
   // in cache when read.
+  // With threads, groups run in parallel (each thread its own planes) and the column panels
+  // of an ungrouped product do (each its own packed panel).
   p->planes_per_group = p->group > 1;
-  int64_t planes_bytes = p->copy_input ? 4 * (p->planes_per_group ? p->cpg : p->C) * p->nphases * p->plane : 0;
+  int threads = gemm_threads(n->graph->cc);
+  p->planes_bytes = p->copy_input ? (4 * (p->planes_per_group ? p->cpg : p->C) * p->nphases * p->plane + 63) / 64 * 64 : 0;
   GemmTile t = gemm_choose_tile(n->graph->cc, p->mpg, p->N);
-  int64_t pack_bytes = gemm_pack_pays(t, p->mpg) ? 4 * gemm_pack_floats(t, p->K) : 0;
-  p->out_offset = (planes_bytes + 63) / 64 * 64;
+  p->pack = gemm_pack_pays(t, p->mpg);
+  p->out_offset = p->planes_bytes * (p->planes_per_group ? threads : 1);
   p->pack_offset = p->out_offset + (p->crop ? (4 * w->dim[0] * p->N + 63) / 64 * 64 : 0);
-  p->scratch = p->pack_offset + pack_bytes;
-  p->pack = pack_bytes > 0;
+  p->scratch = p->pack_offset + (p->pack ? 4 * gemm_pack_floats(t, p->K) * threads : 0);
   return true;
 }
 
@@ -180,6 +182,39 @@ static void emit_crop(KB *kb, Node *n, const ConvGemm *p, LLVMValueRef Z, LLVMVa
   kb_end_for(kb, &lc);
 }
 
+typedef struct {
+  LLVMValueRef weights, row_table; // packed A of all groups, B's row offsets
+  LLVMValueRef x, y, img;          // this image's input and output, its index
+  int64_t group_in, c_rs;
+} ConvCall;
+
+// The product of group GI (on thread WORKER: its planes and packed panel).
+static void emit_group(KB *kb, Node *n, const ConvGemm *p, const ConvCall *cl, LLVMValueRef gi, LLVMValueRef worker) {
+  bool planes = p->copy_input;
+  LLVMValueRef P = planes ? kb_gep(kb, DT_I8, kb->scratch, mul(kb, worker, p->planes_per_group ? p->planes_bytes : 0)) : NULL;
+  LLVMValueRef Z = p->crop ? kb_gep(kb, DT_I8, kb->scratch, kb_idx(kb, p->out_offset)) : NULL;
+  if (planes && p->planes_per_group)
+    emit_planes(kb, p, kb_gep(kb, DT_F32, cl->x, mul(kb, gi, p->cpg * p->H * p->W)), P, p->cpg);
+  GemmArgs g = {.M = p->mpg, .N = p->N, .K = p->K, .alpha = 1.0, .a_packed = true, .b_rows = cl->row_table,
+                .c_rs = cl->c_rs};
+  g.tile = gemm_choose_tile(kb->cc, g.M, g.N);
+  if (p->pack) // each thread packs into its own panel
+    g.b_pack = kb_gep(kb, DT_F32, kb_gep(kb, DT_I8, kb->scratch, kb_idx(kb, p->pack_offset)),
+                      mul(kb, worker, gemm_pack_floats(g.tile, p->K)));
+  g.a = kb_gep(kb, DT_F32, cl->weights, mul(kb, gi, p->mpg * p->K));
+  g.b = planes && p->planes_per_group ? P : kb_gep(kb, DT_F32, planes ? P : cl->x, mul(kb, gi, cl->group_in));
+  g.c = kb_gep(kb, DT_F32, p->crop ? Z : cl->y, mul(kb, gi, p->mpg * cl->c_rs));
+  EpilogueMap map = {.host = n, .fixed = {cl->img}, .row_base = mul(kb, gi, p->mpg), .row_first = 1, .row_n = 1,
+                     .col_first = 2, .col_n = n->out[0]->shape.rank - 2};
+  if (!p->crop) // else applied while cropping
+    epilogue_attach(&g, &map);
+  if (own_input(n, 2)) {
+    g.bias_kind = GEMM_BIAS_ROW;
+    g.bias = kb_gep(kb, DT_F32, kb->in[2], mul(kb, gi, p->mpg));
+  }
+  gemm_emit(kb, &g);
+}
+
 void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p) {
   int64_t Cout = p->mpg * p->group, batch = n->in[0]->shape.dim[0];
   int64_t in_image = p->C * p->H * p->W, out_image = Cout * p->OH * p->OW;
@@ -188,47 +223,39 @@ void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p) {
   // B rows of group g start at g * cpg channels (or at its own planes); every group reads
   // the same offsets.
   int32_t *rows = row_offsets(&kb->cc->pool, p, in_plane, in_row, planes);
-  int64_t group_in = p->planes_per_group ? 0 : p->cpg * (planes ? p->nphases * p->plane : in_plane);
-  GemmArgs g = {.M = p->mpg, .N = p->N, .K = p->K, .alpha = 1.0, .a_packed = true};
-  g.tile = gemm_choose_tile(kb->cc, g.M, g.N);
+  GemmTile tile = gemm_choose_tile(kb->cc, p->mpg, p->N);
   // Weights: each group's [mpg x K] block packed after the previous one.
   float *packed = pool_alloc(&kb->cc->pool, sizeof(float) * (size_t)(Cout * p->K + 1));
   for (int64_t gi = 0; gi < p->group; gi++) {
-    float *blk = gemm_pack_a(&kb->cc->pool, (const float *)n->in[1]->data + gi * p->mpg * p->K, p->K, 1, p->mpg, p->K, g.tile);
+    float *blk = gemm_pack_a(&kb->cc->pool, (const float *)n->in[1]->data + gi * p->mpg * p->K, p->K, 1, p->mpg, p->K, tile);
     memcpy(packed + gi * p->mpg * p->K, blk, sizeof(float) * (size_t)(p->mpg * p->K));
   }
-  LLVMValueRef weights = gemm_constant(kb, packed, Cout * p->K);
-  LLVMValueRef row_table = kb_table(kb, DT_I32, rows, p->K);
-  LLVMValueRef P = planes ? kb->scratch : NULL;
-  LLVMValueRef Z = p->crop ? kb_gep(kb, DT_I8, kb->scratch, kb_idx(kb, p->out_offset)) : NULL;
-  int64_t c_rs = p->crop ? p->N : p->OH * p->OW;
+  ConvCall cl = {.weights = gemm_constant(kb, packed, Cout * p->K), .row_table = kb_table(kb, DT_I32, rows, p->K),
+                 .group_in = p->planes_per_group ? 0 : p->cpg * (planes ? p->nphases * p->plane : in_plane),
+                 .c_rs = p->crop ? p->N : p->OH * p->OW};
   Loop lb, lg;
-  LLVMValueRef img = kb_for(kb, &lb, batch);
-  LLVMValueRef x = kb_gep(kb, DT_F32, kb->in[0], LLVMBuildMul(kb->b, img, kb_idx(kb, in_image), ""));
-  LLVMValueRef y = kb_gep(kb, DT_F32, kb->out[0], LLVMBuildMul(kb->b, img, kb_idx(kb, out_image), ""));
+  cl.img = kb_for(kb, &lb, batch);
+  cl.x = kb_gep(kb, DT_F32, kb->in[0], mul(kb, cl.img, in_image));
+  cl.y = kb_gep(kb, DT_F32, kb->out[0], mul(kb, cl.img, out_image));
   if (planes && !p->planes_per_group)
-    emit_planes(kb, p, x, P, p->C);
-  LLVMValueRef gi = kb_for(kb, &lg, p->group);
-  if (planes && p->planes_per_group)
-    emit_planes(kb, p, kb_gep(kb, DT_F32, x, mul(kb, gi, p->cpg * p->H * p->W)), P, p->cpg);
-  if (p->pack)
-    g.b_pack = kb_gep(kb, DT_I8, kb->scratch, kb_idx(kb, p->pack_offset));
-  g.a = kb_gep(kb, DT_F32, weights, LLVMBuildMul(kb->b, gi, kb_idx(kb, p->mpg * p->K), ""));
-  g.b = planes && p->planes_per_group ? P : kb_gep(kb, DT_F32, planes ? P : x, mul(kb, gi, group_in));
-  g.b_rows = row_table;
-  g.c = kb_gep(kb, DT_F32, p->crop ? Z : y, LLVMBuildMul(kb->b, gi, kb_idx(kb, p->mpg * c_rs), ""));
-  g.c_rs = c_rs;
-  EpilogueMap map = {.host = n, .fixed = {img}, .row_base = LLVMBuildMul(kb->b, gi, kb_idx(kb, p->mpg), ""),
-                     .row_first = 1, .row_n = 1, .col_first = 2, .col_n = n->out[0]->shape.rank - 2};
-  if (!p->crop) // else applied while cropping
-    epilogue_attach(&g, &map);
-  if (own_input(n, 2)) {
-    g.bias_kind = GEMM_BIAS_ROW;
-    g.bias = kb_gep(kb, DT_F32, kb->in[2], LLVMBuildMul(kb->b, gi, kb_idx(kb, p->mpg), ""));
+    emit_planes(kb, p, cl.x, kb->scratch, p->C);
+  if (kb->threads > 1 && p->group > 1) { // groups in parallel, each product on one thread
+    ConvCall local = cl;
+    LLVMValueRef *capture[] = {&local.weights, &local.row_table, &local.x, &local.y, &local.img};
+    ParallelLoop par;
+    LLVMValueRef worker;
+    LLVMValueRef gi = kb_parallel_begin(kb, &par, p->group, capture, countof(capture), &worker);
+    int threads = kb->threads;
+    kb->threads = 1;
+    emit_group(kb, n, p, &local, gi, worker);
+    kb->threads = threads;
+    kb_parallel_end(kb, &par);
+  } else {
+    LLVMValueRef gi = kb_for(kb, &lg, p->group);
+    emit_group(kb, n, p, &cl, gi, kb_idx(kb, 0));
+    kb_end_for(kb, &lg);
   }
-  gemm_emit(kb, &g);
-  kb_end_for(kb, &lg);
   if (p->crop)
-    emit_crop(kb, n, p, Z, y, img);
+    emit_crop(kb, n, p, kb_gep(kb, DT_I8, kb->scratch, kb_idx(kb, p->out_offset)), cl.y, cl.img);
   kb_end_for(kb, &lb);
 }

@@ -170,10 +170,14 @@ static LLVMValueRef apply_vector(KB *kb, const GemmArgs *g, LLVMValueRef v, LLVM
   return vals[nvals - 1];
 }
 
-void epilogue_attach(GemmArgs *g, const EpilogueMap *m) {
+void epilogue_attach(GemmArgs *g, EpilogueMap *m) {
   if (!m->host->epilogue)
     return;
-  g->ctx = (void *)m;
+  g->ctx = m;
+  g->capture[g->ncapture++] = &m->row_base;
+  for (int d = 0; d < MAX_RANK; d++)
+    if (m->fixed[d])
+      g->capture[g->ncapture++] = &m->fixed[d];
   if (vectorizable(m))
     g->vector_done = apply_vector;
   else

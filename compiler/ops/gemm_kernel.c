@@ -296,17 +296,41 @@ static void emit_panel(KB *kb, const GemmArgs *g, Tile t) {
   emit_row_tiles(kb, g, t);
 }
 
+int gemm_threads(const Compiler *cc) {
+  return cc->target && !strcmp(cc->target->os, "none") ? 1 : cc->opt.threads > 1 ? cc->opt.threads : 1;
+}
+
+// The full column panels, spread over the threads when there are several: each thread packs
+// into its own part of b_pack.
+static void emit_full_panels(KB *kb, const GemmArgs *g, Tile t, int64_t full, int64_t width) {
+  if (kb->threads > 1 && full > 1) {
+    GemmArgs local = *g;
+    LLVMValueRef *capture[64] = {&local.a, &local.b, &local.b_rows, &local.b_pack, &local.c, &local.bias};
+    int ncapture = 6;
+    for (int i = 0; i < g->ncapture && ncapture < countof(capture); i++)
+      capture[ncapture++] = g->capture[i];
+    ParallelLoop par;
+    LLVMValueRef worker;
+    LLVMValueRef p = kb_parallel_begin(kb, &par, full, capture, ncapture, &worker);
+    if (local.b_pack)
+      local.b_pack = kb_gep(kb, DT_F32, local.b_pack, mul_i(kb, worker, gemm_pack_floats(g->tile, g->K)));
+    t.c0 = mul_i(kb, p, width);
+    emit_panel(kb, &local, t);
+    kb_parallel_end(kb, &par);
+    return;
+  }
+  Loop lp;
+  t.c0 = mul_i(kb, kb_for(kb, &lp, full), width);
+  emit_panel(kb, g, t);
+  kb_end_for(kb, &lp);
+}
+
 void gemm_emit(KB *kb, const GemmArgs *g) {
   int vl = g->tile.vl, nv = g->tile.nv;
   int64_t width = (int64_t)nv * vl, full = g->N / width, rest = g->N - full * width;
   Tile t = {.nv = nv, .valid = vl, .b_width = width};
-  if (full > 0) {
-    Loop lp;
-    LLVMValueRef p = kb_for(kb, &lp, full);
-    t.c0 = mul_i(kb, p, width);
-    emit_panel(kb, g, t);
-    kb_end_for(kb, &lp);
-  }
+  if (full > 0)
+    emit_full_panels(kb, g, t, full, width);
   if (rest > 0) {
     t.nv = (int)((rest + vl - 1) / vl);
     t.valid = (int)(rest - (int64_t)(t.nv - 1) * vl);

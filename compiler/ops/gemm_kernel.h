@@ -50,8 +50,13 @@ struct GemmArgs {
   GemmVectorFn *vector_done; // optional: the epilogue of each result vector, in registers
   GemmTileFn *tile_done;     // optional: the epilogue of a finished tile, in memory
   void *ctx;                 // for both
+  LLVMValueRef *capture[MAX_RANK + 2]; // values the callbacks read (for parallel loops)
+  int ncapture;
 };
 
+// Threads the generated code may use: --threads, 1 on bare metal. Scratch that each thread
+// needs its own of (packed panels, convolution planes) is reserved this many times.
+int gemm_threads(const Compiler *cc);
 // The tile for an M x N product on the compilation's target.
 GemmTile gemm_choose_tile(const Compiler *cc, int64_t M, int64_t N);
 // Whether packing each panel of a run-time B pays: its K rows are then read by several row
@@ -100,7 +105,7 @@ typedef struct {
 } EpilogueMap;
 // Sets G's epilogue (ctx M): on the result vectors when every fused op computes on vectors
 // and every operand is contiguous or constant along the columns, else on finished tiles.
-void epilogue_attach(GemmArgs *g, const EpilogueMap *m);
+void epilogue_attach(GemmArgs *g, EpilogueMap *m);
 
 // conv_gemm.c — convolution as a product over stride-phase planes of the padded input.
 typedef struct {
@@ -115,6 +120,7 @@ typedef struct {
   bool crop;                // the product is Wq wide and copied out (else it is the output)
   bool planes_per_group;    // the planes of one group at a time (else of all channels at once)
   bool pack;                // B's column panels are packed (gemm_pack_pays)
+  int64_t planes_bytes;     // scratch bytes of one set of planes (one per thread when per group)
   int64_t out_offset;       // scratch byte offset of the Wq-wide product
   int64_t pack_offset;      // and of the packed panel
   int64_t scratch;          // scratch bytes

@@ -21,7 +21,7 @@ static bool write_embedded(const char *dir, const char *path) {
   return fclose(fp) == 0 && ok;
 }
 
-static const char *runtime_sources[] = {"runtime/src/tensor.c", "runtime/harness/harness.c"};
+static const char *runtime_sources[] = {"runtime/src/tensor.c", "runtime/src/parallel.c", "runtime/harness/harness.c"};
 
 static char **split_words(const char *s, int *argc) {
   char *copy = strdup(s);
@@ -95,11 +95,12 @@ void toolchain_close(Toolchain *tc) {
 }
 
 bool toolchain_link(Toolchain *tc, const char *workdir, const char *object, StrBuf *err) {
-  char harness[4096], tensor[4096], prog[4096];
+  char harness[4096], tensor[4096], parallel[4096], prog[4096];
   snprintf(harness, sizeof harness, "%s/harness.o", tc->dir);
   snprintf(tensor, sizeof tensor, "%s/tensor.o", tc->dir);
+  snprintf(parallel, sizeof parallel, "%s/parallel.o", tc->dir);
   snprintf(prog, sizeof prog, "%s/model", workdir);
-  char *argv[] = {(char *)tc->cc, harness, (char *)object, tensor, "-lm", "-o", prog, NULL};
+  char *argv[] = {(char *)tc->cc, harness, (char *)object, tensor, parallel, "-lm", "-lpthread", "-o", prog, NULL};
   return run_process(argv, err, 120) == 0;
 }
 

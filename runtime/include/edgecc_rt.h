@@ -60,6 +60,12 @@ int64_t edgecc_tensor_numel(const edgecc_tensor_info *t);
 /* Byte size of a tensor buffer (the upper bound for dynamic ones). */
 size_t edgecc_tensor_bytes(const edgecc_tensor_info *t);
 
+/* Models compiled with --threads N for Linux targets split loops over N threads through this
+ * (runtime/src/parallel.c, link with -lpthread): BODY runs the iterations [begin, end) of
+ * [0, N) on thread WORKER (0 is the caller), for every part. Returns when all are done. */
+typedef void (*edgecc_loop_body)(void *ctx, int64_t begin, int64_t end, int64_t worker);
+void edgecc_parallel_for(edgecc_loop_body body, void *ctx, int64_t n, int32_t threads);
+
 #ifdef __cplusplus
 }
 #endif
