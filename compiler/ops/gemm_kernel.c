@@ -22,6 +22,10 @@ GemmTile gemm_choose_tile(const Compiler *cc, int64_t M, int64_t N) {
   if (nvec < nv) {
     nv = (int)nvec;
     mr = (regs - 1 - nv) / nv;
+  } else if (nvec <= 2 * nv + 2 && M > mr && (regs - 1 - nvec) / nvec * nvec * 4 >= mr * nv * 3) {
+    // A few vectors wide (late 7x7 layers): one panel of them all, so A is read once.
+    nv = (int)nvec;
+    mr = (regs - 1 - nv) / nv;
   } else if (M < mr) {
     mr = (int)M;
     nv = (regs - 1) / (mr + 1);
