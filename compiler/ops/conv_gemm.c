@@ -167,8 +167,17 @@ static void emit_crop(KB *kb, Node *n, const ConvGemm *p, LLVMValueRef Z, LLVMVa
   LLVMValueRef c = kb_for(kb, &lc, p->mpg * p->group), oh = kb_for(kb, &lh, p->OH);
   LLVMValueRef src = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, c, kb_idx(kb, p->N), ""), LLVMBuildMul(kb->b, oh, kb_idx(kb, p->Wq), ""), "");
   LLVMValueRef dst = LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, c, kb_idx(kb, p->OH), ""), oh, ""), kb_idx(kb, p->OW), "");
+  int rank = n->out[0]->shape.rank, vl = vec_lanes(kb->cc);
+  EpilogueMap map = {.host = n, .fixed = {img, c, rank == 4 ? oh : NULL}, .col_first = rank - 1, .col_n = 1};
   if (!n->epilogue) {
     kb_memcpy(kb, kb_gep(kb, DT_F32, y, dst), kb_gep(kb, DT_F32, Z, src), 4 * p->OW);
+  } else if (epilogue_vectorizable(&map)) { // the row in vectors, the last one masked
+    for (int64_t ow0 = 0; ow0 < p->OW; ow0 += vl) {
+      int valid = p->OW - ow0 < vl ? (int)(p->OW - ow0) : vl;
+      LLVMValueRef v = vec_load(kb, Z, LLVMBuildAdd(kb->b, src, kb_idx(kb, ow0), ""), vl, valid);
+      v = epilogue_vector(kb, &map, vl, v, kb_idx(kb, 0), kb_idx(kb, ow0), valid);
+      vec_store(kb, y, LLVMBuildAdd(kb->b, dst, kb_idx(kb, ow0), ""), v, vl, valid);
+    }
   } else {
     LLVMValueRef ow = kb_for(kb, &lw, p->OW);
     LLVMValueRef idx[4] = {img, c, oh, ow};

@@ -122,7 +122,7 @@ static int64_t column_stride(const EpilogueMap *m, const Value *v) {
   return s == -2 ? 0 : s == 0 || s == 1 ? s : -1;
 }
 
-static bool vectorizable(const EpilogueMap *m) {
+bool epilogue_vectorizable(const EpilogueMap *m) {
   const Epilogue *e = m->host->epilogue;
   for (int j = 0; j < e->ops.len; j++)
     if (!vector_safe(((Node *)e->ops.items[j])->op->kind))
@@ -134,7 +134,11 @@ static bool vectorizable(const EpilogueMap *m) {
 }
 
 static LLVMValueRef apply_vector(KB *kb, const GemmArgs *g, LLVMValueRef v, LLVMValueRef row, LLVMValueRef col, int valid) {
-  const EpilogueMap *m = g->ctx;
+  return epilogue_vector(kb, g->ctx, g->tile.vl, v, row, col, valid);
+}
+
+LLVMValueRef epilogue_vector(KB *kb, const EpilogueMap *m, int vl, LLVMValueRef v, LLVMValueRef row, LLVMValueRef col,
+                             int valid) {
   const Node *host = m->host;
   const Epilogue *e = host->epilogue;
   const Shape *os = &host->out[0]->shape;
@@ -158,11 +162,11 @@ static LLVMValueRef apply_vector(KB *kb, const GemmArgs *g, LLVMValueRef v, LLVM
           int64_t st[MAX_RANK];
           broadcast_strides(&in->shape, os, st);
           LLVMValueRef at = kb_flat_strided(kb, os->rank, st, idx);
-          x[i] = column_stride(m, in) ? vec_load(kb, kb->in[h], at, g->tile.vl, valid)
-                                      : vec_splat(kb, kb_load(kb, DT_F32, kb->in[h], at), g->tile.vl);
+          x[i] = column_stride(m, in) ? vec_load(kb, kb->in[h], at, vl, valid)
+                                      : vec_splat(kb, kb_load(kb, DT_F32, kb->in[h], at), vl);
         }
     }
-    kb->lanes = g->tile.vl;
+    kb->lanes = vl;
     keys[nvals] = op->out[0];
     vals[nvals++] = op->op->scalar(kb, op, x, DT_F32);
     kb->lanes = 0;
@@ -178,7 +182,7 @@ void epilogue_attach(GemmArgs *g, EpilogueMap *m) {
   for (int d = 0; d < MAX_RANK; d++)
     if (m->fixed[d])
       g->capture[g->ncapture++] = &m->fixed[d];
-  if (vectorizable(m))
+  if (epilogue_vectorizable(m))
     g->vector_done = apply_vector;
   else
     g->tile_done = epilogue_tile;

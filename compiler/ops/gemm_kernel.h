@@ -106,6 +106,11 @@ typedef struct {
 // Sets G's epilogue (ctx M): on the result vectors when every fused op computes on vectors
 // and every operand is contiguous or constant along the columns, else on finished tiles.
 void epilogue_attach(GemmArgs *g, EpilogueMap *m);
+// The test and the vector form used there: V is the VL-lane vector of element (ROW, COL)
+// onwards along the columns, VALID lanes of it real.
+bool epilogue_vectorizable(const EpilogueMap *m);
+LLVMValueRef epilogue_vector(KB *kb, const EpilogueMap *m, int vl, LLVMValueRef v, LLVMValueRef row, LLVMValueRef col,
+                             int valid);
 
 // conv_gemm.c — convolution as a product over stride-phase planes of the padded input.
 typedef struct {
