@@ -14,6 +14,9 @@
 
 #include <string.h>
 
+// Bytes of the Wq-wide product computed between crops (it should stay in L2).
+#define CROP_CHUNK_BYTES (256 * 1024)
+
 static int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
 bool conv_gemm_plan(const Node *n, const ConvGeom *g, ConvGemm *p) {
@@ -56,13 +59,20 @@ bool conv_gemm_plan(const Node *n, const ConvGeom *g, ConvGemm *p) {
   // in cache when read.
   // With threads, groups run in parallel (each thread its own planes) and the column panels
   // of an ungrouped product do (each its own packed panel).
-  p->planes_per_group = p->group > 1;
-  int threads = gemm_threads(n->graph->cc);
-  p->planes_bytes = p->copy_input ? (4 * (p->planes_per_group ? p->cpg : p->C) * p->nphases * p->plane + 63) / 64 * 64 : 0;
+  // Ungrouped: the product is computed and cropped a few output rows at a time, so its
+  // Wq-wide scratch stays in cache. Grouped: one group at a time, each thread its own.
+  int threads = gemm_threads(n->graph->cc), per_thread = p->group > 1 ? threads : 1;
+  int64_t cout = w->dim[0], row_bytes = 4 * cout * p->Wq;
+  p->chunk_rows = p->group > 1 ? p->OH : row_bytes * p->OH <= CROP_CHUNK_BYTES ? p->OH : CROP_CHUNK_BYTES / row_bytes;
+  if (p->chunk_rows < 1)
+    p->chunk_rows = 1;
+  p->planes_bytes = p->copy_input ? (4 * (p->group > 1 ? p->cpg : p->C) * p->nphases * p->plane + 63) / 64 * 64 : 0;
+  p->z_bytes = !p->crop ? 0 : p->group > 1 ? 4 * p->mpg * p->N : 4 * cout * ((p->chunk_rows - 1) * p->Wq + p->OW);
+  p->z_bytes = (p->z_bytes + 63) / 64 * 64;
   GemmTile t = gemm_choose_tile(n->graph->cc, p->mpg, p->N);
   p->pack = gemm_pack_pays(t, p->mpg);
-  p->out_offset = p->planes_bytes * (p->planes_per_group ? threads : 1);
-  p->pack_offset = p->out_offset + (p->crop ? (4 * w->dim[0] * p->N + 63) / 64 * 64 : 0);
+  p->out_offset = p->planes_bytes * per_thread;
+  p->pack_offset = p->out_offset + p->z_bytes * per_thread;
   p->scratch = p->pack_offset + (p->pack ? 4 * gemm_pack_floats(t, p->K) * threads : 0);
   return true;
 }
@@ -148,6 +158,45 @@ static void emit_planes(KB *kb, const ConvGemm *p, LLVMValueRef x, LLVMValueRef 
   kb_end_for(kb, &lc);
 }
 
+
+// Rows [oh0, oh0 + nrows) of channels [c0, c0 + nch) of the Wq-wide product Z (row stride
+// Z_RS per channel, starting at output row oh0) into the output Y of one image, with the
+// epilogue.
+typedef struct {
+  LLVMValueRef Z, y, img, c0, oh0;
+  int64_t z_rs, nch, nrows;
+} Crop;
+
+static void emit_crop(KB *kb, Node *n, const ConvGemm *p, const Crop *cr) {
+  Loop lc, lh, lw;
+  LLVMValueRef ci = kb_for(kb, &lc, cr->nch), r = kb_for(kb, &lh, cr->nrows);
+  LLVMValueRef c = LLVMBuildAdd(kb->b, cr->c0, ci, ""), oh = LLVMBuildAdd(kb->b, cr->oh0, r, "");
+  LLVMValueRef src = LLVMBuildAdd(kb->b, mul(kb, ci, cr->z_rs), mul(kb, r, p->Wq), "");
+  LLVMValueRef dst = mul(kb, LLVMBuildAdd(kb->b, mul(kb, c, p->OH), oh, ""), p->OW);
+  int rank = n->out[0]->shape.rank, vl = vec_lanes(kb->cc);
+  EpilogueMap map = {.host = n, .fixed = {cr->img, c, rank == 4 ? oh : NULL}, .col_first = rank - 1, .col_n = 1};
+  if (!n->epilogue) {
+    kb_memcpy(kb, kb_gep(kb, DT_F32, cr->y, dst), kb_gep(kb, DT_F32, cr->Z, src), 4 * p->OW);
+  } else if (epilogue_vectorizable(&map)) { // the row in vectors, the last one masked
+    for (int64_t ow0 = 0; ow0 < p->OW; ow0 += vl) {
+      int valid = p->OW - ow0 < vl ? (int)(p->OW - ow0) : vl;
+      LLVMValueRef v = vec_load(kb, cr->Z, add(kb, src, ow0), vl, valid);
+      v = epilogue_vector(kb, &map, vl, v, kb_idx(kb, 0), kb_idx(kb, ow0), valid);
+      vec_store(kb, cr->y, add(kb, dst, ow0), v, vl, valid);
+    }
+  } else {
+    LLVMValueRef ow = kb_for(kb, &lw, p->OW);
+    LLVMValueRef idx[4] = {cr->img, c, oh, ow};
+    if (rank == 3) // 1-D: [N, C, W]
+      idx[2] = ow;
+    LLVMValueRef v = kb_load(kb, DT_F32, cr->Z, LLVMBuildAdd(kb->b, src, ow, ""));
+    kb_store(kb, DT_F32, cr->y, LLVMBuildAdd(kb->b, dst, ow, ""), epilogue_apply(kb, n, v, idx));
+    kb_end_for(kb, &lw);
+  }
+  kb_end_for(kb, &lh);
+  kb_end_for(kb, &lc);
+}
+
 // Row k = (c, kh, kw) of B: where the tap's phase plane row starts, relative to channel 0.
 static int32_t *row_offsets(Pool *pool, const ConvGemm *p, int64_t in_plane, int64_t in_row, bool planes) {
   int32_t *rows = pool_alloc(pool, sizeof(int32_t) * (size_t)p->K);
@@ -161,58 +210,25 @@ static int32_t *row_offsets(Pool *pool, const ConvGemm *p, int64_t in_plane, int
   return rows;
 }
 
-// The Wq-wide rows of the product Z into the output Y of one image, with the epilogue.
-static void emit_crop(KB *kb, Node *n, const ConvGemm *p, LLVMValueRef Z, LLVMValueRef y, LLVMValueRef img) {
-  Loop lc, lh, lw;
-  LLVMValueRef c = kb_for(kb, &lc, p->mpg * p->group), oh = kb_for(kb, &lh, p->OH);
-  LLVMValueRef src = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, c, kb_idx(kb, p->N), ""), LLVMBuildMul(kb->b, oh, kb_idx(kb, p->Wq), ""), "");
-  LLVMValueRef dst = LLVMBuildMul(kb->b, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, c, kb_idx(kb, p->OH), ""), oh, ""), kb_idx(kb, p->OW), "");
-  int rank = n->out[0]->shape.rank, vl = vec_lanes(kb->cc);
-  EpilogueMap map = {.host = n, .fixed = {img, c, rank == 4 ? oh : NULL}, .col_first = rank - 1, .col_n = 1};
-  if (!n->epilogue) {
-    kb_memcpy(kb, kb_gep(kb, DT_F32, y, dst), kb_gep(kb, DT_F32, Z, src), 4 * p->OW);
-  } else if (epilogue_vectorizable(&map)) { // the row in vectors, the last one masked
-    for (int64_t ow0 = 0; ow0 < p->OW; ow0 += vl) {
-      int valid = p->OW - ow0 < vl ? (int)(p->OW - ow0) : vl;
-      LLVMValueRef v = vec_load(kb, Z, LLVMBuildAdd(kb->b, src, kb_idx(kb, ow0), ""), vl, valid);
-      v = epilogue_vector(kb, &map, vl, v, kb_idx(kb, 0), kb_idx(kb, ow0), valid);
-      vec_store(kb, y, LLVMBuildAdd(kb->b, dst, kb_idx(kb, ow0), ""), v, vl, valid);
-    }
-  } else {
-    LLVMValueRef ow = kb_for(kb, &lw, p->OW);
-    LLVMValueRef idx[4] = {img, c, oh, ow};
-    if (n->out[0]->shape.rank == 3) // 1-D: [N, C, W]
-      idx[2] = ow;
-    LLVMValueRef v = kb_load(kb, DT_F32, Z, LLVMBuildAdd(kb->b, src, ow, ""));
-    kb_store(kb, DT_F32, y, LLVMBuildAdd(kb->b, dst, ow, ""), epilogue_apply(kb, n, v, idx));
-    kb_end_for(kb, &lw);
-  }
-  kb_end_for(kb, &lh);
-  kb_end_for(kb, &lc);
-}
-
 typedef struct {
   LLVMValueRef weights, row_table; // packed A of all groups, B's row offsets
   LLVMValueRef x, y, img;          // this image's input and output, its index
-  int64_t group_in, c_rs;
+  int64_t group_in;                // B's offset per group (0: each group has its own planes)
 } ConvCall;
 
-// The product of group GI (on thread WORKER: its planes and packed panel).
-static void emit_group(KB *kb, Node *n, const ConvGemm *p, const ConvCall *cl, LLVMValueRef gi, LLVMValueRef worker) {
-  bool planes = p->copy_input;
-  LLVMValueRef P = planes ? kb_gep(kb, DT_I8, kb->scratch, mul(kb, worker, p->planes_per_group ? p->planes_bytes : 0)) : NULL;
-  LLVMValueRef Z = p->crop ? kb_gep(kb, DT_I8, kb->scratch, kb_idx(kb, p->out_offset)) : NULL;
-  if (planes && p->planes_per_group)
-    emit_planes(kb, p, kb_gep(kb, DT_F32, cl->x, mul(kb, gi, p->cpg * p->H * p->W)), P, p->cpg);
-  GemmArgs g = {.M = p->mpg, .N = p->N, .K = p->K, .alpha = 1.0, .a_packed = true, .b_rows = cl->row_table,
-                .c_rs = cl->c_rs};
-  g.tile = gemm_choose_tile(kb->cc, g.M, g.N);
+// The product of group GI over columns [n0, n0 + N) of the planes (output rows from oh0),
+// into C (row stride C_RS) on thread WORKER (its packed panel). Without a crop C is the
+// output and the epilogue runs on the result vectors.
+static void emit_product(KB *kb, Node *n, const ConvGemm *p, const ConvCall *cl, LLVMValueRef gi, LLVMValueRef worker,
+                         LLVMValueRef B, int64_t n0, int64_t N, LLVMValueRef C, int64_t c_rs) {
+  GemmArgs g = {.M = p->mpg, .N = N, .K = p->K, .alpha = 1.0, .a_packed = true, .b_rows = cl->row_table, .c_rs = c_rs};
+  g.tile = gemm_choose_tile(kb->cc, p->mpg, p->N);
   if (p->pack) // each thread packs into its own panel
     g.b_pack = kb_gep(kb, DT_F32, kb_gep(kb, DT_I8, kb->scratch, kb_idx(kb, p->pack_offset)),
                       mul(kb, worker, gemm_pack_floats(g.tile, p->K)));
   g.a = kb_gep(kb, DT_F32, cl->weights, mul(kb, gi, p->mpg * p->K));
-  g.b = planes && p->planes_per_group ? P : kb_gep(kb, DT_F32, planes ? P : cl->x, mul(kb, gi, cl->group_in));
-  g.c = kb_gep(kb, DT_F32, p->crop ? Z : cl->y, mul(kb, gi, p->mpg * cl->c_rs));
+  g.b = kb_gep(kb, DT_F32, B, kb_idx(kb, n0));
+  g.c = C;
   EpilogueMap map = {.host = n, .fixed = {cl->img}, .row_base = mul(kb, gi, p->mpg), .row_first = 1, .row_n = 1,
                      .col_first = 2, .col_n = n->out[0]->shape.rank - 2};
   if (!p->crop) // else applied while cropping
@@ -222,6 +238,36 @@ static void emit_group(KB *kb, Node *n, const ConvGemm *p, const ConvCall *cl, L
     g.bias = kb_gep(kb, DT_F32, kb->in[2], mul(kb, gi, p->mpg));
   }
   gemm_emit(kb, &g);
+}
+
+// One group of a grouped convolution on thread WORKER: its planes, its product, its crop,
+// all in the thread's own scratch.
+static void emit_group(KB *kb, Node *n, const ConvGemm *p, const ConvCall *cl, LLVMValueRef gi, LLVMValueRef worker) {
+  bool planes = p->copy_input;
+  LLVMValueRef P = planes ? kb_gep(kb, DT_I8, kb->scratch, mul(kb, worker, p->planes_bytes)) : NULL;
+  if (planes)
+    emit_planes(kb, p, kb_gep(kb, DT_F32, cl->x, mul(kb, gi, p->cpg * p->H * p->W)), P, p->cpg);
+  LLVMValueRef B = planes ? P : kb_gep(kb, DT_F32, cl->x, mul(kb, gi, cl->group_in));
+  if (!p->crop) {
+    emit_product(kb, n, p, cl, gi, worker, B, 0, p->N, kb_gep(kb, DT_F32, cl->y, mul(kb, gi, p->mpg * p->OH * p->OW)),
+                 p->OH * p->OW);
+    return;
+  }
+  LLVMValueRef Z = kb_gep(kb, DT_I8, kb_gep(kb, DT_I8, kb->scratch, kb_idx(kb, p->out_offset)), mul(kb, worker, p->z_bytes));
+  emit_product(kb, n, p, cl, gi, worker, B, 0, p->N, Z, p->N);
+  Crop cr = {Z, cl->y, cl->img, mul(kb, gi, p->mpg), kb_idx(kb, 0), p->N, p->mpg, p->OH};
+  emit_crop(kb, n, p, &cr);
+}
+
+// Output rows [oh0, oh0 + rows) of an ungrouped convolution: the product of those rows into
+// the Wq-wide scratch, then the crop, while the product is still in cache.
+static void emit_rows(KB *kb, Node *n, const ConvGemm *p, const ConvCall *cl, LLVMValueRef oh0, int64_t rows) {
+  LLVMValueRef B = p->copy_input ? kb->scratch : cl->x, Z = kb_gep(kb, DT_I8, kb->scratch, kb_idx(kb, p->out_offset));
+  int64_t N = (rows - 1) * p->Wq + p->OW;
+  LLVMValueRef gi = kb_idx(kb, 0);
+  emit_product(kb, n, p, cl, gi, kb_idx(kb, 0), kb_gep(kb, DT_F32, B, mul(kb, oh0, p->Wq)), 0, N, Z, N);
+  Crop cr = {Z, cl->y, cl->img, gi, oh0, N, p->mpg, rows};
+  emit_crop(kb, n, p, &cr);
 }
 
 void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p) {
@@ -240,15 +286,27 @@ void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p) {
     memcpy(packed + gi * p->mpg * p->K, blk, sizeof(float) * (size_t)(p->mpg * p->K));
   }
   ConvCall cl = {.weights = gemm_constant(kb, packed, Cout * p->K), .row_table = kb_table(kb, DT_I32, rows, p->K),
-                 .group_in = p->planes_per_group ? 0 : p->cpg * (planes ? p->nphases * p->plane : in_plane),
-                 .c_rs = p->crop ? p->N : p->OH * p->OW};
-  Loop lb, lg;
+                 .group_in = p->cpg * in_plane};
+  Loop lb, lg, lr;
   cl.img = kb_for(kb, &lb, batch);
   cl.x = kb_gep(kb, DT_F32, kb->in[0], mul(kb, cl.img, in_image));
   cl.y = kb_gep(kb, DT_F32, kb->out[0], mul(kb, cl.img, out_image));
-  if (planes && !p->planes_per_group)
-    emit_planes(kb, p, cl.x, kb->scratch, p->C);
-  if (kb->threads > 1 && p->group > 1) { // groups in parallel, each product on one thread
+  if (p->group == 1) {
+    if (planes)
+      emit_planes(kb, p, cl.x, kb->scratch, p->C);
+    if (!p->crop) {
+      emit_product(kb, n, p, &cl, kb_idx(kb, 0), kb_idx(kb, 0), planes ? kb->scratch : cl.x, 0, p->N, cl.y, p->OH * p->OW);
+    } else {
+      int64_t full = p->OH / p->chunk_rows, rest = p->OH - full * p->chunk_rows;
+      if (full > 0) {
+        LLVMValueRef oh0 = mul(kb, kb_for(kb, &lr, full), p->chunk_rows);
+        emit_rows(kb, n, p, &cl, oh0, p->chunk_rows);
+        kb_end_for(kb, &lr);
+      }
+      if (rest > 0)
+        emit_rows(kb, n, p, &cl, kb_idx(kb, full * p->chunk_rows), rest);
+    }
+  } else if (kb->threads > 1) { // groups in parallel, each product on one thread
     ConvCall local = cl;
     LLVMValueRef *capture[] = {&local.weights, &local.row_table, &local.x, &local.y, &local.img};
     ParallelLoop par;
@@ -264,7 +322,5 @@ void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p) {
     emit_group(kb, n, p, &cl, gi, kb_idx(kb, 0));
     kb_end_for(kb, &lg);
   }
-  if (p->crop)
-    emit_crop(kb, n, p, kb_gep(kb, DT_I8, kb->scratch, kb_idx(kb, p->out_offset)), cl.y, cl.img);
   kb_end_for(kb, &lb);
 }

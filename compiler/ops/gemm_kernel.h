@@ -123,9 +123,10 @@ typedef struct {
   int nphases;
   bool copy_input;          // the planes are built in scratch (else they are the input)
   bool crop;                // the product is Wq wide and copied out (else it is the output)
-  bool planes_per_group;    // the planes of one group at a time (else of all channels at once)
   bool pack;                // B's column panels are packed (gemm_pack_pays)
-  int64_t planes_bytes;     // scratch bytes of one set of planes (one per thread when per group)
+  int64_t chunk_rows;       // output rows computed (and cropped) at a time
+  int64_t planes_bytes;     // scratch bytes of one set of planes (one per thread when grouped)
+  int64_t z_bytes;          // and of the Wq-wide product of a chunk or group
   int64_t out_offset;       // scratch byte offset of the Wq-wide product
   int64_t pack_offset;      // and of the packed panel
   int64_t scratch;          // scratch bytes
