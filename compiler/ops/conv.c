@@ -63,6 +63,7 @@ ConvGeom conv_geometry(Compiler *cc, Node *n, const Shape *x, const int64_t *ker
 typedef struct {
   ConvGeom geom;
   bool on_engine;  // f32 with constant weights: the GEMM engine (conv_gemm.c)
+  bool depthwise;  // and one channel per group: conv_depthwise.c
   ConvGemm gemm;
 } ConvPriv;
 
@@ -94,7 +95,8 @@ void infer_Conv(Compiler *cc, Node *n) {
     y.dim[i + 2] = g->out[i];
   set_output(n, 0, n->in[0]->dtype, y);
   priv->on_engine = conv_gemm_plan(n, g, &priv->gemm);
-  if (priv->on_engine)
+  priv->depthwise = priv->on_engine && conv_depthwise_applies(&priv->gemm, cc);
+  if (priv->on_engine && !priv->depthwise)
     n->scratch = priv->gemm.scratch;
 }
 
@@ -112,6 +114,10 @@ LLVMValueRef window_index(KB *kb, const ConvGeom *g, int i, LLVMValueRef o, LLVM
 
 void lower_Conv(KB *kb, Node *n) {
   const ConvPriv *priv = n->priv;
+  if (priv->depthwise) {
+    conv_depthwise_lower(kb, n, &priv->gemm);
+    return;
+  }
   if (priv->on_engine) {
     conv_gemm_lower(kb, n, &priv->gemm);
     return;

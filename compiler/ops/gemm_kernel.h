@@ -132,6 +132,10 @@ typedef struct {
   int64_t scratch;          // scratch bytes
 } ConvGemm;
 
+// conv_depthwise.c — one channel per group, straight from the input in vectors.
+bool conv_depthwise_applies(const ConvGemm *p, const Compiler *cc);
+void conv_depthwise_lower(KB *kb, Node *n, const ConvGemm *p);
+
 // Whether node N (a Conv of geometry G) runs on the engine; fills P.
 bool conv_gemm_plan(const Node *n, const ConvGeom *g, ConvGemm *p);
 void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p);

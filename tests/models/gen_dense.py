@@ -52,6 +52,10 @@ def conv_cases():
         ("depthwise", (1, 8, 10, 10), 8, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 8, True),
         ("depthwise_s2", (2, 6, 11, 9), 6, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 6, False),
         ("depthwise_mult2", (1, 4, 8, 8), 8, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 4, True),
+        # rows several vectors wide: masked edges, the last vector partial
+        ("depthwise_wide_s2", (1, 3, 9, 75), 3, (5, 5), (2, 2), (2, 2, 2, 2), (1, 1), 3, True),
+        ("depthwise_dil_asym", (1, 2, 8, 40), 2, (3, 3), (1, 1), (2, 1, 2, 3), (2, 2), 2, True),
+        ("depthwise_s3", (1, 2, 10, 50), 2, (3, 3), (3, 3), (1, 1, 1, 1), (1, 1), 2, False),
         ("group2", (1, 6, 9, 8), 10, (3, 3), (1, 1), (0, 1, 1, 0), (1, 1), 2, True),
         ("wide", (1, 24, 30, 30), 40, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, True),
         # the product is computed and cropped in chunks of output rows (two and a rest)
