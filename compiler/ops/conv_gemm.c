@@ -19,6 +19,30 @@
 
 static int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
+// Small outputs waste vector lanes on pixels (a 7x7 map computes 61 columns on a 9-wide grid
+// in 64 lanes): there the product is transposed, pixels as rows and output channels as the
+// vector columns, over an im2col copy of the input (A) and the weights packed as B; its
+// [pixels x channels] result is transposed into the output. Ungrouped convolutions only,
+// when that uses the lanes clearly better and the copy is not too large.
+#define TRANSPOSED_MAX_BYTES (4 << 20)
+
+static double lane_use(int64_t used, int64_t unit) { return (double)used / (double)((used + unit - 1) / unit * unit); }
+
+static void plan_transposed(const Compiler *cc, ConvGemm *p, int64_t cout) {
+  int64_t pixels = p->OH * p->OW;
+  GemmTile t = gemm_choose_tile(cc, p->mpg, p->N), tt = gemm_choose_tile(cc, pixels, cout);
+  double normal = (double)pixels / (double)p->N * lane_use(p->N, (int64_t)t.nv * t.vl);
+  double transposed = lane_use(cout, tt.vl) * lane_use(pixels, tt.mr);
+  if (p->group != 1 || t.vl == 1 || 4 * pixels * p->K > TRANSPOSED_MAX_BYTES || transposed < normal + 0.08)
+    return;
+  p->transposed = true;
+  p->pack = false;
+  p->chunk_rows = p->OH;
+  p->out_offset = p->planes_bytes;                                     // the [pixels x cout] result
+  p->pack_offset = p->out_offset + (4 * pixels * cout + 63) / 64 * 64; // the im2col copy
+  p->scratch = p->pack_offset + 4 * pixels * p->K;
+}
+
 bool conv_gemm_plan(const Node *n, const ConvGeom *g, ConvGemm *p) {
   const Shape *x = &n->in[0]->shape, *w = &n->in[1]->shape;
   Value *bias = node_input(n, 2);
@@ -74,6 +98,7 @@ bool conv_gemm_plan(const Node *n, const ConvGeom *g, ConvGemm *p) {
   p->out_offset = p->planes_bytes * per_thread;
   p->pack_offset = p->out_offset + p->z_bytes * per_thread;
   p->scratch = p->pack_offset + (p->pack ? 4 * gemm_pack_floats(t, p->K) * threads : 0);
+  plan_transposed(n->graph->cc, p, cout);
   return true;
 }
 
@@ -270,6 +295,58 @@ static void emit_rows(KB *kb, Node *n, const ConvGemm *p, const ConvCall *cl, LL
   emit_crop(kb, n, p, &cr);
 }
 
+// The transposed product of one image (see plan_transposed): im2col A from the planes (or
+// the input) in the engine's packed layout, times the weights packed as B, plus the bias per
+// column, into Z [pixels x cout]; then Z transposed into Y with the epilogue.
+static void emit_transposed(KB *kb, Node *n, const ConvGemm *p, LLVMValueRef weights_b, LLVMValueRef row_table,
+                            LLVMValueRef x, LLVMValueRef y, LLVMValueRef img) {
+  int64_t pixels = p->OH * p->OW, cout = p->mpg, K = p->K;
+  LLVMValueRef src = p->copy_input ? kb->scratch : x;
+  int64_t row_w = p->copy_input ? p->Wq : p->W;
+  LLVMValueRef Z = kb_gep(kb, DT_I8, kb->scratch, kb_idx(kb, p->out_offset));
+  LLVMValueRef A = kb_gep(kb, DT_I8, kb->scratch, kb_idx(kb, p->pack_offset));
+  GemmArgs g = {.M = pixels, .N = cout, .K = K, .alpha = 1.0, .a = A, .a_packed = true, .b = weights_b,
+                .b_packed = true, .c = Z, .c_rs = cout};
+  g.tile = gemm_choose_tile(kb->cc, pixels, cout);
+  // A in row tiles of mr pixels, each k-major: A[r0*K + k*h + r] = src[rows[k] + at(r0 + r)].
+  int64_t mr = g.tile.mr, full = pixels / mr, last = pixels - full * mr;
+  for (int part = 0; part < 2; part++) {
+    int64_t h = part ? last : mr, tiles = part ? (last > 0) : full;
+    if (!tiles)
+      continue;
+    Loop lt, lk, lr;
+    LLVMValueRef r0 = part ? kb_idx(kb, full * mr) : mul(kb, kb_for(kb, &lt, tiles), mr);
+    LLVMValueRef k = kb_for(kb, &lk, K), r = kb_for(kb, &lr, h);
+    LLVMValueRef px = LLVMBuildAdd(kb->b, r0, r, "");
+    LLVMValueRef oh = LLVMBuildUDiv(kb->b, px, kb_idx(kb, p->OW), ""), ow = LLVMBuildURem(kb->b, px, kb_idx(kb, p->OW), "");
+    LLVMValueRef at = LLVMBuildAdd(kb->b, mul(kb, oh, row_w), ow, "");
+    LLVMValueRef row = LLVMBuildSExt(kb->b, kb_load(kb, DT_I32, row_table, k), kb->t_idx, "");
+    LLVMValueRef dst = LLVMBuildAdd(kb->b, mul(kb, r0, K), LLVMBuildAdd(kb->b, mul(kb, k, h), r, ""), "");
+    kb_store(kb, DT_F32, A, dst, kb_load(kb, DT_F32, src, LLVMBuildAdd(kb->b, row, at, "")));
+    kb_end_for(kb, &lr);
+    kb_end_for(kb, &lk);
+    if (!part)
+      kb_end_for(kb, &lt);
+  }
+  if (own_input(n, 2)) {
+    g.bias_kind = GEMM_BIAS_COL;
+    g.bias = kb->in[2];
+  }
+  gemm_emit(kb, &g);
+  Loop lc, lp;
+  LLVMValueRef c = kb_for(kb, &lc, cout), px = kb_for(kb, &lp, pixels);
+  LLVMValueRef v = kb_load(kb, DT_F32, Z, LLVMBuildAdd(kb->b, mul(kb, px, cout), c, ""));
+  if (n->epilogue) {
+    LLVMValueRef idx[4] = {img, c, LLVMBuildUDiv(kb->b, px, kb_idx(kb, p->OW), ""), LLVMBuildURem(kb->b, px, kb_idx(kb, p->OW), "")};
+    if (n->out[0]->shape.rank == 3)
+      idx[2] = px;
+    v = epilogue_apply(kb, n, v, idx);
+  }
+  kb_store(kb, DT_F32, y, LLVMBuildAdd(kb->b, mul(kb, c, pixels), px, ""), v);
+  kb_end_for(kb, &lp);
+  kb_end_for(kb, &lc);
+}
+
 void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p) {
   int64_t Cout = p->mpg * p->group, batch = n->in[0]->shape.dim[0];
   int64_t in_image = p->C * p->H * p->W, out_image = Cout * p->OH * p->OW;
@@ -288,10 +365,20 @@ void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p) {
   ConvCall cl = {.weights = gemm_constant(kb, packed, Cout * p->K), .row_table = kb_table(kb, DT_I32, rows, p->K),
                  .group_in = p->cpg * in_plane};
   Loop lb, lg, lr;
+  LLVMValueRef weights_b = NULL;
+  if (p->transposed) { // the weights as B: element (k, cout) at W[cout*K + k]
+    int64_t count;
+    float *wb = gemm_pack_b(&kb->cc->pool, n->in[1]->data, 1, p->K, p->K, Cout, gemm_choose_tile(kb->cc, p->OH * p->OW, Cout), &count);
+    weights_b = gemm_constant(kb, wb, count);
+  }
   cl.img = kb_for(kb, &lb, batch);
   cl.x = kb_gep(kb, DT_F32, kb->in[0], mul(kb, cl.img, in_image));
   cl.y = kb_gep(kb, DT_F32, kb->out[0], mul(kb, cl.img, out_image));
-  if (p->group == 1) {
+  if (p->transposed) {
+    if (planes)
+      emit_planes(kb, p, cl.x, kb->scratch, p->C);
+    emit_transposed(kb, n, p, weights_b, cl.row_table, cl.x, cl.y, cl.img);
+  } else if (p->group == 1) {
     if (planes)
       emit_planes(kb, p, cl.x, kb->scratch, p->C);
     if (!p->crop) {

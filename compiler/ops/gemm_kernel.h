@@ -124,6 +124,7 @@ typedef struct {
   bool copy_input;          // the planes are built in scratch (else they are the input)
   bool crop;                // the product is Wq wide and copied out (else it is the output)
   bool pack;                // B's column panels are packed (gemm_pack_pays)
+  bool transposed;          // pixels as rows, output channels as columns (small outputs)
   int64_t chunk_rows;       // output rows computed (and cropped) at a time
   int64_t planes_bytes;     // scratch bytes of one set of planes (one per thread when grouped)
   int64_t z_bytes;          // and of the Wq-wide product of a chunk or group

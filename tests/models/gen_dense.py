@@ -58,6 +58,11 @@ def conv_cases():
         ("depthwise_s3", (1, 2, 10, 50), 2, (3, 3), (3, 3), (1, 1, 1, 1), (1, 1), 2, False),
         ("group2", (1, 6, 9, 8), 10, (3, 3), (1, 1), (0, 1, 1, 0), (1, 1), 2, True),
         ("wide", (1, 24, 30, 30), 40, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, True),
+        # small outputs: pixels as rows, output channels as vector columns (transposed)
+        ("small_3x3", (2, 16, 7, 7), 32, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, True),
+        ("small_s2_asym", (1, 8, 9, 9), 48, (3, 3), (2, 2), (1, 0, 1, 1), (1, 1), 1, True),
+        ("small_1x1", (1, 64, 5, 5), 48, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, False),
+        ("small_1d", (1, 12, 9), 40, (3,), (1,), (1, 1), (1,), 1, True),
         # the product is computed and cropped in chunks of output rows (two and a rest)
         ("chunked", (2, 4, 60, 61), 48, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, True),
         ("1d", (2, 5, 17), 6, (3,), (2,), (1, 2), (1,), 1, True),

@@ -65,10 +65,10 @@ conv_bn_act("conv_bn_silu", "silu", xs=(1, 5, 12, 12), cout=17)
 
 # Residual block tail: Conv + bias, Add of the shortcut, Relu; 1x1 (no crop), 3x3 (crop) and
 # 3x3 large enough to be cropped in chunks of rows.
-for k, hw, c in ((1, (7, 9), 8), (3, (7, 9), 8), (3, (120, 100), 16)):
+for k, hw, c in ((1, (7, 9), 8), (3, (7, 9), 8), (3, (120, 100), 16), (3, (5, 6), 32)):
     x, w, b, sc = randn(1, c, *hw), randn(c, c, k, k), randn(c), randn(1, c, *hw)
     y = np.maximum(conv_ref(x, w, b, (1, 1), [k // 2] * 4, (1, 1), 1).astype(np.float64) + sc, 0)
-    k = f"{k}x{k}" if hw[0] < 100 else "chunked"
+    k = "chunked" if hw[0] >= 100 else "transposed" if c == 32 else f"{k}x{k}"
     save_graph(f"test_fusion_conv_add_relu_{k}", [node("Conv", ["X", "W", "B"], ["c"], pads=[w.shape[2] // 2] * 4),
                                                       node("Add", ["c", "S"], ["a"]), node("Relu", ["a"], ["Y"])],
                [("X", x), ("S", sc)], [("Y", y.astype(f))], [("W", w), ("B", b)])
