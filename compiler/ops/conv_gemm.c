@@ -347,6 +347,25 @@ static void emit_transposed(KB *kb, Node *n, const ConvGemm *p, LLVMValueRef wei
   kb_end_for(kb, &lc);
 }
 
+// The weights in the product's layout: as A, each group's [mpg x K] block packed after the
+// previous one; transposed, as B (element (k, cout) at W[cout*K + k]).
+static LLVMValueRef packed_weights(KB *kb, Node *n, const ConvGemm *p) {
+  int64_t Cout = p->mpg * p->group, count = Cout * p->K;
+  const float *w = n->in[1]->data;
+  float *packed;
+  if (p->transposed) {
+    packed = gemm_pack_b(&kb->cc->pool, w, 1, p->K, p->K, Cout, gemm_choose_tile(kb->cc, p->OH * p->OW, Cout), &count);
+  } else {
+    GemmTile tile = gemm_choose_tile(kb->cc, p->mpg, p->N);
+    packed = pool_alloc(&kb->cc->pool, sizeof(float) * (size_t)(count + 1));
+    for (int64_t gi = 0; gi < p->group; gi++) {
+      float *blk = gemm_pack_a(&kb->cc->pool, w + gi * p->mpg * p->K, p->K, 1, p->mpg, p->K, tile);
+      memcpy(packed + gi * p->mpg * p->K, blk, sizeof(float) * (size_t)(p->mpg * p->K));
+    }
+  }
+  return gemm_constant(kb, packed, count);
+}
+
 void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p) {
   int64_t Cout = p->mpg * p->group, batch = n->in[0]->shape.dim[0];
   int64_t in_image = p->C * p->H * p->W, out_image = Cout * p->OH * p->OW;
@@ -355,29 +374,16 @@ void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p) {
   // B rows of group g start at g * cpg channels (or at its own planes); every group reads
   // the same offsets.
   int32_t *rows = row_offsets(&kb->cc->pool, p, in_plane, in_row, planes);
-  GemmTile tile = gemm_choose_tile(kb->cc, p->mpg, p->N);
-  // Weights: each group's [mpg x K] block packed after the previous one.
-  float *packed = pool_alloc(&kb->cc->pool, sizeof(float) * (size_t)(Cout * p->K + 1));
-  for (int64_t gi = 0; gi < p->group; gi++) {
-    float *blk = gemm_pack_a(&kb->cc->pool, (const float *)n->in[1]->data + gi * p->mpg * p->K, p->K, 1, p->mpg, p->K, tile);
-    memcpy(packed + gi * p->mpg * p->K, blk, sizeof(float) * (size_t)(p->mpg * p->K));
-  }
-  ConvCall cl = {.weights = gemm_constant(kb, packed, Cout * p->K), .row_table = kb_table(kb, DT_I32, rows, p->K),
+  ConvCall cl = {.weights = packed_weights(kb, n, p), .row_table = kb_table(kb, DT_I32, rows, p->K),
                  .group_in = p->cpg * in_plane};
   Loop lb, lg, lr;
-  LLVMValueRef weights_b = NULL;
-  if (p->transposed) { // the weights as B: element (k, cout) at W[cout*K + k]
-    int64_t count;
-    float *wb = gemm_pack_b(&kb->cc->pool, n->in[1]->data, 1, p->K, p->K, Cout, gemm_choose_tile(kb->cc, p->OH * p->OW, Cout), &count);
-    weights_b = gemm_constant(kb, wb, count);
-  }
   cl.img = kb_for(kb, &lb, batch);
   cl.x = kb_gep(kb, DT_F32, kb->in[0], mul(kb, cl.img, in_image));
   cl.y = kb_gep(kb, DT_F32, kb->out[0], mul(kb, cl.img, out_image));
   if (p->transposed) {
     if (planes)
       emit_planes(kb, p, cl.x, kb->scratch, p->C);
-    emit_transposed(kb, n, p, weights_b, cl.row_table, cl.x, cl.y, cl.img);
+    emit_transposed(kb, n, p, cl.weights, cl.row_table, cl.x, cl.y, cl.img);
   } else if (p->group == 1) {
     if (planes)
       emit_planes(kb, p, cl.x, kb->scratch, p->C);
