@@ -12,6 +12,9 @@
 #   lstm          speech model: 2 LSTM layers of 256 over 100 frames of 40 features
 #   yolohead      YOLO-style detector head on two feature maps (conv + BN + SiLU, 1x1 to 255)
 #   *_int8        QDQ (QuantizeLinear/DequantizeLinear) versions of the CNNs
+# and two single layers for the GEMM throughput figure (not in the geometric mean):
+#   gemm          MatMul 512x512 by a constant 512x512 (a projection over 512 tokens)
+#   conv3x3       ResNet stage-2 convolution: 128 -> 128 channels, 28x28, bias, ReLU
 import json
 import os
 import sys
@@ -213,6 +216,18 @@ def yolohead():
                    outs)
 
 
+def gemm():
+    b = Builder(9)
+    y = b.op("MatMul", ["input", b.const(b.weight(512, 512, fan_in=512))])
+    return b.model("gemm", [("input", TensorProto.FLOAT, [512, 512])], [y])
+
+
+def conv3x3():
+    b = Builder(10)
+    y = b.op("Relu", [b.conv("input", 128, 128, 3)])
+    return b.model("conv3x3", [("input", TensorProto.FLOAT, [1, 128, 28, 28])], [y])
+
+
 def quantize_qdq(model, seed):
     """The QDQ form of a float CNN, as quantization tools write it: every Conv and Gemm reads
     its activation and weight through QuantizeLinear -> DequantizeLinear (int8, per-tensor
@@ -268,7 +283,7 @@ def main():
     outdir = sys.argv[1]
     os.makedirs(outdir, exist_ok=True)
     builders = {"mlp": mlp, "cnn": cnn, "mobilenetv2": mobilenetv2, "resnet18": resnet18, "dscnn": dscnn,
-                "transformer": transformer, "lstm": lstm, "yolohead": yolohead}
+                "transformer": transformer, "lstm": lstm, "yolohead": yolohead, "gemm": gemm, "conv3x3": conv3x3}
     for name, build in builders.items():
         save(outdir, name, build())
     for i, name in enumerate(("cnn", "mobilenetv2", "resnet18", "dscnn")):

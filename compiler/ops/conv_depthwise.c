@@ -91,7 +91,7 @@ void conv_depthwise_lower(KB *kb, Node *n, const ConvGemm *p) {
   LLVMValueRef y = kb_gep(kb, DT_F32, kb->out[0], mul(kb, img, C * p->OH * p->OW));
   ParallelLoop par;
   LLVMValueRef worker, c;
-  bool parallel = kb->threads > 1 && C > 1;
+  bool parallel = kb->threads > 1 && C > 1 && 2 * C * p->OH * p->OW * p->KH * p->KW >= 1000000;
   if (parallel) {
     LLVMValueRef *capture[] = {&x, &y, &img};
     c = kb_parallel_begin(kb, &par, C, capture, countof(capture), &worker);

@@ -17,6 +17,22 @@
 // Bytes of the Wq-wide product computed between crops (it should stay in L2).
 #define CROP_CHUNK_BYTES (256 * 1024)
 
+// Output rows per chunk: at most CROP_CHUNK_BYTES of product, and on THREADS threads the
+// fewest rows on the slowest thread (chunks spread evenly, the shorter last one after them).
+static int64_t chunk_rows(const ConvGemm *p, int64_t row_bytes, int threads) {
+  int64_t most = CROP_CHUNK_BYTES / row_bytes, best = 1, best_cost = -1;
+  if (threads > 1 && most > (p->OH + threads - 1) / threads)
+    most = (p->OH + threads - 1) / threads;
+  if (most >= p->OH)
+    return p->OH;
+  for (int64_t r = most > 1 ? most : 1; r >= 1; r--) {
+    int64_t full = p->OH / r, cost = (full + threads - 1) / threads * r + p->OH % r;
+    if (best_cost < 0 || cost < best_cost)
+      best = r, best_cost = cost;
+  }
+  return best;
+}
+
 static int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
 // Small outputs waste vector lanes on pixels (a 7x7 map computes 61 columns on a 9-wide grid
@@ -81,15 +97,12 @@ bool conv_gemm_plan(const Node *n, const ConvGeom *g, ConvGemm *p) {
   p->plane = p->Hq * p->Wq;
   // Grouped convolutions build each group's planes just before its product: they are still
   // in cache when read.
-  // With threads, groups run in parallel (each thread its own planes) and the column panels
-  // of an ungrouped product do (each its own packed panel).
   // Ungrouped: the product is computed and cropped a few output rows at a time, so its
-  // Wq-wide scratch stays in cache. Grouped: one group at a time, each thread its own.
-  int threads = gemm_threads(n->graph->cc), per_thread = p->group > 1 ? threads : 1;
-  int64_t cout = w->dim[0], row_bytes = 4 * cout * p->Wq;
-  p->chunk_rows = p->group > 1 ? p->OH : row_bytes * p->OH <= CROP_CHUNK_BYTES ? p->OH : CROP_CHUNK_BYTES / row_bytes;
-  if (p->chunk_rows < 1)
-    p->chunk_rows = 1;
+  // Wq-wide scratch stays in cache; with threads the chunks run in parallel. Grouped: one
+  // group at a time, in parallel with threads. Each thread has its own scratch.
+  int threads = gemm_threads(n->graph->cc), per_thread = p->group > 1 || (p->crop && threads > 1) ? threads : 1;
+  int64_t cout = w->dim[0];
+  p->chunk_rows = p->group > 1 ? p->OH : chunk_rows(p, 4 * cout * p->Wq, threads);
   p->planes_bytes = p->copy_input ? (4 * (p->group > 1 ? p->cpg : p->C) * p->nphases * p->plane + 63) / 64 * 64 : 0;
   p->z_bytes = !p->crop ? 0 : p->group > 1 ? 4 * p->mpg * p->N : 4 * cout * ((p->chunk_rows - 1) * p->Wq + p->OW);
   p->z_bytes = (p->z_bytes + 63) / 64 * 64;
@@ -286,11 +299,13 @@ static void emit_group(KB *kb, Node *n, const ConvGemm *p, const ConvCall *cl, L
 
 // Output rows [oh0, oh0 + rows) of an ungrouped convolution: the product of those rows into
 // the Wq-wide scratch, then the crop, while the product is still in cache.
-static void emit_rows(KB *kb, Node *n, const ConvGemm *p, const ConvCall *cl, LLVMValueRef oh0, int64_t rows) {
-  LLVMValueRef B = p->copy_input ? kb->scratch : cl->x, Z = kb_gep(kb, DT_I8, kb->scratch, kb_idx(kb, p->out_offset));
+static void emit_rows(KB *kb, Node *n, const ConvGemm *p, const ConvCall *cl, LLVMValueRef oh0, int64_t rows,
+                      LLVMValueRef worker) {
+  LLVMValueRef B = p->copy_input ? kb->scratch : cl->x;
+  LLVMValueRef Z = kb_gep(kb, DT_I8, kb_gep(kb, DT_I8, kb->scratch, kb_idx(kb, p->out_offset)), mul(kb, worker, p->z_bytes));
   int64_t N = (rows - 1) * p->Wq + p->OW;
   LLVMValueRef gi = kb_idx(kb, 0);
-  emit_product(kb, n, p, cl, gi, kb_idx(kb, 0), kb_gep(kb, DT_F32, B, mul(kb, oh0, p->Wq)), 0, N, Z, N);
+  emit_product(kb, n, p, cl, gi, worker, kb_gep(kb, DT_F32, B, mul(kb, oh0, p->Wq)), 0, N, Z, N);
   Crop cr = {Z, cl->y, cl->img, gi, oh0, N, p->mpg, rows};
   emit_crop(kb, n, p, &cr);
 }
@@ -391,13 +406,24 @@ void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p) {
       emit_product(kb, n, p, &cl, kb_idx(kb, 0), kb_idx(kb, 0), planes ? kb->scratch : cl.x, 0, p->N, cl.y, p->OH * p->OW);
     } else {
       int64_t full = p->OH / p->chunk_rows, rest = p->OH - full * p->chunk_rows;
-      if (full > 0) {
+      if (full > 1 && kb->threads > 1) { // chunks in parallel, each product on one thread
+        ConvCall local = cl;
+        LLVMValueRef *capture[] = {&local.weights, &local.row_table, &local.x, &local.y, &local.img};
+        ParallelLoop par;
+        LLVMValueRef worker;
+        LLVMValueRef oh0 = mul(kb, kb_parallel_begin(kb, &par, full, capture, countof(capture), &worker), p->chunk_rows);
+        int threads = kb->threads;
+        kb->threads = 1;
+        emit_rows(kb, n, p, &local, oh0, p->chunk_rows, worker);
+        kb->threads = threads;
+        kb_parallel_end(kb, &par);
+      } else if (full > 0) {
         LLVMValueRef oh0 = mul(kb, kb_for(kb, &lr, full), p->chunk_rows);
-        emit_rows(kb, n, p, &cl, oh0, p->chunk_rows);
+        emit_rows(kb, n, p, &cl, oh0, p->chunk_rows, kb_idx(kb, 0));
         kb_end_for(kb, &lr);
       }
       if (rest > 0)
-        emit_rows(kb, n, p, &cl, kb_idx(kb, full * p->chunk_rows), rest);
+        emit_rows(kb, n, p, &cl, kb_idx(kb, full * p->chunk_rows), rest, kb_idx(kb, 0));
     }
   } else if (kb->threads > 1) { // groups in parallel, each product on one thread
     ConvCall local = cl;

@@ -300,6 +300,9 @@ static void emit_panel(KB *kb, const GemmArgs *g, Tile t) {
   emit_row_tiles(kb, g, t);
 }
 
+// Below this much work a parallel loop costs more (waking threads) than it saves.
+#define GEMM_PARALLEL_MIN_FLOP 2e6
+
 int gemm_threads(const Compiler *cc) {
   return cc->target && !strcmp(cc->target->os, "none") ? 1 : cc->opt.threads > 1 ? cc->opt.threads : 1;
 }
@@ -307,7 +310,7 @@ int gemm_threads(const Compiler *cc) {
 // The full column panels, spread over the threads when there are several: each thread packs
 // into its own part of b_pack.
 static void emit_full_panels(KB *kb, const GemmArgs *g, Tile t, int64_t full, int64_t width) {
-  if (kb->threads > 1 && full > 1) {
+  if (kb->threads > 1 && full > 1 && 2.0 * (double)g->M * (double)g->N * (double)g->K >= GEMM_PARALLEL_MIN_FLOP) {
     GemmArgs local = *g;
     LLVMValueRef *capture[64] = {&local.a, &local.b, &local.b_rows, &local.b_pack, &local.c, &local.bias};
     int ncapture = 6;

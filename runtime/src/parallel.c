@@ -11,7 +11,7 @@
 #include "edgecc_rt.h"
 
 #define EDGECC_MAX_THREADS 16
-#define SPIN_ROUNDS 20000
+#define SPIN_ROUNDS 200000 /* about a millisecond: the next layer's loop usually comes sooner */
 
 static struct {
   pthread_mutex_t lock;
