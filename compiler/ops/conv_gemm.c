@@ -1,5 +1,5 @@
 // conv_gemm.c — f32 convolution (1-D and 2-D, any stride, dilation, padding and groups) on the
-// GEMM engine, without an im2col matrix.
+// GEMM engine, mostly without an im2col matrix.
 //
 // Per image, the padded input is split into stride phases: plane (ph, pw) of channel c holds
 // Xpad[i*sh + ph][j*sw + pw] in rows of Wq columns. Output (oh, ow) then reads kernel tap
@@ -8,7 +8,10 @@
 // row k starts at a compile-time offset (a table), over n' in [0, (OH-1)*Wq + OW). Columns
 // with ow >= OW are computed and dropped when the result is copied out of the Wq-wide rows.
 // With stride 1 and no padding the planes are the input itself; when Wq == OW the product is
-// the output itself.
+// the output itself. The Wq-wide product is computed and cropped a few output rows at a time
+// (per group for grouped convolutions), in parallel with threads. Small outputs, where pixels
+// would fill few vector lanes, use the transposed product over an im2col copy instead
+// (plan_transposed); depthwise convolutions have their own kernel (conv_depthwise.c).
 #include "gemm_kernel.h"
 #include "ops.h"
 
@@ -251,7 +254,7 @@ static int32_t *row_offsets(Pool *pool, const ConvGemm *p, int64_t in_plane, int
 typedef struct {
   LLVMValueRef weights, row_table; // packed A of all groups, B's row offsets
   LLVMValueRef x, y, img;          // this image's input and output, its index
-  int64_t group_in;                // B's offset per group (0: each group has its own planes)
+  int64_t group_in;                // B's offset per group when B is the input itself
 } ConvCall;
 
 // The product of group GI over columns [n0, n0 + N) of the planes (output rows from oh0),
