@@ -76,6 +76,8 @@ void edgecc_set_quantize_scheme(edgecc_compiler_ref c, int symmetric, int per_ch
 }
 
 void edgecc_keep_float(edgecc_compiler_ref c, const char *node) { vec_push(&c->pool, &c->opt.keep_float, (void *)dup(c, node)); }
+void edgecc_set_threads(edgecc_compiler_ref c, int threads) { c->opt.threads = threads; }
+const Options *edgecc_options(edgecc_compiler_ref c) { return &c->opt; }
 
 void edgecc_set_depfile(edgecc_compiler_ref c, const char *path, const char *target) {
   c->opt.depfile = dup(c, path);
@@ -197,6 +199,8 @@ Graph *compile_front(Compiler *cc, const char *model_path) {
   compress_model(cc, g);
   rewrite_quantized(cc, g);
   eliminate_dead(cc, g);
+  fold_batchnorm(cc, g);
+  fuse_epilogues(cc, g);
   materialize_outputs(cc, g);
   verify_graph(cc, g);
   stage_done(cc, "simplify", &t);
@@ -245,6 +249,8 @@ int edgecc_compile(edgecc_compiler_ref c, const char *model_path, edgecc_emit_ki
     if (kind == EDGECC_EMIT_IR) {
       write_ir(cc, g, &c->plan, output_path);
     } else {
+      // Bare-metal targets have no threads; constant folding (above) ran on one.
+      cc->codegen_threads = strcmp(cc->target->os, "none") ? cc->opt.threads : 1;
       cc->module = build_module(cc, g, &c->plan, prefix);
       stage_done(cc, "lower", &t);
       optimize_module(cc, &cc->module);

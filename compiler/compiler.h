@@ -245,6 +245,7 @@ struct Node {
   bool inferred;       // inference ran (nodes spliced in already inferred are not redone)
   bool scratch_persists; // the scratch holds data the outputs point to (the characters of
                          // computed strings): it lives until the end of the run
+  struct Epilogue *epilogue; // elementwise ops applied to output 0 as it is stored, or NULL
 };
 
 struct Graph {
@@ -404,6 +405,17 @@ typedef struct {
 } MemoryPlan;
 MemoryPlan plan_memory(Compiler *cc, Graph *g);
 
+// Graph optimizations, run after inference (each keeps every value's type and shape):
+void fold_batchnorm(Compiler *cc, Graph *g); // passes/fold_batchnorm.c: Conv+BN -> Conv
+void fuse_epilogues(Compiler *cc, Graph *g); // passes/fuse_epilogue.c
+// Elementwise nodes fused into the node (the host) that produces their operand: the host's
+// lowering applies them to each element of its output 0 before storing it (ops/epilogue.c).
+typedef struct Epilogue {
+  Value *raw;        // the host's own result, which no longer gets a buffer
+  PtrVec ops;        // Node*: the fused f32 elementwise nodes, in evaluation order
+  int first_input;   // host inputs from here on are the ops' operands computed elsewhere
+} Epilogue;
+
 // passes/fold.c
 bool fold_node(Compiler *cc, Node *n); // evaluates a node whose inputs are all constant
 
@@ -436,6 +448,9 @@ struct KB {
   LLVMTypeRef t_ptr;
   int vector_bits;         // target vector register width
   bool force_vectorize;    // mark loops for vectorization (targets whose vector FP is not IEEE)
+  int lanes;               // > 1: kb_const/kb_const_int give vectors of this many lanes, so
+                           // scalar functions (OpDesc.scalar) compute on vectors
+  int threads;             // > 1: kb_parallel_begin spreads loops over this many threads
   Loop *open_loops[32];    // loops begun and not yet ended, innermost last
   int nopen;
 };
@@ -508,6 +523,24 @@ void kb_strides(KB *kb, const RtShape *s, LLVMValueRef *st); // row-major elemen
 void kb_for_rt(KB *kb, Loop *loops, const RtShape *s, LLVMValueRef *idx);
 void kb_end_for_rt(KB *kb, Loop *loops, const RtShape *s);
 LLVMValueRef kb_dot(KB *kb, int rank, const LLVMValueRef *idx, const LLVMValueRef *st); // sum idx*st
+// A loop over [0, n) whose iterations run on kb->threads threads (the runtime's
+// edgecc_parallel_for). The code built until kb_parallel_end goes into a function of its own:
+// values it reads from outside must be listed in CAPTURE (addresses of the variables holding
+// them; they hold the function's copies in between) — the node's buffers are passed anyway.
+// Returns the iteration index; *WORKER is the running thread's index, for per-thread scratch.
+typedef struct {
+  LLVMValueRef outer_fn;
+  LLVMBasicBlockRef outer_entry, outer_block;
+  LLVMValueRef *slots[64];
+  LLVMValueRef saved[64];
+  int nslots;
+  Loop loop;
+  Loop *open_loops[32];
+  int nopen;
+} ParallelLoop;
+LLVMValueRef kb_parallel_begin(KB *kb, ParallelLoop *p, int64_t n, LLVMValueRef **capture, int ncapture,
+                               LLVMValueRef *worker);
+void kb_parallel_end(KB *kb, ParallelLoop *p);
 
 //
 // codegen/math.c — transcendentals as inline polynomials (vectorizable, no libm for f32)
@@ -674,6 +707,7 @@ struct Options {
   PtrVec binds;             // ValueBinding*
   PtrVec structures;        // StructureBinding*
   int64_t max_string_length; // bound on the bytes of every string input element (0: default)
+  int threads;              // worker threads the generated code may use (0 or 1: one)
   bool verbose;
   // Compression of float models (passes/compress.c)
   WeightFormat weights;     // --weights: weight-only int8/int4/fp16 for Conv, MatMul, Gemm
@@ -714,6 +748,7 @@ struct Compiler {
   PtrVec stack_sizes;       // StackSize* reported by LLVM while measuring for --report
   Module module;            // the LLVM module being built (disposed with the compiler)
   Calibration *calibration; // set by --quantize --calibrate
+  int codegen_threads;      // threads the module's loops may use (0 while folding constants)
 };
 
 Compiler *compiler_new(void);

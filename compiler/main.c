@@ -13,6 +13,8 @@ static const char usage[] =
     "       edgecc run [options] MODEL.onnx -i IN.pb... -d OUTDIR\n"
     "                                              compile, run on the target, write outputs\n"
     "       edgecc check [options] [-j N] DIR...   run ONNX backend-test folders and compare\n"
+    "       edgecc bench [options] [--iters N] [-d DIR] MODEL.onnx\n"
+    "                                              time a model on deterministic inputs\n"
     "       edgecc --list-ops | --list-ops=markdown | --list-targets | --version | --help\n"
     "       edgecc --target-info NAME               a target's fields, one 'key value' per line\n"
     "\n"
@@ -30,6 +32,7 @@ static const char usage[] =
     "                          input takes a shape, a sequence or 'none'\n"
     "  --bind INPUT=FILE.pb    make a shape-like input a compile-time constant\n"
     "  --max-string-length N   bytes each string input element may have (default 255)\n"
+    "  --threads N             let the generated code use N threads (default 1)\n"
     "  -MD                     write a Make dependency file (default name: the output + .d)\n"
     "  -MF FILE, -MT TARGET    the dependency file's name and its rule's target\n"
     "  --report[=text|json]    per layer and total cost: flash, weights, arena, stack, MACs\n"
@@ -50,7 +53,11 @@ static const char usage[] =
     "  -i FILE.pb              an input tensor, in the model's input order (repeat)\n"
     "  -d OUTDIR               where output_N.pb files are written\n"
     "Check options:\n"
-    "  -j N                    tests run in parallel (default: the number of CPUs)\n";
+    "  -j N                    tests run in parallel (default: the number of CPUs)\n"
+    "Bench options:\n"
+    "  --iters N               timed runs after one warm-up (default 100); prints the median\n"
+    "                          and fastest run, MFLOP and GFLOP/s\n"
+    "  -d DIR                  keep the linked program and its inputs in DIR\n";
 
 static int fail(const char *fmt, const char *arg) {
   fprintf(stderr, "edgecc: error: ");
@@ -230,6 +237,16 @@ static int parse_args(Cli *cli, int argc, char **argv, Pool *pool) {
       cli->tool.outdir = v;
     } else if (OPTION("-j", NULL)) {
       cli->tool.jobs = atoi(v);
+    } else if (OPTION("--iters", NULL)) {
+      int64_t n;
+      if (!parse_int64(v, &n) || n < 1 || n > 1000000)
+        return fail("--iters takes a count from 1 to 1000000, not '%s'", v);
+      cli->tool.iterations = (int)n;
+    } else if (OPTION("--threads", NULL)) {
+      int64_t n;
+      if (!parse_int64(v, &n) || n < 1 || n > 64)
+        return fail("--threads takes a count from 1 to 64, not '%s'", v);
+      edgecc_set_threads(c, (int)n);
     } else if (missing) {
       return fail("option %s needs a value", missing);
     } else if (is(a, "-v", "--verbose")) {
@@ -314,10 +331,13 @@ int main(int argc, char **argv) {
   }
   Pool pool = {0};
   Cli cli = {.tool.compiler = edgecc_compiler_create()};
-  bool sub = is(cmd, "run", "check");
+  bool sub = is(cmd, "run", "check") || !strcmp(cmd, "bench");
   int rc = parse_args(&cli, argc - 1 - sub, argv + 1 + sub, &pool);
   if (!rc)
-    rc = !strcmp(cmd, "run") ? tool_run(&cli.tool) : !strcmp(cmd, "check") ? tool_check(&cli.tool) : compile_cmd(&cli, &pool);
+    rc = !strcmp(cmd, "run")     ? tool_run(&cli.tool)
+         : !strcmp(cmd, "check") ? tool_check(&cli.tool)
+         : !strcmp(cmd, "bench") ? tool_bench(&cli.tool)
+                                 : compile_cmd(&cli, &pool);
   edgecc_compiler_dispose(cli.tool.compiler);
   pool_free(&pool);
   jit_shutdown();

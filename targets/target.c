@@ -156,10 +156,13 @@ static const Target *host_target(Compiler *cc) {
   t->features = pool_strdup(&cc->pool, features);
   LLVMDisposeMessage(cpu);
   LLVMDisposeMessage(features);
-  if (strstr(t->features, "+avx512f"))
-    t->vector_bits = 512, t->vector_registers = 32;
-  else if (strstr(t->features, "+avx2"))
-    t->vector_bits = 256, t->vector_registers = 16;
+  // Vector unit and GEMM tile of the x86-64 level the host reaches.
+  const char *level = strstr(t->features, "+avx512f") ? "x86-64-v4" : strstr(t->features, "+avx2") ? "x86-64-v3" : NULL;
+  if (level && !strcmp(base, "x86-64")) {
+    const Target *l = target_lookup(cc, level);
+    t->vector_bits = l->vector_bits, t->vector_registers = l->vector_registers;
+    t->gemm_mr = l->gemm_mr, t->gemm_nr = l->gemm_nr;
+  }
   t->int8_dot = strstr(t->features, "+avx512vnni") || strstr(t->features, "+avxvnni") ||
                 strstr(t->features, "+dotprod");
   t->float16 = strstr(t->features, "+avx512fp16") || strstr(t->features, "+fullfp16") ? HALF_NATIVE

@@ -32,18 +32,29 @@ LLVMTypeRef kb_ctype(KB *kb, DType t) {
 
 LLVMValueRef kb_idx(KB *kb, int64_t v) { return LLVMConstInt(kb->t_idx, (unsigned long long)v, 1); }
 
+// A constant of the compute type, as a vector of kb->lanes copies when scalar functions are
+// being applied to vectors (fused epilogues of the GEMM engine).
+static LLVMValueRef splat_const(KB *kb, LLVMValueRef c) {
+  if (kb->lanes <= 1)
+    return c;
+  LLVMValueRef elems[64];
+  for (int i = 0; i < kb->lanes && i < 64; i++)
+    elems[i] = c;
+  return LLVMConstVector(elems, (unsigned)kb->lanes);
+}
+
 LLVMValueRef kb_const(KB *kb, DType ct, double v) {
   if (dtype_is_float(ct))
-    return LLVMConstReal(kb_ctype(kb, ct), v);
+    return splat_const(kb, LLVMConstReal(kb_ctype(kb, ct), v));
   if (ct == DT_U64 && v >= 9223372036854775808.0)
-    return LLVMConstInt(kb_ctype(kb, ct), (unsigned long long)v, 0);
-  return LLVMConstInt(kb_ctype(kb, ct), (unsigned long long)(int64_t)v, dtype_is_signed(ct));
+    return splat_const(kb, LLVMConstInt(kb_ctype(kb, ct), (unsigned long long)v, 0));
+  return splat_const(kb, LLVMConstInt(kb_ctype(kb, ct), (unsigned long long)(int64_t)v, dtype_is_signed(ct)));
 }
 
 LLVMValueRef kb_const_int(KB *kb, DType ct, int64_t v) {
   if (dtype_is_float(ct))
-    return LLVMConstReal(kb_ctype(kb, ct), (double)v);
-  return LLVMConstInt(kb_ctype(kb, ct), (unsigned long long)v, dtype_is_signed(ct));
+    return splat_const(kb, LLVMConstReal(kb_ctype(kb, ct), (double)v));
+  return splat_const(kb, LLVMConstInt(kb_ctype(kb, ct), (unsigned long long)v, dtype_is_signed(ct)));
 }
 
 LLVMValueRef kb_gep(KB *kb, DType t, LLVMValueRef base, LLVMValueRef idx) {
@@ -526,4 +537,83 @@ LLVMValueRef kb_dot(KB *kb, int rank, const LLVMValueRef *idx, const LLVMValueRe
   for (int d = 0; d < rank; d++)
     off = LLVMBuildNSWAdd(kb->b, off, LLVMBuildNSWMul(kb->b, idx[d], st[d], ""), "");
   return off;
+}
+
+//
+// Parallel loops: the body becomes `void body(ptr ctx, i64 begin, i64 end, i64 worker)`,
+// called by edgecc_parallel_for(body, ctx, n, threads) for each part of [0, n). CTX is a
+// struct on the caller's stack holding every captured value.
+//
+static void capture(ParallelLoop *p, LLVMValueRef *slot) {
+  if (slot && *slot && p->nslots < countof(p->slots))
+    p->slots[p->nslots++] = slot;
+}
+
+LLVMValueRef kb_parallel_begin(KB *kb, ParallelLoop *p, int64_t n, LLVMValueRef **extra, int nextra,
+                               LLVMValueRef *worker) {
+  *p = (ParallelLoop){.outer_fn = kb->fn, .outer_entry = kb->entry};
+  const Node *node = kb->node;
+  for (int i = 0; i < node->nin; i++) {
+    capture(p, &kb->in[i]);
+    capture(p, &kb->in_dims[i]);
+  }
+  for (int i = 0; i < node->nout; i++) {
+    capture(p, &kb->out[i]);
+    capture(p, &kb->out_dims[i]);
+  }
+  capture(p, &kb->scratch);
+  for (int i = 0; i < nextra; i++)
+    capture(p, extra[i]);
+  LLVMTypeRef fields[64], i64 = LLVMInt64TypeInContext(kb->ctx);
+  for (int i = 0; i < p->nslots; i++)
+    fields[i] = LLVMTypeOf(*p->slots[i]);
+  LLVMTypeRef ctx_ty = LLVMStructTypeInContext(kb->ctx, fields, (unsigned)p->nslots, 0);
+  // The caller: fill the context, run the loop.
+  LLVMValueRef ctx = kb_var(kb, ctx_ty, NULL);
+  for (int i = 0; i < p->nslots; i++)
+    LLVMBuildStore(kb->b, *p->slots[i], LLVMBuildStructGEP2(kb->b, ctx_ty, ctx, (unsigned)i, ""));
+  LLVMTypeRef body_params[4] = {kb->t_ptr, i64, i64, i64};
+  LLVMTypeRef body_ty = LLVMFunctionType(LLVMVoidTypeInContext(kb->ctx), body_params, 4, 0);
+  LLVMValueRef body = LLVMAddFunction(kb->mod, "parallel_body", body_ty);
+  LLVMSetLinkage(body, LLVMInternalLinkage);
+  LLVMTypeRef pf_params[4] = {kb->t_ptr, kb->t_ptr, i64, LLVMInt32TypeInContext(kb->ctx)};
+  LLVMTypeRef pf_ty = LLVMFunctionType(LLVMVoidTypeInContext(kb->ctx), pf_params, 4, 0);
+  LLVMValueRef pf = LLVMGetNamedFunction(kb->mod, "edgecc_parallel_for");
+  if (!pf)
+    pf = LLVMAddFunction(kb->mod, "edgecc_parallel_for", pf_ty);
+  LLVMValueRef args[4] = {body, ctx, LLVMConstInt(i64, (unsigned long long)n, 0),
+                          LLVMConstInt(LLVMInt32TypeInContext(kb->ctx), (unsigned)kb->threads, 0)};
+  LLVMBuildCall2(kb->b, pf_ty, pf, args, 4, "");
+  p->outer_block = LLVMGetInsertBlock(kb->b);
+  // The body: its own entry block for allocas, the captured values reloaded.
+  memcpy(p->open_loops, kb->open_loops, sizeof p->open_loops);
+  p->nopen = kb->nopen;
+  kb->nopen = 0;
+  kb->fn = body;
+  kb->entry = LLVMAppendBasicBlockInContext(kb->ctx, body, "entry");
+  LLVMPositionBuilderAtEnd(kb->b, LLVMAppendBasicBlockInContext(kb->ctx, body, "start"));
+  LLVMValueRef bctx = LLVMGetParam(body, 0);
+  for (int i = 0; i < p->nslots; i++) {
+    p->saved[i] = *p->slots[i];
+    *p->slots[i] = LLVMBuildLoad2(kb->b, fields[i], LLVMBuildStructGEP2(kb->b, ctx_ty, bctx, (unsigned)i, ""), "");
+  }
+  *worker = LLVMBuildIntCast2(kb->b, LLVMGetParam(body, 3), kb->t_idx, 0, "");
+  LLVMValueRef lo = LLVMBuildIntCast2(kb->b, LLVMGetParam(body, 1), kb->t_idx, 1, "");
+  LLVMValueRef hi = LLVMBuildIntCast2(kb->b, LLVMGetParam(body, 2), kb->t_idx, 1, "");
+  return kb_for_v(kb, &p->loop, lo, hi, 1);
+}
+
+void kb_parallel_end(KB *kb, ParallelLoop *p) {
+  kb_end_for(kb, &p->loop);
+  LLVMBuildRetVoid(kb->b);
+  LLVMBasicBlockRef start = LLVMGetNextBasicBlock(kb->entry);
+  LLVMPositionBuilderAtEnd(kb->b, kb->entry);
+  LLVMBuildBr(kb->b, start);
+  for (int i = 0; i < p->nslots; i++)
+    *p->slots[i] = p->saved[i];
+  kb->fn = p->outer_fn;
+  kb->entry = p->outer_entry;
+  memcpy(kb->open_loops, p->open_loops, sizeof p->open_loops);
+  kb->nopen = p->nopen;
+  LLVMPositionBuilderAtEnd(kb->b, p->outer_block);
 }

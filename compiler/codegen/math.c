@@ -8,6 +8,21 @@ static LLVMValueRef fc(KB *kb, LLVMValueRef like, double v) {
   (void)kb;
   return LLVMConstReal(LLVMTypeOf(like), v);
 }
+// i32 with X's shape (a vector of i32 for a vector X: the functions compute on vectors too),
+// and an i32 constant of that type.
+static LLVMTypeRef i32_like(KB *kb, LLVMValueRef x) {
+  LLVMTypeRef t = LLVMTypeOf(x), i32 = LLVMInt32TypeInContext(kb->ctx);
+  return LLVMGetTypeKind(t) == LLVMVectorTypeKind ? LLVMVectorType(i32, LLVMGetVectorSize(t)) : i32;
+}
+static LLVMValueRef ic(LLVMTypeRef t, unsigned v) {
+  if (LLVMGetTypeKind(t) != LLVMVectorTypeKind)
+    return LLVMConstInt(t, v, 0);
+  LLVMValueRef e[64], c = LLVMConstInt(LLVMGetElementType(t), v, 0);
+  unsigned n = LLVMGetVectorSize(t);
+  for (unsigned i = 0; i < n && i < 64; i++)
+    e[i] = c;
+  return LLVMConstVector(e, n);
+}
 static LLVMValueRef fadd(KB *kb, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(kb->b, a, b, ""); }
 static LLVMValueRef fmul(KB *kb, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(kb->b, a, b, ""); }
 
@@ -52,7 +67,7 @@ LLVMValueRef math_exp(KB *kb, DType ct, LLVMValueRef x) {
   static const double p[] = {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3,
                              4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1};
   LLVMBuilderRef b = kb->b;
-  LLVMTypeRef i32 = LLVMInt32TypeInContext(kb->ctx);
+  LLVMTypeRef i32 = i32_like(kb, x);
   LLVMValueRef xc = kb_min(kb, ct, kb_max(kb, ct, x, fc(kb, x, -87.3)), fc(kb, x, 88.72283935546875));
   // Round to nearest by adding and subtracting 1.5 * 2^23: no rint instruction or libcall
   // needed (Cortex-M has none), exact for |x * log2(e)| < 2^22.
@@ -64,10 +79,10 @@ LLVMValueRef math_exp(KB *kb, DType ct, LLVMValueRef x) {
   LLVMValueRef y = fadd(kb, kb_fma(kb, ct, poly(kb, r, p, 6), r2, r), fc(kb, x, 1.0));
   // Scale by 2^n in two halves so n = 128 does not overflow the exponent field.
   LLVMValueRef ni = LLVMBuildFPToSI(b, n, i32, "");
-  LLVMValueRef n1 = LLVMBuildAShr(b, ni, LLVMConstInt(i32, 1, 0), "");
+  LLVMValueRef n1 = LLVMBuildAShr(b, ni, ic(i32, 1), "");
   LLVMValueRef n2 = LLVMBuildSub(b, ni, n1, "");
-  LLVMValueRef s1 = LLVMBuildBitCast(b, LLVMBuildShl(b, LLVMBuildAdd(b, n1, LLVMConstInt(i32, 127, 0), ""), LLVMConstInt(i32, 23, 0), ""), LLVMTypeOf(x), "");
-  LLVMValueRef s2 = LLVMBuildBitCast(b, LLVMBuildShl(b, LLVMBuildAdd(b, n2, LLVMConstInt(i32, 127, 0), ""), LLVMConstInt(i32, 23, 0), ""), LLVMTypeOf(x), "");
+  LLVMValueRef s1 = LLVMBuildBitCast(b, LLVMBuildShl(b, LLVMBuildAdd(b, n1, ic(i32, 127), ""), ic(i32, 23), ""), LLVMTypeOf(x), "");
+  LLVMValueRef s2 = LLVMBuildBitCast(b, LLVMBuildShl(b, LLVMBuildAdd(b, n2, ic(i32, 127), ""), ic(i32, 23), ""), LLVMTypeOf(x), "");
   y = fmul(kb, fmul(kb, y, s1), s2);
   y = kb_select(kb, LLVMBuildFCmp(b, LLVMRealOGT, x, fc(kb, x, 88.72283935546875), ""), fc(kb, x, __builtin_inf()), y);
   y = kb_select(kb, LLVMBuildFCmp(b, LLVMRealOLT, x, fc(kb, x, -103.97), ""), fc(kb, x, 0.0), y);
@@ -81,13 +96,13 @@ LLVMValueRef math_log(KB *kb, DType ct, LLVMValueRef x) {
                              -1.2420140846E-1, 1.4249322787E-1, -1.6668057665E-1,
                              2.0000714765E-1, -2.4999993993E-1, 3.3333331174E-1};
   LLVMBuilderRef b = kb->b;
-  LLVMTypeRef i32 = LLVMInt32TypeInContext(kb->ctx), f = LLVMTypeOf(x);
+  LLVMTypeRef i32 = i32_like(kb, x), f = LLVMTypeOf(x);
   // Subnormals: scale into the normal range first.
   LLVMValueRef sub = LLVMBuildFCmp(b, LLVMRealOLT, x, fc(kb, x, 1.17549435e-38), "");
   LLVMValueRef xs = kb_select(kb, sub, fmul(kb, x, fc(kb, x, 8388608.0)), x);
   LLVMValueRef bits = LLVMBuildBitCast(b, xs, i32, "");
-  LLVMValueRef e = LLVMBuildSub(b, LLVMBuildLShr(b, bits, LLVMConstInt(i32, 23, 0), ""), LLVMConstInt(i32, 126, 0), "");
-  LLVMValueRef m = LLVMBuildBitCast(b, LLVMBuildOr(b, LLVMBuildAnd(b, bits, LLVMConstInt(i32, 0x007fffff, 0), ""), LLVMConstInt(i32, 0x3f000000, 0), ""), f, "");
+  LLVMValueRef e = LLVMBuildSub(b, LLVMBuildLShr(b, bits, ic(i32, 23), ""), ic(i32, 126), "");
+  LLVMValueRef m = LLVMBuildBitCast(b, LLVMBuildOr(b, LLVMBuildAnd(b, bits, ic(i32, 0x007fffff), ""), ic(i32, 0x3f000000), ""), f, "");
   LLVMValueRef ef = LLVMBuildSIToFP(b, e, f, "");
   ef = kb_select(kb, sub, LLVMBuildFSub(b, ef, fc(kb, x, 23.0), ""), ef);
   LLVMValueRef small = LLVMBuildFCmp(b, LLVMRealOLT, m, fc(kb, x, 0.707106781186547524), "");

@@ -76,6 +76,7 @@ LLVMValueRef lower_node_function(Compiler *cc, LLVMModuleRef mod, Node *n, const
   LLVMDisposeTargetData(td);
   kb.vector_bits = cc->target ? cc->target->vector_bits : 128;
   kb.force_vectorize = cc->target && cc->target->vector_flushes_denormals;
+  kb.threads = cc->codegen_threads;
   size_t nin = (size_t)(n->nin + 1), nout = (size_t)(n->nout + 1);
   kb.in = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * nin);
   kb.out = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * nout);

@@ -93,6 +93,10 @@ void edgecc_set_quantize_scheme(edgecc_compiler_ref c, int symmetric, int per_ch
 /* Leaves node NODE (its ONNX name) in float when compressing. */
 void edgecc_keep_float(edgecc_compiler_ref c, const char *node);
 
+/* Let the generated code split its work over THREADS threads (the runtime's parallel-for;
+ * bare-metal targets always run on one). Default 1. */
+void edgecc_set_threads(edgecc_compiler_ref c, int threads);
+
 /* After a successful compile, write a Make-style dependency file to PATH naming every file
  * the output depends on (the model, its external data, bound tensors, the target file).
  * TARGET is the rule's target (default: the output path). */

@@ -1,6 +1,7 @@
 // conv.c — convolution geometry (shared with pooling) and Conv: N-D, groups, dilations,
 // explicit or automatic padding.
 #include "../compiler.h"
+#include "gemm_kernel.h"
 #include "ops.h"
 
 #include <string.h>
@@ -59,6 +60,13 @@ ConvGeom conv_geometry(Compiler *cc, Node *n, const Shape *x, const int64_t *ker
   return g;
 }
 
+typedef struct {
+  ConvGeom geom;
+  bool on_engine;  // f32 with constant weights: the GEMM engine (conv_gemm.c)
+  bool depthwise;  // and one channel per group: conv_depthwise.c
+  ConvGemm gemm;
+} ConvPriv;
+
 void infer_Conv(Compiler *cc, Node *n) {
   const Shape *x = &n->in[0]->shape, *w = &n->in[1]->shape;
   if (x->rank < 3 || w->rank != x->rank)
@@ -73,18 +81,23 @@ void infer_Conv(Compiler *cc, Node *n) {
     for (int i = 0; i < nk && i + 2 < w->rank; i++)
       if (ks[i] != w->dim[i + 2])
         fatal_at(cc, n, "kernel_shape disagrees with W");
-  ConvGeom *g = pool_alloc(&cc->pool, sizeof(ConvGeom));
+  ConvPriv *priv = pool_alloc(&cc->pool, sizeof(ConvPriv));
+  ConvGeom *g = &priv->geom;
   *g = conv_geometry(cc, n, x, w->dim + 2, false);
   g->group = group;
   Value *b = node_input(n, 2);
   if (b && shape_numel(&b->shape) != w->dim[0])
     fatal_at(cc, n, "bias has %lld values for %lld output channels", (long long)shape_numel(&b->shape),
              (long long)w->dim[0]);
-  n->priv = g;
+  n->priv = priv;
   Shape y = {.rank = x->rank, .dim = {x->dim[0], w->dim[0]}};
   for (int i = 0; i < g->nsp; i++)
     y.dim[i + 2] = g->out[i];
   set_output(n, 0, n->in[0]->dtype, y);
+  priv->on_engine = conv_gemm_plan(n, g, &priv->gemm);
+  priv->depthwise = priv->on_engine && conv_depthwise_applies(&priv->gemm, cc);
+  if (priv->on_engine && !priv->depthwise)
+    n->scratch = priv->gemm.scratch;
 }
 
 // Input offset of the window element (o, k) along spatial dim i, with the in-bounds test.
@@ -100,7 +113,16 @@ LLVMValueRef window_index(KB *kb, const ConvGeom *g, int i, LLVMValueRef o, LLVM
 }
 
 void lower_Conv(KB *kb, Node *n) {
-  const ConvGeom *g = n->priv;
+  const ConvPriv *priv = n->priv;
+  if (priv->depthwise) {
+    conv_depthwise_lower(kb, n, &priv->gemm);
+    return;
+  }
+  if (priv->on_engine) {
+    conv_gemm_lower(kb, n, &priv->gemm);
+    return;
+  }
+  const ConvGeom *g = &priv->geom;
   const Shape *x = &n->in[0]->shape, *w = &n->in[1]->shape, *y = &n->out[0]->shape;
   DType dt = n->out[0]->dtype, ct = dtype_compute(dt);
   int64_t cpg = w->dim[1], mpg = w->dim[0] / g->group;
@@ -132,8 +154,9 @@ void lower_Conv(KB *kb, Node *n) {
     kb_end_for(kb, &lk[i]);
   kb_end_for(kb, &lc);
   LLVMValueRef r = kb_get(kb, kb_ctype(kb, ct), acc);
-  if (node_input(n, 2))
+  if (own_input(n, 2))
     r = kb_add(kb, ct, r, kb_load(kb, n->in[2]->dtype, kb->in[2], m));
   kb_store(kb, dt, kb->out[0], kb_flat(kb, &outer, oi), r);
   kb_end_for_shape(kb, lo, &outer);
+  epilogue_apply_all(kb, n);
 }

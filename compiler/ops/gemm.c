@@ -1,6 +1,8 @@
-// gemm.c — Gemm and MatMul (batched, broadcast). Both lower to emit_matmul, one kernel
-// parameterized by operand strides, so transposes cost nothing at run time.
+// gemm.c — Gemm and MatMul (batched, broadcast). f32 products run on the GEMM engine
+// (gemm_kernel.c) with constant operands packed at compile time; other types and layouts the
+// engine does not take lower to emit_matmul, one loop nest parameterized by operand strides.
 #include "../compiler.h"
+#include "gemm_kernel.h"
 #include "ops.h"
 
 typedef struct {
@@ -73,16 +75,96 @@ void infer_Gemm(Compiler *cc, Node *n) {
   set_output(n, 0, n->in[0]->dtype, y);
 }
 
+//
+// The engine's operands: A (element (r, k) at rs/cs strides) and B (element (k, j)), each
+// either constant data, packed now, or a run-time buffer. The engine needs B's columns
+// contiguous when B is not constant.
+//
+typedef struct {
+  Value *v;            // the operand
+  LLVMValueRef ptr;    // its buffer at run time
+  int64_t rs, cs;      // element strides of rows and columns
+} Operand;
+
+static bool all_f32(const Node *n) {
+  for (int i = 0; i < n->nin; i++)
+    if (n->in[i] && n->in[i]->dtype != DT_F32)
+      return false;
+  return n->out[0]->dtype == DT_F32;
+}
+
+static bool engine_takes(const Operand *b) { return b->v->data || b->cs == 1; }
+
+// G's A, B and tile for the product of A [M x K] and B [K x N].
+static void engine_operands(KB *kb, GemmArgs *g, const Operand *a, const Operand *b) {
+  g->tile = gemm_choose_tile(kb->cc, g->M, g->N);
+  if (a->v->data && !b->v->data) {
+    g->a = gemm_constant(kb, gemm_pack_a(&kb->cc->pool, a->v->data, a->rs, a->cs, g->M, g->K, g->tile), g->M * g->K);
+    g->a_packed = true;
+  } else {
+    g->a = a->ptr;
+    g->a_rs = a->rs;
+    g->a_cs = a->cs;
+  }
+  if (b->v->data) {
+    int64_t count;
+    float *packed = gemm_pack_b(&kb->cc->pool, b->v->data, b->rs, b->cs, g->K, g->N, g->tile, &count);
+    g->b = gemm_constant(kb, packed, count);
+    g->b_packed = true;
+  } else {
+    g->b = b->ptr;
+    g->b_rs = b->rs;
+  }
+}
+
+// Gemm's C as the engine's bias: a vector over N or over M (beta folded in when C is
+// constant). Other shapes are first copied into Y (scaled by beta) and accumulated onto.
+static GemmBias gemm_bias(KB *kb, Node *n, int64_t M, int64_t N, float beta, LLVMValueRef *bias) {
+  Value *c = own_input(n, 2);
+  const Shape *cs = &c->shape;
+  int64_t numel = shape_numel(cs);
+  bool per_col = numel == N && N > 1 && (cs->rank == 1 || cs->dim[0] == 1);
+  bool per_row = numel == M && M > 1 && cs->rank == 2 && cs->dim[1] == 1;
+  if (!per_col && !per_row)
+    return GEMM_BIAS_NONE;
+  if (c->data && beta != 1.0f) {
+    float *scaled = pool_alloc(&kb->cc->pool, sizeof(float) * (size_t)numel);
+    for (int64_t i = 0; i < numel; i++)
+      scaled[i] = ((const float *)c->data)[i] * beta;
+    *bias = gemm_constant(kb, scaled, numel);
+  } else if (beta == 1.0f) {
+    *bias = kb->in[2];
+  } else {
+    return GEMM_BIAS_NONE;
+  }
+  return per_col ? GEMM_BIAS_COL : GEMM_BIAS_ROW;
+}
+
 void lower_Gemm(KB *kb, Node *n) {
   const Shape *as = &n->in[0]->shape, *ys = &n->out[0]->shape;
   bool ta = attr_int(n, "transA", 0), tb = attr_int(n, "transB", 0);
   int64_t M = ys->dim[0], N = ys->dim[1], K = as->dim[!ta];
   DType dt = n->out[0]->dtype, ct = dtype_compute(dt);
+  Operand oa = {n->in[0], kb->in[0], ta ? 1 : K, ta ? M : 1}, ob = {n->in[1], kb->in[1], tb ? 1 : N, tb ? K : 1};
+  float beta0 = attr_float(n, "beta", 1.0f);
+  bool has_c = own_input(n, 2) && beta0 != 0.0f;
+  if (all_f32(n) && engine_takes(&ob) && M * N > 0 && K > 0) {
+    GemmArgs g = {.M = M, .N = N, .K = K, .c = kb->out[0], .c_rs = N, .alpha = attr_float(n, "alpha", 1.0f)};
+    engine_operands(kb, &g, &oa, &ob);
+    if (has_c)
+      g.bias_kind = gemm_bias(kb, n, M, N, beta0, &g.bias);
+    EpilogueMap map = {.host = n, .row_first = 0, .row_n = 1, .col_first = 1, .col_n = 1};
+    epilogue_attach(&g, &map);
+    if (!has_c || g.bias_kind != GEMM_BIAS_NONE) {
+      gemm_emit(kb, &g);
+      return;
+    }
+  }
   LLVMValueRef zero = kb_idx(kb, 0);
   MatRef a = {kb->in[0], zero, ta ? 1 : K, ta ? M : 1, dt};
   MatRef b = {kb->in[1], zero, tb ? 1 : N, tb ? K : 1, dt};
   MatRef y = {kb->out[0], zero, N, 1, dt};
-  Value *c = node_input(n, 2);
+  Value *c = own_input(n, 2);
   float beta = attr_float(n, "beta", 1.0f);
   if (c && beta != 0.0f) { // Y = beta * C, broadcast
     const Shape *cs = &c->shape;
@@ -97,6 +179,7 @@ void lower_Gemm(KB *kb, Node *n) {
     kb_end_for(kb, &li);
   }
   emit_matmul(kb, a, b, y, M, N, K, attr_float(n, "alpha", 1.0f), c && beta != 0.0f);
+  epilogue_apply_all(kb, n);
 }
 
 // MatMul follows numpy.matmul: 1-D operands are promoted and the added dim removed again.
@@ -140,6 +223,52 @@ static void batch_strides(const Shape *op, int op_batch_rank, int64_t matrix, co
   }
 }
 
+// f32 MatMul on the engine. A constant B shared by every batch is packed once; when A's
+// batches are contiguous too, they are one product with batch*M rows.
+static void lower_matmul_engine(KB *kb, Node *n, const Shape *batch, const int64_t *ast, const int64_t *bst,
+                                const int64_t *yst, int64_t M, int64_t N, int64_t K) {
+  int64_t nb = shape_numel(batch);
+  bool b_shared = true, a_flat = true;
+  for (int d = 0; d < batch->rank; d++) {
+    b_shared &= bst[d] == 0 || batch->dim[d] == 1;
+    a_flat &= ast[d] == yst[d] / N * K || batch->dim[d] == 1;
+  }
+  if (n->in[1]->data && b_shared && a_flat) { // one product of nb*M rows
+    M *= nb;
+    nb = 1;
+  }
+  Operand oa = {n->in[0], kb->in[0], K, 1}, ob = {n->in[1], kb->in[1], N, 1};
+  GemmArgs g = {.M = M, .N = N, .K = K, .c = kb->out[0], .c_rs = N, .alpha = 1.0};
+  // Output dims: the batch, then M unless A is a vector, then N unless B is.
+  bool a_vec = n->in[0]->shape.rank == 1, b_vec = n->in[1]->shape.rank == 1;
+  EpilogueMap map = {.host = n, .row_first = nb > 1 ? batch->rank : 0, .row_n = (nb > 1 ? 0 : batch->rank) + !a_vec,
+                     .col_first = batch->rank + !a_vec, .col_n = !b_vec};
+  epilogue_attach(&g, &map);
+  Value a_now = *n->in[0], b_now = *n->in[1]; // data pointers are per batch below
+  if (nb > 1 && !b_shared)
+    b_now.data = NULL; // a constant B that differs per batch is read in place
+  if (nb > 1)
+    a_now.data = NULL;
+  oa.v = &a_now;
+  ob.v = &b_now;
+  if (nb == 1) {
+    engine_operands(kb, &g, &oa, &ob);
+    gemm_emit(kb, &g);
+    return;
+  }
+  Loop loops[MAX_RANK];
+  LLVMValueRef idx[MAX_RANK];
+  kb_for_shape(kb, loops, batch, idx);
+  oa.ptr = kb_gep(kb, DT_F32, kb->in[0], kb_flat_strided(kb, batch->rank, ast, idx));
+  ob.ptr = kb_gep(kb, DT_F32, kb->in[1], kb_flat_strided(kb, batch->rank, bst, idx));
+  g.c = kb_gep(kb, DT_F32, kb->out[0], kb_flat_strided(kb, batch->rank, yst, idx));
+  for (int d = 0; d < batch->rank; d++)
+    map.fixed[d] = idx[d];
+  engine_operands(kb, &g, &oa, &ob);
+  gemm_emit(kb, &g);
+  kb_end_for_shape(kb, loops, batch);
+}
+
 void lower_MatMul(KB *kb, Node *n) {
   const Shape *as = &n->in[0]->shape, *bs = &n->in[1]->shape;
   DType dt = n->out[0]->dtype;
@@ -157,6 +286,10 @@ void lower_MatMul(KB *kb, Node *n) {
   batch_strides(&ab, abr, M * K, &batch, ast);
   batch_strides(&bb, bbr, K * N, &batch, bst);
   batch_strides(&batch, batch.rank, M * N, &batch, yst);
+  if (all_f32(n) && M * N > 0 && K > 0) {
+    lower_matmul_engine(kb, n, &batch, ast, bst, yst, M, N, K);
+    return;
+  }
   Loop loops[MAX_RANK];
   LLVMValueRef idx[MAX_RANK];
   kb_for_shape(kb, loops, &batch, idx);
@@ -165,4 +298,5 @@ void lower_MatMul(KB *kb, Node *n) {
   MatRef y = {kb->out[0], kb_flat_strided(kb, batch.rank, yst, idx), N, 1, dt};
   emit_matmul(kb, a, b, y, M, N, K, 1.0, false);
   kb_end_for_shape(kb, loops, &batch);
+  epilogue_apply_all(kb, n);
 }

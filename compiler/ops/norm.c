@@ -264,6 +264,13 @@ static LLVMValueRef load_as(KB *kb, Value *v, LLVMValueRef base, LLVMValueRef id
   return kb_convert(kb, kb_load(kb, v->dtype, base, idx), v->dtype, ct);
 }
 
+// The running sum may be reassociated: the loop vectorizes into partial sums per lane.
+static LLVMValueRef reassociable(LLVMValueRef sum) {
+  if (LLVMCanValueUseFastMathFlags(sum))
+    LLVMSetFastMathFlags(sum, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract);
+  return sum;
+}
+
 // Sum over the reduced nest of F(x) where F is identity (CENTER NULL) or (x - center)^2.
 static LLVMValueRef reduce_sum(KB *kb, Node *n, const NormPlan *p, LLVMValueRef base, LLVMValueRef center) {
   DType st = p->stat_type;
@@ -275,9 +282,9 @@ static LLVMValueRef reduce_sum(KB *kb, Node *n, const NormPlan *p, LLVMValueRef 
   LLVMValueRef v = load_as(kb, n->in[0], kb->in[0], off, st);
   if (center) {
     LLVMValueRef d = kb_sub(kb, st, v, center);
-    kb_set(kb, acc, kb_fma(kb, st, d, d, kb_get(kb, t, acc)));
+    kb_set(kb, acc, reassociable(kb_add(kb, st, kb_get(kb, t, acc), kb_mul(kb, st, d, d))));
   } else {
-    kb_set(kb, acc, kb_add(kb, st, kb_get(kb, t, acc), v));
+    kb_set(kb, acc, reassociable(kb_add(kb, st, kb_get(kb, t, acc), v)));
   }
   end_nest(kb, &red);
   return kb_get(kb, t, acc);

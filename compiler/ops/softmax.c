@@ -1,6 +1,7 @@
 // softmax.c — Softmax, LogSoftmax and Hardmax over one axis (opset >= 13) or over the
 // flattened trailing dims from `axis` (opset < 13).
 #include "../compiler.h"
+#include "gemm_kernel.h"
 #include "ops.h"
 
 #include <math.h>
@@ -26,8 +27,103 @@ void infer_softmax(Compiler *cc, Node *n) {
   set_output(n, 0, n->in[0]->dtype, *x);
 }
 
+//
+// f32 Softmax and LogSoftmax over a contiguous axis, in explicit vectors of the target's
+// width: a vector maximum, exp(x - max) stored and summed, then the scaling pass. The tail
+// of a row is masked (lanes past it are -inf for the maximum, 0 for the sum).
+//
+static LLVMValueRef horizontal(KB *kb, LLVMValueRef v, int vl, bool is_max) {
+  LLVMValueRef r = vl > 1 ? LLVMBuildExtractElement(kb->b, v, kb_idx(kb, 0), "") : v;
+  for (int i = 1; i < vl; i++) {
+    LLVMValueRef e = LLVMBuildExtractElement(kb->b, v, kb_idx(kb, i), "");
+    r = is_max ? kb_max(kb, DT_F32, r, e) : LLVMBuildFAdd(kb->b, r, e, "");
+  }
+  return r;
+}
+
+typedef struct {
+  LLVMValueRef at;    // element offset of the vector
+  int valid;          // lanes in the row
+  LLVMValueRef mask;  // NULL for whole vectors
+} RowVec;
+
+// Calls BODY for each vector of a row of LEN floats starting at BASE.
+static void for_row_vectors(KB *kb, LLVMValueRef base, int64_t len, int vl, void (*body)(KB *, const RowVec *, void *),
+                            void *ctx) {
+  int64_t full = len / vl, rest = len - full * vl;
+  if (full > 0) {
+    Loop l;
+    LLVMValueRef i = kb_for(kb, &l, full);
+    RowVec rv = {LLVMBuildAdd(kb->b, base, LLVMBuildMul(kb->b, i, kb_idx(kb, vl), ""), ""), vl, NULL};
+    body(kb, &rv, ctx);
+    kb_end_for(kb, &l);
+  }
+  if (rest > 0) {
+    RowVec rv = {LLVMBuildAdd(kb->b, base, kb_idx(kb, full * vl), ""), (int)rest, vec_mask(kb, vl, (int)rest)};
+    body(kb, &rv, ctx);
+  }
+}
+
+typedef struct {
+  Node *n;
+  int vl;
+  LLVMTypeRef vt;
+  LLVMValueRef acc;        // vector accumulator variable
+  LLVMValueRef mx, scale;  // row maximum (splat); the final pass's factor or shift (splat)
+} RowPass;
+
+static void max_pass(KB *kb, const RowVec *rv, void *ctx) {
+  RowPass *p = ctx;
+  LLVMValueRef x = vec_load(kb, kb->in[0], rv->at, p->vl, rv->valid);
+  if (rv->mask)
+    x = kb_select(kb, rv->mask, x, vec_splat(kb, LLVMConstReal(LLVMFloatTypeInContext(kb->ctx), -INFINITY), p->vl));
+  kb_set(kb, p->acc, kb_max(kb, DT_F32, kb_get(kb, p->vt, p->acc), x));
+}
+
+static void exp_pass(KB *kb, const RowVec *rv, void *ctx) {
+  RowPass *p = ctx;
+  LLVMValueRef x = vec_load(kb, kb->in[0], rv->at, p->vl, rv->valid);
+  LLVMValueRef e = math_exp(kb, DT_F32, LLVMBuildFSub(kb->b, x, p->mx, ""));
+  if (rv->mask)
+    e = kb_select(kb, rv->mask, e, LLVMConstNull(p->vt));
+  if (p->n->op->kind == OP_Softmax)
+    vec_store(kb, kb->out[0], rv->at, e, p->vl, rv->valid);
+  kb_set(kb, p->acc, LLVMBuildFAdd(kb->b, kb_get(kb, p->vt, p->acc), e, ""));
+}
+
+static void final_pass(KB *kb, const RowVec *rv, void *ctx) {
+  RowPass *p = ctx;
+  LLVMValueRef y = p->n->op->kind == OP_Softmax
+                       ? LLVMBuildFMul(kb->b, vec_load(kb, kb->out[0], rv->at, p->vl, rv->valid), p->scale, "")
+                       : LLVMBuildFSub(kb->b, vec_load(kb, kb->in[0], rv->at, p->vl, rv->valid), p->scale, "");
+  vec_store(kb, kb->out[0], rv->at, y, p->vl, rv->valid);
+}
+
+static void lower_softmax_rows(KB *kb, Node *n, const AxisSplit *s) {
+  int vl = vec_lanes(kb->cc);
+  LLVMTypeRef f32 = LLVMFloatTypeInContext(kb->ctx);
+  RowPass p = {.n = n, .vl = vl, .vt = vl > 1 ? LLVMVectorType(f32, (unsigned)vl) : f32};
+  Loop lo;
+  LLVMValueRef base = LLVMBuildMul(kb->b, kb_for(kb, &lo, s->outer), kb_idx(kb, s->len), "");
+  p.acc = kb_var(kb, p.vt, vec_splat(kb, LLVMConstReal(f32, -INFINITY), vl));
+  for_row_vectors(kb, base, s->len, vl, max_pass, &p);
+  LLVMValueRef mx = horizontal(kb, kb_get(kb, p.vt, p.acc), vl, true);
+  p.mx = vec_splat(kb, mx, vl);
+  kb_set(kb, p.acc, LLVMConstNull(p.vt));
+  for_row_vectors(kb, base, s->len, vl, exp_pass, &p);
+  LLVMValueRef sum = horizontal(kb, kb_get(kb, p.vt, p.acc), vl, false);
+  p.scale = vec_splat(kb, n->op->kind == OP_Softmax ? LLVMBuildFDiv(kb->b, LLVMConstReal(f32, 1.0), sum, "")
+                                                    : LLVMBuildFAdd(kb->b, mx, math_log(kb, DT_F32, sum), ""), vl);
+  for_row_vectors(kb, base, s->len, vl, final_pass, &p);
+  kb_end_for(kb, &lo);
+}
+
 void lower_softmax(KB *kb, Node *n) {
   const AxisSplit *s = n->priv;
+  if (s->inner == 1 && n->op->kind != OP_Hardmax && n->out[0]->dtype == DT_F32 && s->len > 0) {
+    lower_softmax_rows(kb, n, s);
+    return;
+  }
   DType dt = n->out[0]->dtype, ct = dtype_compute(dt);
   LLVMTypeRef t = kb_ctype(kb, ct);
   OpKind kind = n->op->kind;

@@ -121,6 +121,7 @@ static Result run_data_set(const ToolArgs *a, Toolchain *tc, const char *model, 
     edgecc_set_target_file(c, a->target_file);
   else if (a->target_name)
     edgecc_set_target(c, a->target_name);
+  edgecc_set_threads(c, edgecc_options(a->compiler)->threads);
   Result r = RESULT_FAIL;
   bool unsupported = false;
   Tensor *got;

@@ -21,7 +21,8 @@ static bool write_embedded(const char *dir, const char *path) {
   return fclose(fp) == 0 && ok;
 }
 
-static const char *runtime_sources[] = {"runtime/src/tensor.c", "runtime/src/text.c", "runtime/harness/harness.c"};
+static const char *runtime_sources[] = {"runtime/src/tensor.c", "runtime/src/text.c", "runtime/src/parallel.c",
+                                        "runtime/harness/harness.c"};
 
 // DIR/<base of SRC without .c>.o
 static void object_path(char *out, size_t size, const char *dir, const char *src) {
@@ -112,6 +113,7 @@ bool toolchain_link(Toolchain *tc, const char *workdir, const char *object, StrB
   }
   snprintf(prog, sizeof prog, "%s/model", workdir);
   argv[n++] = "-lm";
+  argv[n++] = "-lpthread";
   argv[n++] = "-o";
   argv[n++] = prog;
   argv[n] = NULL;

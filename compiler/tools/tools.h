@@ -70,8 +70,12 @@ int read_outputs(const char *workdir, Tensor **outs, Pool *pool, StrBuf *err);
 // Groups the compiled outputs (tensors named NAME, NAME[i]) into the model's outputs.
 bool group_outputs(const ModelSignature *sig, const Tensor *outs, int count, Datum *data, StrBuf *err);
 
-// run.c, check.c
+// The options set on a compiler handle (api.c), for tools that run the front end themselves.
+const Options *edgecc_options(edgecc_compiler_ref c);
+
+// run.c, check.c, bench.c
 int tool_run(ToolArgs *args);
 int tool_check(ToolArgs *args);
+int tool_bench(ToolArgs *args);
 
 #endif

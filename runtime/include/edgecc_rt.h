@@ -87,6 +87,11 @@ size_t edgecc_utf8_case(char *dst, const char *src, int32_t upper);
 int32_t edgecc_utf8_equal_folded(const char *text, const char *folded, int32_t upper);
 /* Every one of COUNT strings is non-NULL and at most MAX_LENGTH bytes long. */
 int32_t edgecc_strings_fit(const char *const *strings, size_t count, size_t max_length);
+/* Models compiled with --threads N for Linux targets split loops over N threads through this
+ * (runtime/src/parallel.c, link with -lpthread): BODY runs the iterations [begin, end) of
+ * [0, N) on thread WORKER (0 is the caller), for every part. Returns when all are done. */
+typedef void (*edgecc_loop_body)(void *ctx, int64_t begin, int64_t end, int64_t worker);
+void edgecc_parallel_for(edgecc_loop_body body, void *ctx, int64_t n, int32_t threads);
 
 #ifdef __cplusplus
 }

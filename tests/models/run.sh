@@ -1,6 +1,7 @@
 #!/bin/sh
-# run.sh EDGECC DATA_DIR [TARGET [PATTERN...]] — every generated model test (or those whose
-# folder names match the shell PATTERNs) must pass on TARGET, except those listed in
+# run.sh EDGECC DATA_DIR [TARGET [PATTERN|--OPTION=VALUE...]] — every generated model test (or
+# those whose folder names match the shell PATTERNs; --options go to `edgecc check`) must pass
+# on TARGET, except those listed in
 # expected_failures.TARGET.txt next to this script (with the reason); a listed test that
 # passes fails the run too (the list must shrink with the fix).
 set -eu
@@ -11,12 +12,15 @@ expected=$here/expected_failures.$target.txt
 [ -f "$expected" ] || expected=/dev/null
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
-if [ $# -gt 0 ]; then
-  dirs=$(for p in "$@"; do ls -d "$data"/$p 2>/dev/null || true; done)
-else
-  dirs=$(ls -d "$data"/*/)
-fi
-"$edgecc" check -target "$target" $dirs > "$results" || true
+options="" dirs=""
+for p in "$@"; do
+  case $p in
+  -*) options="$options $p" ;;
+  *) dirs="$dirs $(ls -d "$data"/$p 2>/dev/null || true)" ;;
+  esac
+done
+[ -n "$dirs" ] || dirs=$(ls -d "$data"/*/)
+"$edgecc" check -target "$target" $options $dirs > "$results" || true
 tail -n 1 "$results"
 awk -v target="$target" -v results="$results" '
   FILENAME != results { if ($0 !~ /^#/ && NF) listed[$1] = 1; next }

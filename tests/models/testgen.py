@@ -38,3 +38,25 @@ def save(name, op, inputs, outputs, opset, **attrs):
 
 def rng(seed):
     return np.random.default_rng(seed)
+
+
+def save_graph(name, nodes, inputs, outputs, initializers=(), opset=17):
+    """A multi-node model NAME: NODES (helper.make_node), INPUTS and OUTPUTS lists of
+    (name, array) as above, INITIALIZERS (name, array) pairs that become constant weights."""
+    def info(n, a):
+        return helper.make_tensor_value_info(n, mapping.NP_TYPE_TO_TENSOR_TYPE[np.asarray(a).dtype],
+                                             np.asarray(a).shape)
+
+    graph = helper.make_graph(nodes, name, [info(n, a) for n, a in inputs], [info(n, a) for n, a in outputs],
+                              [numpy_helper.from_array(np.asarray(a), n) for n, a in initializers])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    folder = os.path.join(OUT, name)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(os.path.join(folder, "test_data_set_0"))
+    with open(os.path.join(folder, "model.onnx"), "wb") as f:
+        f.write(model.SerializeToString())
+    for kind, tensors in (("input", inputs), ("output", outputs)):
+        for i, (n, a) in enumerate(tensors):
+            with open(os.path.join(folder, "test_data_set_0", f"{kind}_{i}.pb"), "wb") as f:
+                f.write(numpy_helper.from_array(np.asarray(a), n).SerializeToString())
