@@ -9,8 +9,12 @@
 
 //
 // TopK: the K largest (or smallest) elements along an axis and their indices, best first;
-// equal elements keep their order (the lower index first).
+// equal elements keep their order (the lower index first). K is an attribute (opset < 10) or
+// an input: known at compile time the outputs are static; a run-time K makes them dynamic,
+// bounded by the axis, their actual length K clamped into [0, axis length].
 //
+static bool topk_static(const Node *n) { return n->opset < 10 || n->in[1]->data; }
+
 static int64_t topk_k(Compiler *cc, Node *n) {
   if (n->opset < 10)
     return attr_int(n, "k", -1);
@@ -23,19 +27,40 @@ static int64_t topk_k(Compiler *cc, Node *n) {
 void infer_TopK(Compiler *cc, Node *n) {
   const Shape *x = &n->in[0]->shape;
   int axis = norm_axis(cc, n, attr_int(n, "axis", -1), x->rank);
-  int64_t k = topk_k(cc, n);
   if (n->in[0]->dtype == DT_STRING || n->in[0]->dtype == DT_BOOL)
     fatal_at(cc, n, "input of type %s is not supported", dtype_onnx_name(n->in[0]->dtype));
   if (n->nout != 2)
     fatal_at(cc, n, "expects two outputs (values, indices)");
+  if (!topk_static(n) && shape_numel(&n->in[1]->shape) != 1)
+    fatal_at(cc, n, "K must have one element");
+  int64_t k = topk_static(n) ? topk_k(cc, n) : x->dim[axis];
   if (k < 0 || k > x->dim[axis])
     fatal_at(cc, n, "K = %lld is out of range for an axis of %lld", (long long)k, (long long)x->dim[axis]);
   Shape s = *x;
   s.dim[axis] = k;
   set_output(n, 0, n->in[0]->dtype, s);
   set_output(n, 1, DT_I64, s);
+  for (int i = 0; i < 2 && !topk_static(n); i++)
+    if (n->out[i])
+      n->out[i]->dynamic = true;
   int64_t numel = shape_numel(&s);
   n->scratch = (n->out[0] ? 0 : dtype_size(n->in[0]->dtype) * numel) + (n->out[1] ? 0 : 8 * numel);
+}
+
+// K in [0, LEN] as an index: the constant, or the run-time input clamped (with the outputs'
+// actual dims written for the entry point).
+static LLVMValueRef topk_k_value(KB *kb, Node *n, int axis, int64_t len) {
+  if (topk_static(n))
+    return kb_idx(kb, topk_k(kb->cc, n));
+  Value *kv = n->in[1];
+  LLVMValueRef k = LLVMBuildIntCast2(kb->b, kb_convert(kb, kb_load(kb, kv->dtype, kb->in[1], kb_idx(kb, 0)), kv->dtype, DT_I64),
+                                     kb->t_idx, 1, "");
+  k = kb_min(kb, DT_I64, kb_max(kb, DT_I64, k, kb_idx(kb, 0)), kb_idx(kb, len));
+  RtShape s = kb_shape_const(kb, &n->out[0]->shape);
+  s.dim[axis] = k;
+  kb_set_out_shape(kb, 0, &s);
+  kb_set_out_shape(kb, 1, &s);
+  return k;
 }
 
 // Emits `if (v is better than w)` per `largest`: strictly, so ties keep the earlier element.
@@ -46,35 +71,39 @@ static LLVMValueRef better(KB *kb, DType ct, bool largest, LLVMValueRef v, LLVMV
 void lower_TopK(KB *kb, Node *n) {
   const Shape *x = &n->in[0]->shape;
   int axis = norm_axis(kb->cc, n, attr_int(n, "axis", -1), x->rank);
-  int64_t k = topk_k(kb->cc, n);
-  if (k == 0 || shape_numel(x) == 0)
+  int64_t len = x->dim[axis], bound = n->out[0] ? n->out[0]->shape.dim[axis] : n->out[1]->shape.dim[axis];
+  LLVMValueRef k = topk_k_value(kb, n, axis, len);
+  if (bound == 0 || shape_numel(x) == 0)
     return;
   bool largest = attr_int(n, "largest", 1);
   DType dt = n->in[0]->dtype, ct = dtype_compute(dt);
-  int64_t outer = 1, inner = 1, len = x->dim[axis];
+  int64_t outer = 1, inner = 1;
   for (int d = 0; d < axis; d++)
     outer *= x->dim[d];
   for (int d = axis + 1; d < x->rank; d++)
     inner *= x->dim[d];
-  // The kept elements live in the outputs, or in scratch for an output not requested.
+  // The kept elements live in the outputs (compact with the actual K), or in scratch for an
+  // output not requested.
   LLVMValueRef vals = n->out[0] ? kb->out[0] : kb->scratch;
-  LLVMValueRef idxs = n->out[1] ? kb->out[1] : n->out[0] ? kb->scratch : kb_gep(kb, dt, kb->scratch, kb_idx(kb, outer * k * inner));
+  LLVMValueRef idxs = n->out[1] ? kb->out[1] : n->out[0] ? kb->scratch : kb_gep(kb, dt, kb->scratch, kb_idx(kb, outer * bound * inner));
+  IfBlock any;
+  kb_if(kb, &any, LLVMBuildICmp(kb->b, LLVMIntSGT, k, kb_idx(kb, 0), ""));
   Loop lo, li, lj, lq;
   LLVMValueRef o = kb_for(kb, &lo, outer), in = kb_for(kb, &li, inner);
   LLVMValueRef src = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, kb_idx(kb, len * inner), ""), in, "");
-  LLVMValueRef dst = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, kb_idx(kb, k * inner), ""), in, "");
+  LLVMValueRef dst = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, LLVMBuildMul(kb->b, k, kb_idx(kb, inner), ""), ""), in, "");
 #define SRC(j) LLVMBuildAdd(kb->b, src, LLVMBuildMul(kb->b, j, kb_idx(kb, inner), ""), "")
 #define DST(q) LLVMBuildAdd(kb->b, dst, LLVMBuildMul(kb->b, q, kb_idx(kb, inner), ""), "")
   LLVMValueRef count = kb_var(kb, kb->t_idx, kb_idx(kb, 0));
   LLVMValueRef j = kb_for(kb, &lj, len);
   LLVMValueRef v = kb_load(kb, dt, kb->in[0], SRC(j));
   LLVMValueRef c = kb_get(kb, kb->t_idx, count);
-  LLVMValueRef full = LLVMBuildICmp(kb->b, LLVMIntEQ, c, kb_idx(kb, k), "");
+  LLVMValueRef full = LLVMBuildICmp(kb->b, LLVMIntEQ, c, k, "");
   LLVMValueRef worst = kb_load(kb, dt, vals, DST(kb_max(kb, DT_I64, LLVMBuildSub(kb->b, c, kb_idx(kb, 1), ""), kb_idx(kb, 0))));
   IfBlock keep;
   kb_if(kb, &keep, LLVMBuildOr(kb->b, LLVMBuildNot(kb->b, full, ""), better(kb, ct, largest, v, worst), ""));
   // Insert v: from the last slot down, shift worse elements back until v's place is found.
-  LLVMValueRef top = kb_select(kb, full, kb_idx(kb, k - 1), c);
+  LLVMValueRef top = kb_select(kb, full, LLVMBuildSub(kb->b, k, kb_idx(kb, 1), ""), c);
   LLVMValueRef placed = kb_var(kb, LLVMInt1TypeInContext(kb->ctx), LLVMConstInt(LLVMInt1TypeInContext(kb->ctx), 0, 0));
   LLVMValueRef step = kb_for_v(kb, &lq, kb_idx(kb, 0), LLVMBuildAdd(kb->b, top, kb_idx(kb, 1), ""), 1);
   LLVMValueRef q = LLVMBuildSub(kb->b, top, step, "");
@@ -98,6 +127,7 @@ void lower_TopK(KB *kb, Node *n) {
   kb_end_for(kb, &lj);
   kb_end_for(kb, &li);
   kb_end_for(kb, &lo);
+  kb_end_if(kb, &any);
 #undef SRC
 #undef DST
 }

@@ -185,10 +185,27 @@ def topk_ties(root):
          [("k", np.array([k], dtype=np.int64))])
 
 
+def topk_runtime_k(root):
+    """TopK whose K is computed from the data (the count of positive entries of m), so it is
+    known only at run time: the outputs are dynamic, bounded by the axis; K is also an output,
+    so the input m is data and stays a run-time input."""
+    x = np.array([[3, 1, 4, 1, 5, 9], [2, 6, 5, 3, 5, 8]], dtype=np.float32)
+    m = np.array([1, -1, 2, 3], dtype=np.float32)
+    k = int((m > 0).sum())
+    nodes = [helper.make_node("Greater", ["m", "zero"], ["pos"]),
+             helper.make_node("Cast", ["pos"], ["posi"], to=TensorProto.INT64),
+             helper.make_node("ReduceSum", ["posi"], ["k"], keepdims=1),
+             helper.make_node("TopK", ["x", "k"], ["v", "i"], axis=1)]
+    idx = np.argsort(-x, axis=1, kind="stable")[:, :k]
+    save(root, "topk_runtime_k", nodes, [("x", x), ("m", m)],
+         [("v", np.take_along_axis(x, idx, 1)), ("i", idx.astype(np.int64)), ("k", np.array([k], dtype=np.int64))],
+         [("zero", np.array(0, dtype=np.float32))])
+
+
 def main():
     models = sys.argv[1]
     for gen in (nonzero_gathernd, compress_nonzero, nonzero_eltwise, unique_gather, compress_sigmoid, nms_boxes,
-                nonzero_folded, scatter_reductions, topk_ties):
+                nonzero_folded, scatter_reductions, topk_ties, topk_runtime_k):
         gen(models)
 
 
