@@ -171,6 +171,31 @@ static LLVMValueRef narrow_int4(KB *kb, LLVMValueRef v, DType to, bool saturate)
   return LLVMBuildAShr(kb->b, LLVMBuildShl(kb->b, v, four, ""), four, "");
 }
 
+// Float V to an integer type narrower than 32 bits, saturated (NaN -> 0): clamped into TO's
+// range while still a float (its bounds are exact floats), then converted. Same result as
+// llvm.fpto[su]i.sat, which the x86 backend scalarizes for vectors.
+static LLVMValueRef float_to_narrow(KB *kb, LLVMValueRef v, DType to) {
+  LLVMTypeRef vt = LLVMTypeOf(v), i32 = LLVMInt32TypeInContext(kb->ctx), tt = kb_ctype(kb, to);
+  bool vector = LLVMGetTypeKind(vt) == LLVMVectorTypeKind;
+  unsigned lanes = vector ? LLVMGetVectorSize(vt) : 1;
+  LLVMTypeRef et = vector ? LLVMGetElementType(vt) : vt;
+  int64_t lo = to == DT_I4 ? -8 : dtype_is_signed(to) ? -(1LL << (8 * dtype_size(to) - 1)) : 0;
+  int64_t hi = to == DT_I4 ? 7 : to == DT_U4 ? 15 : dtype_is_signed(to) ? (1LL << (8 * dtype_size(to) - 1)) - 1 : (1LL << (8 * dtype_size(to))) - 1;
+  LLVMValueRef c[3] = {LLVMConstReal(et, (double)lo), LLVMConstReal(et, (double)hi), LLVMConstReal(et, 0)};
+  for (int i = 0; i < 3 && vector; i++) {
+    LLVMValueRef *splat = pool_alloc(&kb->cc->pool, sizeof(LLVMValueRef) * lanes);
+    for (unsigned l = 0; l < lanes; l++)
+      splat[l] = c[i];
+    c[i] = LLVMConstVector(splat, lanes);
+  }
+  LLVMBuilderRef b = kb->b;
+  v = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealUNO, v, v, ""), c[2], v, "");
+  v = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, v, c[0], ""), c[0], v, "");
+  v = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, v, c[1], ""), c[1], v, "");
+  v = LLVMBuildFPToSI(b, v, vector ? LLVMVectorType(i32, lanes) : i32, "");
+  return LLVMBuildTrunc(b, v, vector ? LLVMVectorType(tt, lanes) : tt, "");
+}
+
 // Conversion between compute types with ONNX Cast semantics (float -> int truncates toward
 // zero; out-of-range results are unspecified by ONNX, we saturate like the hardware would not,
 // so use the plain instructions; bool is != 0).
@@ -188,6 +213,8 @@ LLVMValueRef kb_convert(KB *kb, LLVMValueRef v, DType from, DType to) {
     return tf ? LLVMBuildUIToFP(kb->b, v, tt, "") : LLVMBuildZExt(kb->b, v, tt, "");
   if (ff && tf)
     return LLVMBuildFPCast(kb->b, v, tt, "");
+  if (ff && dtype_size(to) < 4)
+    return float_to_narrow(kb, v, to);
   if (ff) {
     // Saturating conversion: defined for every input (NaN -> 0), so folding and hardware agree.
     const char *name = dtype_is_signed(to) ? "llvm.fptosi.sat" : "llvm.fptoui.sat";

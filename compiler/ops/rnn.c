@@ -2,7 +2,14 @@
 // directions (forward, reverse, bidirectional), both layouts, per-batch sequence lengths,
 // initial states, peepholes, clip, input_forget, linear_before_reset and the configurable
 // activation functions with their alpha/beta.
+//
+// With constant float32 W and R (exported models) the products run on the GEMM engine, their
+// weights packed at compile time: the input projection of every time step at once, before
+// the recurrence (X [steps x batch, input] times W^T), then at each step the whole batch's
+// hidden state times R^T. The gate math reads both results. Otherwise (weights computed at
+// run time, other float types) each gate row is a dot product per step.
 #include "../compiler.h"
+#include "gemm_kernel.h"
 #include "ops.h"
 
 #include <ctype.h>
@@ -61,6 +68,7 @@ typedef struct {
   float clip;              // 0: no clipping
   bool input_forget;       // LSTM: forget gate = 1 - input gate
   bool linear_before_reset; // GRU: apply R_h before multiplying by the reset gate
+  bool engine;             // W and R constant f32: products on the GEMM engine
 } RnnParams;
 
 //
@@ -166,8 +174,10 @@ static void infer_recurrent(Compiler *cc, Node *n, int gates) {
   if (gates == 4)
     set_output(n, OUT_Y_C, dt, shape_of(3, state));
   // Scratch, in the compute type: hidden and cell state of every batch entry, the gate
-  // pre-activations from X and from H, and GRU's reset-gated hidden state.
-  int64_t elems = 2 * B * H + 2 * G * H + H;
+  // pre-activations from X and from H, and GRU's reset-gated hidden state; on the engine,
+  // those of the whole batch, and the X part of every time step.
+  p->engine = dt == DT_F32 && n->in[IN_W]->data && n->in[IN_R]->data;
+  int64_t elems = p->engine ? 2 * B * H + B * G * H + B * H + p->seq * B * G * H : 2 * B * H + 2 * G * H + H;
   n->scratch = elems * dtype_size(dtype_compute(dt));
   n->priv = p;
 }
@@ -302,10 +312,9 @@ static LLVMValueRef peephole(KB *kb, const Cell *c, int which, LLVMValueRef j, L
 }
 
 // GRU: z and r overwrite their X parts; the candidate needs r at every index first.
-static void gru_update(KB *kb, const Cell *c, LLVMValueRef h0) {
-  const RnnParams *p = c->p;
+static void gru_gates(KB *kb, const Cell *c, LLVMValueRef h0) {
   DType ct = c->ct;
-  int64_t H = p->hidden;
+  int64_t H = c->p->hidden;
   Loop lj;
   LLVMValueRef j = kb_for(kb, &lj, H);
   LLVMValueRef z = gate(kb, c, 0, j, NULL, 0), r = gate(kb, c, 1, j, NULL, 0);
@@ -314,9 +323,15 @@ static void gru_update(KB *kb, const Cell *c, LLVMValueRef h0) {
   LLVMValueRef hv = kb_load(kb, ct, c->h, LLVMBuildNSWAdd(kb->b, h0, j, ""));
   kb_store(kb, ct, c->rh, j, kb_mul(kb, ct, r, hv));
   kb_end_for(kb, &lj);
-  if (!p->linear_before_reset) // R_h multiplies the reset-gated state
-    gate_rows(kb, c, IN_R, c->gh, ct, c->rh, kb_idx(kb, 0), 2 * H, 3 * H);
-  j = kb_for(kb, &lj, H);
+}
+
+// The candidate and the new state, once the H part of the candidate's row is in gh.
+static void gru_candidate(KB *kb, const Cell *c, LLVMValueRef h0) {
+  const RnnParams *p = c->p;
+  DType ct = c->ct;
+  int64_t H = p->hidden;
+  Loop lj;
+  LLVMValueRef z, r, j = kb_for(kb, &lj, H);
   z = kb_load(kb, ct, c->gx, j);
   r = kb_load(kb, ct, c->gx, LLVMBuildNSWAdd(kb->b, j, kb_idx(kb, H), ""));
   LLVMValueRef row = LLVMBuildNSWAdd(kb->b, j, kb_idx(kb, 2 * H), "");
@@ -329,6 +344,14 @@ static void gru_update(KB *kb, const Cell *c, LLVMValueRef h0) {
   LLVMValueRef keep = kb_mul(kb, ct, z, kb_load(kb, ct, c->h, hi));
   kb_store(kb, ct, c->h, hi, kb_fma(kb, ct, kb_sub(kb, ct, kb_const(kb, ct, 1.0), z), cand, keep));
   kb_end_for(kb, &lj);
+}
+
+static void gru_update(KB *kb, const Cell *c, LLVMValueRef h0) {
+  int64_t H = c->p->hidden;
+  gru_gates(kb, c, h0);
+  if (!c->p->linear_before_reset) // R_h multiplies the reset-gated state
+    gate_rows(kb, c, IN_R, c->gh, c->ct, c->rh, kb_idx(kb, 0), 2 * H, 3 * H);
+  gru_candidate(kb, c, h0);
 }
 
 // LSTM, gates i o f c; the output gate's peephole sees the new cell state.
@@ -350,24 +373,29 @@ static void lstm_update(KB *kb, const Cell *c, LLVMValueRef h0) {
   kb_end_for(kb, &lj);
 }
 
+static void rnn_update(KB *kb, const Cell *c, LLVMValueRef h0) {
+  Loop lj;
+  LLVMValueRef j = kb_for(kb, &lj, c->p->hidden);
+  kb_store(kb, c->ct, c->h, LLVMBuildNSWAdd(kb->b, h0, j, ""), gate(kb, c, 0, j, NULL, 0));
+  kb_end_for(kb, &lj);
+}
+
+// GRU with the reset gate applied before R_h: the product of R_h waits for r.
+static bool gru_reset_first(const RnnParams *p) { return p->gates == 3 && !p->linear_before_reset; }
+
 // One time step of the batch entry whose state starts at H0 in the scratch; its input row
 // starts at X0.
 static void step(KB *kb, const Cell *c, LLVMValueRef x0, LLVMValueRef h0) {
   const RnnParams *p = c->p;
   int64_t H = p->hidden, G = p->gates;
-  bool gru_reset_first = G == 3 && !p->linear_before_reset;
   gate_rows(kb, c, IN_W, c->gx, c->dt, kb->in[IN_X], x0, 0, G * H);
-  gate_rows(kb, c, IN_R, c->gh, c->ct, c->h, h0, 0, gru_reset_first ? 2 * H : G * H);
-  if (G == 3) {
+  gate_rows(kb, c, IN_R, c->gh, c->ct, c->h, h0, 0, gru_reset_first(p) ? 2 * H : G * H);
+  if (G == 3)
     gru_update(kb, c, h0);
-  } else if (G == 4) {
+  else if (G == 4)
     lstm_update(kb, c, h0);
-  } else {
-    Loop lj;
-    LLVMValueRef j = kb_for(kb, &lj, H);
-    kb_store(kb, c->ct, c->h, LLVMBuildNSWAdd(kb->b, h0, j, ""), gate(kb, c, 0, j, NULL, 0));
-    kb_end_for(kb, &lj);
-  }
+  else
+    rnn_update(kb, c, h0);
 }
 
 // state[b] = initial (or 0) for every batch entry.
@@ -400,6 +428,18 @@ static LLVMValueRef seq_len(KB *kb, const Cell *c, LLVMValueRef b) {
   return kb_min(kb, DT_I64, kb_max(kb, DT_I64, len, kb_idx(kb, 0)), kb_idx(kb, c->p->seq));
 }
 
+// The final states into Y_h and Y_c.
+static void store_states(KB *kb, Node *n, const Cell *c) {
+  for (int o = OUT_Y_H; o <= OUT_Y_C && o < n->nout; o++) {
+    if (!n->out[o])
+      continue;
+    Loop lb;
+    LLVMValueRef b = kb_for(kb, &lb, c->p->batch);
+    store_row(kb, c, kb->out[o], state_offset(kb, c, b), o == OUT_Y_H ? c->h : c->c, ix(kb, b, c->p->hidden, kb_idx(kb, 0)));
+    kb_end_for(kb, &lb);
+  }
+}
+
 static void lower_direction(KB *kb, Node *n, Cell *c) {
   const RnnParams *p = c->p;
   init_state(kb, c, c->h, IN_INITIAL_H);
@@ -422,26 +462,129 @@ static void lower_direction(KB *kb, Node *n, Cell *c) {
   kb_end_if(kb, &valid);
   kb_end_for(kb, &lb);
   kb_end_for(kb, &lt);
-  for (int o = OUT_Y_H; o <= OUT_Y_C && o < n->nout; o++) {
-    if (!n->out[o])
-      continue;
-    b = kb_for(kb, &lb, p->batch);
-    store_row(kb, c, kb->out[o], state_offset(kb, c, b), o == OUT_Y_H ? c->h : c->c, ix(kb, b, p->hidden, kb_idx(kb, 0)));
-    kb_end_for(kb, &lb);
+  store_states(kb, n, c);
+}
+
+//
+// On the GEMM engine (p->engine)
+//
+// The bias of direction D's X part (WHICH 0) or H part (1), columns from COL0, if B is given.
+static void engine_bias(KB *kb, const Cell *c, int which, int64_t col0, GemmArgs *g) {
+  if (!node_input(kb->node, IN_B))
+    return;
+  g->bias_kind = GEMM_BIAS_COL;
+  g->bias = kb_gep(kb, DT_F32, kb->in[IN_B], kb_idx(kb, (2 * c->d + which) * c->p->gates * c->p->hidden + col0));
+}
+
+// Rows of direction D's weight matrix M (IN_W or IN_R: [gates * hidden, len]) from ROW0 on,
+// NCOLS of them, as the packed right operand (M^T: len x ncols) of a product.
+static void engine_weights(KB *kb, const Cell *c, int m, int64_t row0, int64_t ncols, GemmArgs *g) {
+  const RnnParams *p = c->p;
+  int64_t len = m == IN_W ? p->input : p->hidden, count;
+  const float *w = (const float *)kb->node->in[m]->data + (c->d * p->gates * p->hidden + row0) * len;
+  float *packed = gemm_pack_b(&kb->cc->pool, w, 1, len, len, ncols, g->tile, &count);
+  g->b = gemm_constant(kb, packed, count);
+  g->b_packed = true;
+}
+
+// X's row of time step T, batch entry B (also the row of its X part in gx).
+static LLVMValueRef x_row(KB *kb, const Cell *c, LLVMValueRef t, LLVMValueRef b) {
+  const RnnParams *p = c->p;
+  return p->batch_major ? ix(kb, b, p->seq, t) : ix(kb, t, p->batch, b);
+}
+
+// gx[row] = X[row] . W^T + Wb for every time step and batch entry: one product.
+static void engine_inputs(KB *kb, const Cell *c, LLVMValueRef gx) {
+  const RnnParams *p = c->p;
+  int64_t GH = p->gates * p->hidden;
+  GemmArgs g = {.M = p->seq * p->batch, .N = GH, .K = p->input, .a = kb->in[IN_X], .a_rs = p->input, .a_cs = 1,
+                .c = gx, .c_rs = GH, .alpha = 1};
+  g.tile = gemm_choose_tile(kb->cc, g.M, g.N);
+  engine_weights(kb, c, IN_W, 0, GH, &g);
+  engine_bias(kb, c, 0, 0, &g);
+  gemm_emit(kb, &g);
+}
+
+// gh[b, col0 + j] = STATE[b] . R[col0 + j]^T + Rb for the whole batch, NCOLS columns.
+static void engine_recurrent(KB *kb, const Cell *c, LLVMValueRef state, LLVMValueRef gh, int64_t col0, int64_t ncols) {
+  const RnnParams *p = c->p;
+  int64_t GH = p->gates * p->hidden;
+  GemmArgs g = {.M = p->batch, .N = ncols, .K = p->hidden, .a = state, .a_rs = p->hidden, .a_cs = 1,
+                .c = kb_gep(kb, DT_F32, gh, kb_idx(kb, col0)), .c_rs = GH, .alpha = 1};
+  g.tile = gemm_choose_tile(kb->cc, g.M, g.N);
+  engine_weights(kb, c, IN_R, col0, ncols, &g);
+  engine_bias(kb, c, 1, col0, &g);
+  gemm_emit(kb, &g);
+}
+
+typedef void CellFn(KB *kb, const Cell *c, LLVMValueRef h0);
+
+// For each batch entry whose sequence covers loop step T: CELL on its rows (its X part in GX
+// at its time step, its H part in GH); with Y, its new state into Y or, past its sequence's
+// end, zeros.
+static void engine_entries(KB *kb, Node *n, const Cell *c, LLVMValueRef t, LLVMValueRef gx, LLVMValueRef gh,
+                           LLVMValueRef rh, CellFn *cell, bool store_y) {
+  const RnnParams *p = c->p;
+  int64_t GH = p->gates * p->hidden;
+  Loop lb;
+  LLVMValueRef b = kb_for(kb, &lb, p->batch);
+  LLVMValueRef len = seq_len(kb, c, b), h0 = ix(kb, b, p->hidden, kb_idx(kb, 0));
+  IfBlock valid;
+  kb_if(kb, &valid, LLVMBuildICmp(kb->b, LLVMIntSLT, t, len, ""));
+  LLVMValueRef tt = c->backwards ? LLVMBuildNSWSub(kb->b, LLVMBuildNSWSub(kb->b, len, kb_idx(kb, 1), ""), t, "") : t;
+  Cell e = *c;
+  e.gx = kb_gep(kb, DT_F32, gx, ix(kb, x_row(kb, c, tt, b), GH, kb_idx(kb, 0)));
+  e.gh = kb_gep(kb, DT_F32, gh, ix(kb, b, GH, kb_idx(kb, 0)));
+  e.rh = kb_gep(kb, DT_F32, rh, h0);
+  cell(kb, &e, h0);
+  if (store_y && n->out[OUT_Y])
+    store_row(kb, c, kb->out[OUT_Y], y_offset(kb, c, tt, b), c->h, h0);
+  if (store_y && n->out[OUT_Y]) {
+    kb_else(kb, &valid);
+    store_row(kb, c, kb->out[OUT_Y], y_offset(kb, c, t, b), NULL, NULL);
   }
+  kb_end_if(kb, &valid);
+  kb_end_for(kb, &lb);
+}
+
+static void lower_direction_engine(KB *kb, Node *n, Cell *c, LLVMValueRef gh, LLVMValueRef gx) {
+  const RnnParams *p = c->p;
+  int64_t H = p->hidden, G = p->gates;
+  init_state(kb, c, c->h, IN_INITIAL_H);
+  if (G == 4)
+    init_state(kb, c, c->c, IN_INITIAL_C);
+  engine_inputs(kb, c, gx);
+  Loop lt;
+  LLVMValueRef t = kb_for(kb, &lt, p->seq);
+  engine_recurrent(kb, c, c->h, gh, 0, gru_reset_first(p) ? 2 * H : G * H);
+  if (gru_reset_first(p)) { // r first, then R_h times the reset-gated state
+    engine_entries(kb, n, c, t, gx, gh, c->rh, gru_gates, false);
+    engine_recurrent(kb, c, c->rh, gh, 2 * H, H);
+  }
+  CellFn *cell = G == 4 ? lstm_update : G == 1 ? rnn_update : gru_reset_first(p) ? gru_candidate : gru_update;
+  engine_entries(kb, n, c, t, gx, gh, c->rh, cell, true);
+  kb_end_for(kb, &lt);
+  store_states(kb, n, c);
 }
 
 void lower_recurrent(KB *kb, Node *n) {
   const RnnParams *p = n->priv;
   Cell c = {.p = p, .dt = n->in[IN_X]->dtype, .ct = dtype_compute(n->in[IN_X]->dtype)};
   int64_t BH = p->batch * p->hidden, GH = p->gates * p->hidden;
+  // h, c, then per step: [gx, gh, rh] of one batch entry, or on the engine [gh, rh] of the
+  // whole batch and gx of every step
   c.h = kb->scratch;
   c.c = kb_gep(kb, c.ct, kb->scratch, kb_idx(kb, BH));
+  LLVMValueRef gh = kb_gep(kb, c.ct, kb->scratch, kb_idx(kb, 2 * BH));
+  LLVMValueRef gx = kb_gep(kb, c.ct, kb->scratch, kb_idx(kb, 3 * BH + p->batch * GH));
   c.gx = kb_gep(kb, c.ct, kb->scratch, kb_idx(kb, 2 * BH));
   c.gh = kb_gep(kb, c.ct, kb->scratch, kb_idx(kb, 2 * BH + GH));
-  c.rh = kb_gep(kb, c.ct, kb->scratch, kb_idx(kb, 2 * BH + 2 * GH));
+  c.rh = kb_gep(kb, c.ct, kb->scratch, kb_idx(kb, p->engine ? 2 * BH + p->batch * GH : 2 * BH + 2 * GH));
   for (c.d = 0; c.d < p->ndir; c.d++) {
     c.backwards = p->reverse || c.d == 1;
-    lower_direction(kb, n, &c);
+    if (p->engine)
+      lower_direction_engine(kb, n, &c, gh, gx);
+    else
+      lower_direction(kb, n, &c);
   }
 }

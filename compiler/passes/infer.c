@@ -6,7 +6,8 @@
 #include <string.h>
 
 // Folding a node whose output is much larger than its inputs would bloat .rodata
-// (ConstantOfShape of a big zero tensor); such nodes run at startup instead.
+// (ConstantOfShape of a big zero tensor); such nodes run at startup instead. A node whose
+// output is no larger than its inputs (QuantizeLinear of float weights) always folds.
 #define FOLD_MAX_BYTES (1 << 20)
 
 // Every input tensor (sequence members included) is a constant.
@@ -43,7 +44,7 @@ static bool worth_folding(Compiler *cc, const Node *n) {
         return false;
       out_bytes += value_bytes(n->out[i]);
     }
-  return out_bytes <= FOLD_MAX_BYTES && out_bytes <= 4 * in_bytes + 4096;
+  return out_bytes <= in_bytes || (out_bytes <= FOLD_MAX_BYTES && out_bytes <= 4 * in_bytes + 4096);
 }
 
 static void reparent_subgraphs(Graph *from, Graph *to) {

@@ -670,7 +670,8 @@ static const float *const_bias(Compiler *cc, Value *b, int64_t N, float beta) {
 static bool rewrite_weights(Compiler *cc, Graph *g, Node *n) {
   OpKind kind = n->op->kind;
   Value *x = n->in[0], *wf = n->in[1], *b = kind == OP_MatMul ? NULL : node_input(n, 2);
-  if (!dtype_is_float(x->dtype) || !wf->data || (b && (!b->data || !dtype_is_float(b->dtype))))
+  // (WF itself may be unfolded: the DequantizeLinear of large weights stays a node)
+  if (!dtype_is_float(x->dtype) || (b && (!b->data || !dtype_is_float(b->dtype))))
     return false;
   WAccess *a = pool_alloc(&cc->pool, sizeof *a);
   WLinearSpec s = {.src = n, .x = x, .groups = 1, .weight = weight_at, .ctx = a};

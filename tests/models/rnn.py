@@ -1,6 +1,8 @@
 # rnn.py — RNN, GRU and LSTM cases the ONNX node tests do not cover: reverse and
 # bidirectional directions, both layouts, sequence_lens, initial states, every output,
 # activations with alpha/beta, clip, input_forget, linear_before_reset, double and float16.
+# Cases with constant weights (initializers, as exported models have them) run the products on
+# the GEMM engine; their sizes cross its tile and panel edges.
 import numpy as np
 from onnx import helper
 
@@ -99,7 +101,7 @@ def reference(kind, X, W, R, B, lens, h0, c0, P, direction, layout, acts, clip, 
 
 def case(name, kind, T=4, N=3, I=5, H=4, direction="forward", layout=0, lens=None, initial=False,
          bias=True, peep=False, act_names=None, alphas=(), betas=(), clip=None, input_forget=0, lbr=0,
-         dtype=np.float32, outputs=("Y", "Y_h", "Y_c"), opset=14):
+         dtype=np.float32, outputs=("Y", "Y_h", "Y_c"), opset=14, const=False):
     G = {"RNN": 1, "GRU": 3, "LSTM": 4}[kind]
     D = 2 if direction == "bidirectional" else 1
     X = rng.uniform(-1, 1, (N, T, I) if layout else (T, N, I)).astype(dtype)
@@ -140,8 +142,10 @@ def case(name, kind, T=4, N=3, I=5, H=4, direction="forward", layout=0, lens=Non
     out_names = [o for o in ("Y", "Y_h", "Y_c")[:3 if kind == "LSTM" else 2]]
     node = helper.make_node(kind, [n if v is not None else "" for n, v in ins],
                             [o if o in outputs else "" for o in out_names], **attrs)
-    save(name, [node], [(n, v) for n, v in ins if v is not None],
-         [(o, all_outs[o].astype(dtype)) for o in out_names if o in outputs], opset)
+    weights = ("W", "R", "B") if const else ()
+    save(name, [node], [(n, v) for n, v in ins if v is not None and n not in weights],
+         [(o, all_outs[o].astype(dtype)) for o in out_names if o in outputs], opset,
+         initializers=[(n, v) for n, v in ins if v is not None and n in weights])
 
 
 for kind in ("RNN", "GRU", "LSTM"):
@@ -167,3 +171,19 @@ case("lstm_activations", "LSTM", act_names=["Sigmoid", "Elu", "Softplus"], alpha
 case("lstm_thresholded_relu", "LSTM", act_names=["HardSigmoid", "ThresholdedRelu", "Tanh"], alphas=[0.3, 0.1])
 case("lstm_input_forget_peepholes", "LSTM", input_forget=1, peep=True, initial=True)
 case("lstm_y_c_only", "LSTM", direction="reverse", initial=True, peep=True, outputs=("Y_c",))
+
+# Constant weights: the GEMM engine path. Hidden sizes below, at and above a vector (16 lanes
+# on AVX-512, 4 on NEON), inputs of several lengths, batches of 1 and more.
+for kind in ("RNN", "GRU", "LSTM"):
+    k = kind.lower()
+    case(f"{k}_const", kind, T=5, N=1, I=7, H=19, const=True)
+    case(f"{k}_const_bidirectional", kind, T=6, N=3, I=16, H=33, direction="bidirectional", initial=True,
+         peep=kind == "LSTM", const=True)
+    case(f"{k}_const_seq_lens_layout1", kind, T=5, N=3, I=4, H=8, direction="reverse", layout=1, lens=[2, 5, 0],
+         initial=True, const=True)
+    case(f"{k}_const_seq_lens", kind, T=4, N=3, I=6, H=5, direction="bidirectional", lens=[4, 1, 3], const=True)
+    case(f"{k}_const_no_bias_clip", kind, T=3, N=2, I=3, H=16, bias=False, clip=0.4, const=True, outputs=("Y",))
+case("gru_const_linear_before_reset", "GRU", T=5, N=2, I=9, H=21, direction="bidirectional", lbr=1, initial=True,
+     const=True)
+case("lstm_const_input_forget", "LSTM", T=4, N=2, I=5, H=12, input_forget=1, peep=True, const=True)
+case("lstm_const_large", "LSTM", T=12, N=1, I=40, H=64, const=True)
