@@ -192,6 +192,7 @@ Graph *compile_front(Compiler *cc, const char *model_path) {
   Graph *g = load_model(cc, model_path);
   stage_done(cc, "load", &t);
   check_supported(cc, g);
+  lint_initializers(cc, g);
   bind_inputs(cc, g);
   infer_graph(cc, g);
   stage_done(cc, "infer+fold", &t);

@@ -599,7 +599,8 @@ void note_stack_size(Compiler *cc, const char *llvm_message); // from LLVM's dia
 //
 // passes/lint.c — warnings about suspicious models
 //
-void lint_model(Compiler *cc, Graph *g);
+void lint_initializers(Compiler *cc, Graph *g); // as loaded: initializers no node uses
+void lint_model(Compiler *cc, Graph *g);        // after inference; -Werror applies here
 
 //
 // codegen/jit.c — in-process evaluation of lowered nodes (constant folding)

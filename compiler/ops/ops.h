@@ -147,7 +147,7 @@ LowerFn lower_cast_text;
 // strcmp of two C strings (i32: negative, zero, positive; bytes unsigned), and == as an i1.
 LLVMValueRef text_compare(KB *kb, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef text_equal(KB *kb, LLVMValueRef a, LLVMValueRef b);
-// What a compressed-weight kernel does, for --report: the first member of the plans of QGemm,
+// What a compressed-weight kernel does, for --report: the first member of the plans of QMatMul,
 // QConv, WGemm and WConv (kernel_stats gives it, NULL for other nodes).
 typedef struct {
   int64_t macs;
@@ -156,7 +156,7 @@ typedef struct {
 } KernelStats;
 const KernelStats *kernel_stats(const Node *n);
 
-// qgemm.c — the integer microkernel shared by QGemm and QConv (see the file's comment)
+// qgemm.c — the integer microkernel shared by QMatMul and QConv (see the file's comment)
 typedef enum { QDOT_WIDEN, QDOT_VNNI, QDOT_SDOT, QDOT_UDOT } QDotKind;
 typedef struct {
   QDotKind dot;
@@ -249,11 +249,15 @@ QStoreFn qcore_store;
 void *qcore_store_ctx(KB *kb, Node *n, const QCore *c, LLVMValueRef pcol, LLVMValueRef y, int64_t row_stride,
                       int64_t col_stride);
 LLVMValueRef qrow_sum(KB *kb, const QCore *c, LLVMValueRef row, int64_t count, bool flip);
-// The QGemm node computing S as [M, K] x [K, N] (NULL when int32 cannot hold its offsets).
+// The QMatMul node computing S as [M, K] x [K, N] (NULL when int32 cannot hold its offsets).
 Node *qgemm_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target *t, int64_t M, int64_t K, int64_t N,
                   Shape y_shape);
-InferFn infer_QGemm;
-LowerFn lower_QGemm;
+InferFn infer_QMatMul;
+LowerFn lower_QMatMul;
+
+// qexpand.c — com.microsoft quantized ops rewritten at inference into DequantizeLinear, a
+// float op and QuantizeLinear
+InferFn infer_QGemm, infer_QLinearSoftmax, infer_QLinearWhere, infer_QLinearReduceMean, infer_DynamicQuantizeLSTM;
 
 // qlinear.c — com.microsoft QLinear* ops and QTable (lookup tables of 8-bit inputs)
 // The float op a table applies between DequantizeLinear and QuantizeLinear.

@@ -251,7 +251,7 @@ int64_t qpacked_index(const QDot *d, int64_t kgroups, int64_t k, int64_t col) {
 }
 
 //
-// The core shared by QGemm and QConv: rows of A (activations, or convolution patches) times
+// The core shared by QMatMul and QConv: rows of A (activations, or convolution patches) times
 // weights packed at compile time as the vector operand; input 1 of the node holds them,
 // input 2 the int32 epilogue parameters [4][columns padded to lanes] (bias and offsets,
 // shifted zero point, multiplier, shift), input 3 the float ones [2][...] (scale, bias).
@@ -410,18 +410,18 @@ LLVMValueRef qrow_sum(KB *kb, const QCore *c, LLVMValueRef row, int64_t count, b
 }
 
 //
-// QGemm: Y[M, N] = requantize(A[M, K] x B[K, N] + bias), B constant.
+// QMatMul: Y[M, N] = requantize(A[M, K] x B[K, N] + bias), B constant.
 //
 typedef struct {
   KernelStats stats;
   QCore core;
   int64_t M;
   Shape y_shape;
-} QGemmPlan;
+} QMatMulPlan;
 
 const KernelStats *kernel_stats(const Node *n) {
   switch (n->op ? n->op->kind : OP_COUNT_) {
-  case OP_QGemm:
+  case OP_QMatMul:
   case OP_QConv:
   case OP_QConvTranspose:
   case OP_WGemm:
@@ -430,15 +430,15 @@ const KernelStats *kernel_stats(const Node *n) {
   }
 }
 
-void infer_QGemm(Compiler *cc, Node *n) {
-  const QGemmPlan *p = n->priv;
+void infer_QMatMul(Compiler *cc, Node *n) {
+  const QMatMulPlan *p = n->priv;
   if (!p)
-    fatal_at(cc, n, "internal op QGemm without a plan");
+    fatal_at(cc, n, "internal op QMatMul without a plan");
   set_output(n, 0, n->out[0]->dtype, p->y_shape);
 }
 
-void lower_QGemm(KB *kb, Node *n) {
-  const QGemmPlan *p = n->priv;
+void lower_QMatMul(KB *kb, Node *n) {
+  const QMatMulPlan *p = n->priv;
   const QCore *c = &p->core;
   int64_t K4 = c->kgroups * c->dot.group;
   bool flip = c->a_stored != c->dot.a_type;
@@ -475,11 +475,11 @@ void lower_QGemm(KB *kb, Node *n) {
 
 Node *qgemm_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target *t, int64_t M, int64_t K, int64_t N,
                   Shape y_shape) {
-  QGemmPlan *p = pool_alloc(&cc->pool, sizeof *p);
+  QMatMulPlan *p = pool_alloc(&cc->pool, sizeof *p);
   p->M = M;
   p->y_shape = y_shape;
   p->stats = (KernelStats){.macs = M * N * K, .weights = K * N};
-  Node *n = graph_new_node(with, "QGemm", "edgecc", pool_printf(&cc->pool, "%s.qgemm", s->src->name), 4, 1);
+  Node *n = graph_new_node(with, "QMatMul", "edgecc", pool_printf(&cc->pool, "%s.qgemm", s->src->name), 4, 1);
   n->in[0] = s->x;
   if (!qcore_build(cc, with, n, &p->core, s, t, K, N, 1, weight_at))
     return NULL;
@@ -495,7 +495,7 @@ Node *qgemm_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target 
     n->scratch = (M * K4 + 15) / 16 * 16;
   if (c->need_rowsum)
     n->scratch += 4 * M;
-  infer_QGemm(cc, n);
+  infer_QMatMul(cc, n);
   n->inferred = true;
   return n;
 }

@@ -106,9 +106,8 @@ static void need_q8(Compiler *cc, Node *n, Value *v) {
 //
 // QLinearSigmoid, QLinearLeakyRelu (X, X_scale, X_zero_point, Y_scale, Y_zero_point) and
 // QLinearConcat (Y_scale, Y_zero_point, then (X, X_scale, X_zero_point) per input): inference
-// checks them; passes/qdq.c expands them (after the lint, which would otherwise report their
-// parameters unused) into a QTable, and Concat of the inputs with tables where an input is
-// quantized unlike the output.
+// checks them; passes/qdq.c expands them into a QTable, and Concat of the inputs with tables
+// where an input is quantized unlike the output.
 //
 void infer_qlinear_unary(Compiler *cc, Node *n) {
   Value *x = n->in[0];

@@ -2,7 +2,9 @@
 // -Werror turns them into errors.
 #include "../compiler.h"
 
-static void warn_unused_initializers(Compiler *cc, Graph *g) {
+// Checked on the model as loaded: inference rewrites some ops (If, the com.microsoft ops of
+// qexpand.c) into nodes that fold their parameters away.
+void lint_initializers(Compiler *cc, Graph *g) {
   for (int i = 0; i < g->values.len; i++) {
     Value *v = g->values.items[i];
     if (v->initializer && v->output_index < 0 && value_uses(g, v) == 0)
@@ -30,7 +32,6 @@ static void warn_f64_in_f32_model(Compiler *cc, Graph *g) {
 }
 
 void lint_model(Compiler *cc, Graph *g) {
-  warn_unused_initializers(cc, g);
   warn_f64_in_f32_model(cc, g);
   if (cc->opt.werror && cc->nwarnings) {
     error_at(cc, NULL, "warnings are errors (-Werror)");

@@ -5,7 +5,7 @@
 // quantization parameters are compile-time constants, such a group is replaced by an integer
 // kernel that gives the same result (up to one quantization step where the float reference
 // would round a near-tie the other way):
-//   Conv, MatMul, Gemm (+ Relu/Clip fused into the output clamp)  -> QConv, QGemm
+//   Conv, MatMul, Gemm (+ Relu/Clip fused into the output clamp)  -> QConv, QMatMul
 //   ConvTranspose                                                  -> QConvTranspose
 //   Add, Mul of two quantized inputs                               -> QLinearAdd, QLinearMul
 //   any elementwise function of one quantized input (Relu, Clip, LeakyRelu, Sigmoid, Tanh,

@@ -36,7 +36,7 @@ expect_error "holds 2 input files, the model has 1" "$model" --dim batch=1 --qua
 
 # --quantize: integer kernels, weights 3x smaller, errors against float on the calibration set
 "$edgecc" "$model" --dim batch=1 --quantize int8 --calibrate "$cal" -o "$work/q.o" --report > "$work/q.txt"
-grep -qE "^dense0.qgemm +QGemm .*qgemm\." "$work/q.txt" || fail "dense0 is not an integer GEMM"
+grep -qE "^dense0.qgemm +QMatMul .*qgemm\." "$work/q.txt" || fail "dense0 is not an integer GEMM"
 grep -qE "^total +[0-9]+ +[0-9]+ +3\.[0-9]x" "$work/q.txt" || fail "int8 weights are not about 3x smaller"
 grep -q "quantized against float on 64 calibration inputs" "$work/q.txt" || fail "no calibration errors reported"
 "$edgecc" "$model" --dim batch=1 --quantize int8 --calibrate "$cal" -o "$work/q2.o" --name q

@@ -477,7 +477,115 @@ def ms_cases():
                  ("s2", scalar(s2)), ("z2", np.array(z2, dt))], 0)
 
 
+#
+# com.microsoft ops ONNX Runtime's quantizer writes that stand for a float op between
+# DequantizeLinear and QuantizeLinear (compiler/ops/qexpand.c)
+#
+def qgemm_case(name, dt, wdt, M, K, N, per_column, trans_b, bias, quantized_out):
+    za = dt(3) if dt == np.uint8 else dt(-5)
+    a, sa = ints((M, K), dt), np.float32(0.04)
+    b = ints((N, K) if trans_b else (K, N), wdt)
+    sb = rng.uniform(0.005, 0.02, N).astype(np.float32) if per_column else np.float32(0.01)
+    zb = (ints(N, wdt, -3, 3) if per_column else np.array(2, wdt)) if wdt == np.int8 else \
+         (ints(N, wdt, 120, 135) if per_column else np.array(128, wdt))
+    bt = b.T if trans_b else b
+    acc = (a.astype(np.int64) - za) @ (bt.astype(np.int64) - np.asarray(zb, np.int64))
+    ins, names = [("a", a)], ["a", "sa", "za", "b", "sb", "zb"]
+    params = [("sa", scalar(sa)), ("za", np.array(za, dt)), ("b", b), ("sb", np.asarray(sb)), ("zb", np.asarray(zb, wdt))]
+    if bias:
+        c = rng.integers(-2000, 2000, N).astype(np.int32)
+        acc = acc + c
+        params.append(("c", c))
+    names.append("c" if bias else "")
+    if quantized_out:
+        sy, zy = np.float32(0.5), dt(10) if dt == np.uint8 else dt(0)
+        names += ["sy", "zy"]
+        params += [("sy", scalar(sy)), ("zy", np.array(zy, dt))]
+        y = requant(acc, sa, sb, sy, zy, dt, 1)
+    else:
+        y = (acc.astype(np.float64) * (np.float32(sa) * np.asarray(sb, np.float32)).astype(np.float64)).astype(np.float32)
+    node = helper.make_node("QGemm", names, ["y"], domain="com.microsoft", transB=int(trans_b))
+    ms_case(name, [node], ins, [("y", y)], params, 1 if quantized_out else 0)
+
+
+def lstm_reference(X, W, R, B, direction):
+    """ONNX LSTM (default activations, no peepholes), layout 0: Y, Y_h, Y_c."""
+    T, N, _ = X.shape
+    D, G4, H = W.shape[0], W.shape[1], R.shape[2]
+    Y = np.zeros((T, D, N, H), np.float32)
+    hs, cs = np.zeros((D, N, H), np.float32), np.zeros((D, N, H), np.float32)
+    for d in range(D):
+        h, c = np.zeros((N, H)), np.zeros((N, H))
+        steps = range(T - 1, -1, -1) if direction == "reverse" or d == 1 else range(T)
+        for t in steps:
+            g = X[t] @ W[d].T + h @ R[d].T + B[d, :G4] + B[d, G4:]
+            i, o, f, cc = (g[:, k * H:(k + 1) * H] for k in range(4))
+            c = sigmoid(f) * c + sigmoid(i) * np.tanh(cc)
+            h = sigmoid(o) * np.tanh(c)
+            Y[t, d] = h
+        hs[d], cs[d] = h, c
+    return Y, hs, cs
+
+
+def dynamic_lstm_case(name, dt, per_row, direction):
+    T, N, I, H = 5, 2, 6, 8
+    D = 2 if direction == "bidirectional" else 1
+    X = rng.uniform(-1, 1, (T, N, I)).astype(np.float32)
+    B = rng.uniform(-0.5, 0.5, (D, 8 * H)).astype(np.float32)
+    ins, params, floats = [], [], []
+    for tag, L in (("w", I), ("r", H)):
+        q = ints((D, L, 4 * H), dt)  # ORT's layout: [directions, size, 4 x hidden]
+        shape = (D, 4 * H) if per_row else (D,)
+        scale = rng.uniform(0.002, 0.01, shape).astype(np.float32)
+        zp = ints(shape, dt, 120, 136) if dt == np.uint8 else ints(shape, dt, -4, 4)
+        s3, z3 = (scale[:, None, :], zp[:, None, :]) if per_row else (scale[:, None, None], zp[:, None, None])
+        floats.append(((q.astype(np.int32) - z3) * s3).astype(np.float32).transpose(0, 2, 1))
+        params += [(tag, q), (tag + "_scale", scale), (tag + "_zp", zp)]
+    Y, Yh, Yc = lstm_reference(X, floats[0], floats[1], B, direction)
+    names = ["x", "w", "r", "b", "", "", "", "", "w_scale", "w_zp", "r_scale", "r_zp"]
+    node = helper.make_node("DynamicQuantizeLSTM", names, ["y", "y_h", "y_c"], domain="com.microsoft",
+                            hidden_size=H, direction=direction)
+    ms_case(name, [node], [("x", X)], [("y", Y), ("y_h", Yh), ("y_c", Yc)], params + [("b", B)], 0)
+
+
+def ms_float_op_cases():
+    for dt, tag in ((np.uint8, "u8"), (np.int8, "s8")):
+        qgemm_case(f"ms_qgemm_{tag}", dt, np.int8, 5, 7, 9, False, False, True, True)
+        qgemm_case(f"ms_qgemm_transb_per_column_{tag}", dt, np.int8, 4, 33, 20, True, True, True, True)
+        qgemm_case(f"ms_qgemm_float_out_{tag}", dt, np.int8, 3, 10, 6, True, True, True, False)
+        qgemm_case(f"ms_qgemm_no_bias_{tag}", dt, dt, 2, 16, 17, False, True, False, True)
+        x, xs, xz = ints((2, 3, 10), dt), np.float32(0.08), dt(128) if dt == np.uint8 else dt(0)
+        ys, yz = np.float32(1 / 256), dt(0) if dt == np.uint8 else dt(-128)
+        qp = [("xs", scalar(xs)), ("xz", np.array(xz, dt)), ("ys", scalar(ys)), ("yz", np.array(yz, dt))]
+        v = dequantize(x, xs, xz).astype(np.float64)
+        for opset, axis in ((13, -1), (13, 1), (12, 1)):
+            red = tuple(range(axis, 3)) if opset < 13 else (axis,)  # before 13: flattened from the axis
+            e = np.exp(v - v.max(axis=red, keepdims=True))
+            y = quantize((e / e.sum(axis=red, keepdims=True)).astype(np.float32), ys, yz, dt)
+            node = helper.make_node("QLinearSoftmax", ["x", "xs", "xz", "ys", "yz"], ["y"], domain="com.microsoft",
+                                    axis=axis, opset=opset)
+            ms_case(f"ms_qlinearsoftmax_opset{opset}_axis{axis % 3}_{tag}", [node], [("x", x)], [("y", y)], qp, 1)
+        ry, rz = np.float32(0.05), dt(100) if dt == np.uint8 else dt(-3)
+        y = quantize(v.mean(axis=(1,), keepdims=False).astype(np.float32), ry, rz, dt)
+        node = helper.make_node("QLinearReduceMean", ["x", "xs", "xz", "ys", "yz"], ["y"], domain="com.microsoft",
+                                axes=[1], keepdims=0)
+        ms_case(f"ms_qlinearreducemean_{tag}", [node], [("x", x)], [("y", y)],
+                [("xs", scalar(xs)), ("xz", np.array(xz, dt)), ("ys", scalar(ry)), ("yz", np.array(rz, dt))], 1)
+        cond = rng.integers(0, 2, (3, 10)).astype(bool)
+        other, os_, oz = ints((2, 1, 10), dt), np.float32(0.03), dt(7)
+        zs, zz = np.float32(0.06), dt(120) if dt == np.uint8 else dt(2)
+        y = quantize(np.where(cond, v.astype(np.float32), dequantize(other, os_, oz)), zs, zz, dt)
+        node = helper.make_node("QLinearWhere", ["c", "x", "xs", "xz", "o", "os", "oz", "zs", "zz"], ["y"],
+                                domain="com.microsoft")
+        ms_case(f"ms_qlinearwhere_{tag}", [node], [("c", cond), ("x", x), ("o", other)], [("y", y)],
+                [("xs", scalar(xs)), ("xz", np.array(xz, dt)), ("os", scalar(os_)), ("oz", np.array(oz, dt)),
+                 ("zs", scalar(zs)), ("zz", np.array(zz, dt))], 1)
+        dynamic_lstm_case(f"ms_dynamicquantizelstm_{tag}", dt, False, "forward")
+        dynamic_lstm_case(f"ms_dynamicquantizelstm_per_row_bidirectional_{tag}", dt, True, "bidirectional")
+
+
 qoperator_cases()
 qdq_cases()
 qdq_more_cases()
 ms_cases()
+ms_float_op_cases()
