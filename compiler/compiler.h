@@ -594,6 +594,8 @@ typedef struct {
   int64_t bytes;
 } StackSize;
 void write_report(Compiler *cc, Graph *g, const MemoryPlan *plan, Module *m);
+// Multiply-accumulates of the ops that dominate inference time; other ops count 0.
+int64_t node_macs(const Node *n);
 void note_stack_size(Compiler *cc, const char *llvm_message); // from LLVM's diagnostics
 
 //

@@ -14,8 +14,7 @@ typedef struct {
   int64_t stack;              // entry frame + the largest callee frame
 } Footprint;
 
-// Multiply-accumulates of the ops that dominate inference time; other ops count 0.
-static int64_t node_macs(const Node *n) {
+int64_t node_macs(const Node *n) {
   const Value *y = n->out[0];
   if (!y || y->type != VAL_TENSOR)
     return 0;
@@ -45,6 +44,10 @@ static int64_t node_macs(const Node *n) {
     const Shape *a = &n->in[0]->shape;
     return out * a->dim[a->rank - 1];
   }
+  case OP_RNN:
+  case OP_GRU:
+  case OP_LSTM: // every (step, batch entry): W and R times its input and state
+    return shape_numel(&n->in[0]->shape) / w->dim[2] * (shape_numel(w) + shape_numel(&n->in[2]->shape));
   default: return 0;
   }
 }

@@ -16,28 +16,6 @@ typedef struct {
   double flops;
 } BenchModel;
 
-static double node_flops(const Node *n) {
-  if (!n->op || !n->out[0])
-    return 0;
-  double out = (double)shape_numel(&n->out[0]->shape);
-  const Shape *w = n->nin > 1 && n->in[1] ? &n->in[1]->shape : NULL;
-  switch (n->op->kind) {
-  case OP_Conv: // every output element: W's C/group x kernel multiply-adds
-    return 2 * out * (double)(shape_numel(w) / w->dim[0]);
-  case OP_ConvTranspose: // every input element scatters into C_out/group x kernel outputs
-    return 2 * (double)shape_numel(&n->in[0]->shape) * (double)(shape_numel(w) / w->dim[0]);
-  case OP_Gemm: {
-    const Shape *a = &n->in[0]->shape;
-    return 2 * out * (double)a->dim[attr_int(n, "transA", 0) ? 0 : 1];
-  }
-  case OP_MatMul: {
-    const Shape *a = &n->in[0]->shape;
-    return 2 * out * (double)a->dim[a->rank - 1];
-  }
-  default: return 0;
-  }
-}
-
 // Deterministic inputs: floats uniform in [-1, 1) from a fixed LCG (the ONNX Runtime runner
 // uses the same one), integers small and non-negative, booleans alternating.
 static void fill_input(Tensor *t) {
@@ -75,7 +53,7 @@ static bool describe(edgecc_compiler_ref c, const char *model, BenchModel *bm, P
       fill_input(t);
     }
     for (int i = 0; i < g->nodes.len; i++)
-      bm->flops += node_flops(g->nodes.items[i]);
+      bm->flops += 2.0 * (double)node_macs(g->nodes.items[i]);
     ok = true;
   }
   if (!ok)
