@@ -469,6 +469,9 @@ LLVMValueRef kb_gep(KB *kb, DType t, LLVMValueRef base, LLVMValueRef idx);
 LLVMValueRef kb_load(KB *kb, DType t, LLVMValueRef base, LLVMValueRef idx);  // compute type
 void kb_store(KB *kb, DType t, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v);
 LLVMValueRef kb_convert(KB *kb, LLVMValueRef v, DType from, DType to); // compute-type cast
+// Float32 V holding whole numbers to narrow integer type TO, saturated (NaN -> 0), without a
+// float-to-integer instruction (qemu 7.2 aborts on RISC-V's vfcvt.rtz).
+LLVMValueRef kb_integral_to_narrow(KB *kb, LLVMValueRef v, DType to);
 LLVMValueRef kb_var(KB *kb, LLVMTypeRef t, LLVMValueRef init); // stack slot (promoted by mem2reg)
 LLVMValueRef kb_get(KB *kb, LLVMTypeRef t, LLVMValueRef var);
 void kb_set(KB *kb, LLVMValueRef var, LLVMValueRef v);

@@ -171,29 +171,56 @@ static LLVMValueRef narrow_int4(KB *kb, LLVMValueRef v, DType to, bool saturate)
   return LLVMBuildAShr(kb->b, LLVMBuildShl(kb->b, v, four, ""), four, "");
 }
 
-// Float V to an integer type narrower than 32 bits, saturated (NaN -> 0): clamped into TO's
-// range while still a float (its bounds are exact floats), then converted. Same result as
-// llvm.fpto[su]i.sat, which the x86 backend scalarizes for vectors.
-static LLVMValueRef float_to_narrow(KB *kb, LLVMValueRef v, DType to) {
-  LLVMTypeRef vt = LLVMTypeOf(v), i32 = LLVMInt32TypeInContext(kb->ctx), tt = kb_ctype(kb, to);
-  bool vector = LLVMGetTypeKind(vt) == LLVMVectorTypeKind;
-  unsigned lanes = vector ? LLVMGetVectorSize(vt) : 1;
-  LLVMTypeRef et = vector ? LLVMGetElementType(vt) : vt;
+// A constant like V's type (a vector of copies when V is a vector) of floating value X.
+static LLVMValueRef real_like(KB *kb, LLVMValueRef v, double x) {
+  LLVMTypeRef vt = LLVMTypeOf(v);
+  if (LLVMGetTypeKind(vt) != LLVMVectorTypeKind)
+    return LLVMConstReal(vt, x);
+  unsigned lanes = LLVMGetVectorSize(vt);
+  LLVMValueRef *elems = pool_alloc(&kb->cc->pool, sizeof(LLVMValueRef) * lanes);
+  for (unsigned l = 0; l < lanes; l++)
+    elems[l] = LLVMConstReal(LLVMGetElementType(vt), x);
+  return LLVMConstVector(elems, lanes);
+}
+
+// Floats V saturated into the range of TO, an integer type narrower than 32 bits (its bounds
+// are exact floats); NaN gives 0.
+static LLVMValueRef clamp_to_range(KB *kb, LLVMValueRef v, DType to) {
   int64_t lo = to == DT_I4 ? -8 : dtype_is_signed(to) ? -(1LL << (8 * dtype_size(to) - 1)) : 0;
   int64_t hi = to == DT_I4 ? 7 : to == DT_U4 ? 15 : dtype_is_signed(to) ? (1LL << (8 * dtype_size(to) - 1)) - 1 : (1LL << (8 * dtype_size(to))) - 1;
-  LLVMValueRef c[3] = {LLVMConstReal(et, (double)lo), LLVMConstReal(et, (double)hi), LLVMConstReal(et, 0)};
-  for (int i = 0; i < 3 && vector; i++) {
-    LLVMValueRef *splat = pool_alloc(&kb->cc->pool, sizeof(LLVMValueRef) * lanes);
-    for (unsigned l = 0; l < lanes; l++)
-      splat[l] = c[i];
-    c[i] = LLVMConstVector(splat, lanes);
-  }
+  LLVMValueRef l = real_like(kb, v, (double)lo), h = real_like(kb, v, (double)hi);
   LLVMBuilderRef b = kb->b;
-  v = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealUNO, v, v, ""), c[2], v, "");
-  v = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, v, c[0], ""), c[0], v, "");
-  v = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, v, c[1], ""), c[1], v, "");
-  v = LLVMBuildFPToSI(b, v, vector ? LLVMVectorType(i32, lanes) : i32, "");
-  return LLVMBuildTrunc(b, v, vector ? LLVMVectorType(tt, lanes) : tt, "");
+  v = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealUNO, v, v, ""), real_like(kb, v, 0), v, "");
+  v = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, v, l, ""), l, v, "");
+  return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, v, h, ""), h, v, "");
+}
+
+// V's lanes as TY's element type (a vector when V is one).
+static LLVMTypeRef int_like(LLVMValueRef v, LLVMTypeRef ty) {
+  LLVMTypeRef vt = LLVMTypeOf(v);
+  return LLVMGetTypeKind(vt) == LLVMVectorTypeKind ? LLVMVectorType(ty, LLVMGetVectorSize(vt)) : ty;
+}
+
+// Float V to an integer type narrower than 32 bits, saturated (NaN -> 0): clamped into TO's
+// range while still a float, then converted. Same result as llvm.fpto[su]i.sat, which the x86
+// backend scalarizes for vectors.
+static LLVMValueRef float_to_narrow(KB *kb, LLVMValueRef v, DType to) {
+  v = clamp_to_range(kb, v, to);
+  v = LLVMBuildFPToSI(kb->b, v, int_like(v, LLVMInt32TypeInContext(kb->ctx)), "");
+  return LLVMBuildTrunc(kb->b, v, int_like(v, kb_ctype(kb, to)), "");
+}
+
+LLVMValueRef kb_integral_to_narrow(KB *kb, LLVMValueRef v, DType to) {
+  LLVMTypeRef vt = LLVMTypeOf(v);
+  LLVMTypeRef et = LLVMGetTypeKind(vt) == LLVMVectorTypeKind ? LLVMGetElementType(vt) : vt;
+  if (LLVMGetTypeKind(et) != LLVMFloatTypeKind || dtype_is_float(to) || to == DT_BOOL || dtype_size(to) > 2)
+    return kb_convert(kb, v, DT_F32, to);
+  // Within +-2^22, x + 1.5 * 2^23 is exact and its low mantissa bits are x + 2^22.
+  v = LLVMBuildFAdd(kb->b, clamp_to_range(kb, v, to), real_like(kb, v, 12582912.0), "");
+  LLVMTypeRef i32 = int_like(v, LLVMInt32TypeInContext(kb->ctx));
+  LLVMValueRef bits = LLVMBuildBitCast(kb->b, v, i32, "");
+  LLVMValueRef magic = LLVMConstBitCast(real_like(kb, v, 12582912.0), i32);
+  return LLVMBuildTrunc(kb->b, LLVMBuildSub(kb->b, bits, magic, ""), int_like(v, kb_ctype(kb, to)), "");
 }
 
 // Conversion between compute types with ONNX Cast semantics (float -> int truncates toward

@@ -72,13 +72,15 @@ LLVMValueRef math_exp(KB *kb, DType ct, LLVMValueRef x) {
   // Round to nearest by adding and subtracting 1.5 * 2^23: no rint instruction or libcall
   // needed (Cortex-M has none), exact for |x * log2(e)| < 2^22.
   LLVMValueRef magic = fc(kb, x, 12582912.0);
-  LLVMValueRef n = LLVMBuildFSub(b, fadd(kb, fmul(kb, xc, fc(kb, x, 1.44269504088896341)), magic), magic, "");
+  LLVMValueRef shifted = fadd(kb, fmul(kb, xc, fc(kb, x, 1.44269504088896341)), magic);
+  LLVMValueRef n = LLVMBuildFSub(b, shifted, magic, "");
   LLVMValueRef r = kb_fma(kb, ct, n, fc(kb, x, -0.693359375), xc);
   r = kb_fma(kb, ct, n, fc(kb, x, 2.12194440e-4), r);
   LLVMValueRef r2 = fmul(kb, r, r);
   LLVMValueRef y = fadd(kb, kb_fma(kb, ct, poly(kb, r, p, 6), r2, r), fc(kb, x, 1.0));
-  // Scale by 2^n in two halves so n = 128 does not overflow the exponent field.
-  LLVMValueRef ni = LLVMBuildFPToSI(b, n, i32, "");
+  // Scale by 2^n in two halves so n = 128 does not overflow the exponent field. n as an
+  // integer is the low mantissa bits of the shifted sum: no float-to-int conversion.
+  LLVMValueRef ni = LLVMBuildSub(b, LLVMBuildBitCast(b, shifted, i32, ""), LLVMBuildBitCast(b, magic, i32, ""), "");
   LLVMValueRef n1 = LLVMBuildAShr(b, ni, ic(i32, 1), "");
   LLVMValueRef n2 = LLVMBuildSub(b, ni, n1, "");
   LLVMValueRef s1 = LLVMBuildBitCast(b, LLVMBuildShl(b, LLVMBuildAdd(b, n1, ic(i32, 127), ""), ic(i32, 23), ""), LLVMTypeOf(x), "");

@@ -16,7 +16,7 @@ static LLVMValueRef quantize(KB *kb, LLVMValueRef v, LLVMValueRef zp, DType to) 
   LLVMValueRef r = kb_round(kb, DT_F32, v, ROUND_EVEN); // (llvm.roundeven has no vector form on ARMv7)
   if (zp)
     r = kb_add(kb, DT_F32, r, zp);
-  return kb_convert(kb, r, DT_F32, to); // fpto[su]i.sat: saturates, NaN gives 0
+  return kb_integral_to_narrow(kb, r, to);
 }
 
 // Input I (a scale or zero point) as float32 at index IDX.
