@@ -64,7 +64,9 @@ typedef struct {
   ConvGeom geom;
   bool on_engine;  // f32 with constant weights: the GEMM engine (conv_gemm.c)
   bool depthwise;  // and one channel per group: conv_depthwise.c
+  bool winograd;   // or 3x3 stride 1, cheaper by Winograd's algorithm: conv_winograd.c
   ConvGemm gemm;
+  ConvWinograd wino;
 } ConvPriv;
 
 void infer_Conv(Compiler *cc, Node *n) {
@@ -96,8 +98,15 @@ void infer_Conv(Compiler *cc, Node *n) {
   set_output(n, 0, n->in[0]->dtype, y);
   priv->on_engine = conv_gemm_plan(n, g, &priv->gemm);
   priv->depthwise = priv->on_engine && conv_depthwise_applies(&priv->gemm, cc);
-  if (priv->on_engine && !priv->depthwise)
+  priv->winograd = priv->on_engine && !priv->depthwise && conv_winograd_plan(n, &priv->gemm, &priv->wino);
+  if (priv->winograd)
+    n->scratch = priv->wino.scratch;
+  else if (priv->on_engine && !priv->depthwise)
     n->scratch = priv->gemm.scratch;
+  if (priv->on_engine) // for --report
+    n->kernel = priv->depthwise ? "conv.depthwise"
+                : priv->winograd ? (priv->wino.m == 4 ? "conv.winograd4" : "conv.winograd2")
+                : priv->gemm.transposed ? "conv.gemm.transposed" : "conv.gemm";
 }
 
 // Input offset of the window element (o, k) along spatial dim i, with the in-bounds test.
@@ -116,6 +125,10 @@ void lower_Conv(KB *kb, Node *n) {
   const ConvPriv *priv = n->priv;
   if (priv->depthwise) {
     conv_depthwise_lower(kb, n, &priv->gemm);
+    return;
+  }
+  if (priv->winograd) {
+    conv_winograd_lower(kb, n, &priv->gemm, &priv->wino);
     return;
   }
   if (priv->on_engine) {

@@ -62,6 +62,25 @@ static void plan_transposed(const Compiler *cc, ConvGemm *p, int64_t cout) {
   p->scratch = p->pack_offset + 4 * pixels * p->K;
 }
 
+bool conv_plane_geometry(ConvGemm *p) {
+  int64_t max_qh = (p->KH - 1) * p->dh / p->sh, max_qw = (p->KW - 1) * p->dw / p->sw;
+  p->Wq = p->OW + max_qw;
+  p->Hq = p->OH + max_qh;
+  p->N = (p->OH - 1) * p->Wq + p->OW;
+  if (p->sh * p->sw > (int64_t)countof(p->phase_used))
+    return false;
+  // Phases some tap reads, numbered in order.
+  for (int64_t kh = 0; kh < p->KH; kh++)
+    for (int64_t kw = 0; kw < p->KW; kw++)
+      p->phase_used[(kh * p->dh % p->sh) * p->sw + kw * p->dw % p->sw] = true;
+  p->nphases = 0;
+  for (int i = 0; i < p->sh * p->sw; i++)
+    p->phase_index[i] = p->phase_used[i] ? p->nphases++ : -1;
+  p->copy_input = !(p->sh == 1 && p->sw == 1 && p->pt == 0 && p->pl == 0 && p->Hq == p->H && p->Wq == p->W);
+  p->plane = p->Hq * p->Wq;
+  return true;
+}
+
 bool conv_gemm_plan(const Node *n, const ConvGeom *g, ConvGemm *p) {
   const Shape *x = &n->in[0]->shape, *w = &n->in[1]->shape;
   Value *bias = node_input(n, 2);
@@ -83,21 +102,9 @@ bool conv_gemm_plan(const Node *n, const ConvGeom *g, ConvGemm *p) {
   p->cpg = w->dim[1];
   p->mpg = w->dim[0] / g->group;
   p->K = p->cpg * p->KH * p->KW;
-  int64_t max_qh = (p->KH - 1) * p->dh / p->sh, max_qw = (p->KW - 1) * p->dw / p->sw;
-  p->Wq = p->OW + max_qw;
-  p->Hq = p->OH + max_qh;
-  p->N = (p->OH - 1) * p->Wq + p->OW;
-  // Phases some tap reads, numbered in order.
-  for (int64_t kh = 0; kh < p->KH; kh++)
-    for (int64_t kw = 0; kw < p->KW; kw++)
-      p->phase_used[(kh * p->dh % p->sh) * p->sw + kw * p->dw % p->sw] = true;
-  if (p->sh * p->sw > (int64_t)countof(p->phase_used))
+  if (!conv_plane_geometry(p))
     return false;
-  for (int i = 0; i < p->sh * p->sw; i++)
-    p->phase_index[i] = p->phase_used[i] ? p->nphases++ : -1;
-  p->copy_input = !(p->sh == 1 && p->sw == 1 && p->pt == 0 && p->pl == 0 && p->Hq == p->H && p->Wq == p->W);
   p->crop = p->Wq != p->OW;
-  p->plane = p->Hq * p->Wq;
   // Grouped convolutions build each group's planes just before its product: they are still
   // in cache when read.
   // Ungrouped: the product is computed and cropped a few output rows at a time, so its
@@ -148,7 +155,7 @@ static void copy_columns(KB *kb, const ConvGemm *p, LLVMValueRef dst, LLVMValueR
 // padding. A row of the input feeds one row of every column phase in one pass, so strided
 // convolutions read it once (interleaved loads). Reads of the product stay inside the planes:
 // the last column read, n' = N - 1 at the largest tap offset, is the last of a plane.
-static void emit_planes(KB *kb, const ConvGemm *p, LLVMValueRef x, LLVMValueRef P, int64_t channels) {
+void conv_emit_planes(KB *kb, const ConvGemm *p, LLVMValueRef x, LLVMValueRef P, int64_t channels) {
   Loop lc, li, lj;
   LLVMValueRef c = kb_for(kb, &lc, channels);
   for (int ph = 0; ph < p->sh; ph++) {
@@ -287,7 +294,7 @@ static void emit_group(KB *kb, Node *n, const ConvGemm *p, const ConvCall *cl, L
   bool planes = p->copy_input;
   LLVMValueRef P = planes ? kb_gep(kb, DT_I8, kb->scratch, mul(kb, worker, p->planes_bytes)) : NULL;
   if (planes)
-    emit_planes(kb, p, kb_gep(kb, DT_F32, cl->x, mul(kb, gi, p->cpg * p->H * p->W)), P, p->cpg);
+    conv_emit_planes(kb, p, kb_gep(kb, DT_F32, cl->x, mul(kb, gi, p->cpg * p->H * p->W)), P, p->cpg);
   LLVMValueRef B = planes ? P : kb_gep(kb, DT_F32, cl->x, mul(kb, gi, cl->group_in));
   if (!p->crop) {
     emit_product(kb, n, p, cl, gi, worker, B, 0, p->N, kb_gep(kb, DT_F32, cl->y, mul(kb, gi, p->mpg * p->OH * p->OW)),
@@ -400,11 +407,11 @@ void conv_gemm_lower(KB *kb, Node *n, const ConvGemm *p) {
   cl.y = kb_gep(kb, DT_F32, kb->out[0], mul(kb, cl.img, out_image));
   if (p->transposed) {
     if (planes)
-      emit_planes(kb, p, cl.x, kb->scratch, p->C);
+      conv_emit_planes(kb, p, cl.x, kb->scratch, p->C);
     emit_transposed(kb, n, p, cl.weights, cl.row_table, cl.x, cl.y, cl.img);
   } else if (p->group == 1) {
     if (planes)
-      emit_planes(kb, p, cl.x, kb->scratch, p->C);
+      conv_emit_planes(kb, p, cl.x, kb->scratch, p->C);
     if (!p->crop) {
       emit_product(kb, n, p, &cl, kb_idx(kb, 0), kb_idx(kb, 0), planes ? kb->scratch : cl.x, 0, p->N, cl.y, p->OH * p->OW);
     } else {

@@ -133,6 +133,30 @@ typedef struct {
   int64_t scratch;          // scratch bytes
 } ConvGemm;
 
+// The phase-plane geometry of P from its C, H, W, kernel, strides, dilations, pads and output
+// size: Wq, Hq, N, plane, the phases used, whether the planes are a copy. False when the
+// strides have too many phases.
+bool conv_plane_geometry(ConvGemm *p);
+// The phase planes of CHANNELS channels of one image X into PLANES (p->nphases planes of
+// p->plane floats per channel), zero where they cover padding.
+void conv_emit_planes(KB *kb, const ConvGemm *p, LLVMValueRef x, LLVMValueRef planes, int64_t channels);
+
+// conv_winograd.c — 3x3 stride-1 convolutions by Winograd's F(m x m, 3 x 3), m = 2 or 4.
+typedef struct {
+  int m, alpha;             // output tile side, input tile side (m + 2)
+  int64_t TH, TW;           // tile rows and columns
+  ConvGemm planes;          // the input's stride-m phase planes: an alpha x alpha, stride m
+                            // convolution over TH x TW outputs reads tile (th, tw)'s window
+  GemmTile tile;            // of the products, Cout x (a chunk's tiles) x Cin
+  int64_t chunk_rows;       // tile rows transformed and multiplied at a time
+  int64_t v_rs;             // row stride of the transformed input V and products M, floats
+  int64_t planes_bytes, work_bytes; // scratch: the planes, then V, M and a packed panel per worker
+  int64_t scratch;
+} ConvWinograd;
+// Whether Winograd is the cheaper way to compute node N, whose direct plan is P; fills W.
+bool conv_winograd_plan(const Node *n, const ConvGemm *p, ConvWinograd *w);
+void conv_winograd_lower(KB *kb, Node *n, const ConvGemm *p, const ConvWinograd *w);
+
 // conv_depthwise.c — one channel per group, straight from the input in vectors.
 bool conv_depthwise_applies(const ConvGemm *p, const Compiler *cc);
 void conv_depthwise_lower(KB *kb, Node *n, const ConvGemm *p);

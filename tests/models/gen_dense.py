@@ -2,7 +2,8 @@
 # run on the GEMM engine (ops/gemm_kernel.c, ops/conv_gemm.c), whose tiles, packed operands,
 # phase planes and edges the node suite (weights as graph inputs) never reaches. Shapes are
 # chosen to hit full and partial row tiles and column panels, masked last vectors, strides,
-# dilations, asymmetric padding, groups and depthwise convolutions.
+# dilations, asymmetric padding, groups and depthwise convolutions, and the 3x3 convolutions
+# computed by Winograd's algorithm (ops/conv_winograd.c).
 import sys
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -79,6 +80,56 @@ def conv_cases():
         save_graph(f"test_dense_conv_{name}", [node], [("X", x)], [("Y", y)], inits)
 
 
+def winograd_cases():
+    """3x3 stride-1 convolutions the host computes by Winograd's F(2x2, 3x3) or F(4x4, 3x3), as
+    its cost estimate chooses for these shapes: output sizes that leave partial tiles, padding
+    (none, asymmetric, wider than the kernel's reach), batches, bias, and fused epilogues in
+    vectors and element by element; F(4x4) over several chunks of tile rows with a rest, and
+    over enough chunks to run them on the threads. The data are small integers and the weights
+    multiples of 9, so that the transformed weights G g G^T (denominators 2^k * 9) and every
+    sum are exact in float32: a wrong tile, coefficient or edge shows as a large error, while
+    F(4x4)'s ordinary rounding on normal data (about 1e-6 of the output's scale) would exceed
+    the checker's 1e-5 absolute tolerance on outputs near zero."""
+    r = rng(13)
+    # name, x shape, cout, pads (begins + ends), bias, epilogue
+    cases = [
+        ("f2_relu", (1, 32, 17, 19), 24, (1, 1, 1, 1), True, "relu"),
+        ("f2_batch_asym", (2, 48, 15, 16), 24, (2, 0, 1, 2), False, None),
+        ("f2_nopad_relu6", (1, 48, 19, 21), 16, (0, 0, 0, 0), True, "relu6"),
+        ("f2_sin", (1, 32, 9, 11), 24, (1, 1, 1, 1), False, "sin"),
+        ("f4_chunks_residual", (1, 24, 50, 47), 32, (1, 1, 1, 1), True, "add_relu"),
+        ("f4_batch_nopad", (2, 24, 31, 33), 64, (0, 0, 0, 0), True, None),
+        ("f4_parallel", (1, 32, 62, 63), 32, (1, 2, 1, 0), False, "relu"),
+    ]
+    for name, xs, cout, pads, bias, epilogue in cases:
+        x = r.integers(-2, 3, xs).astype(np.float32)
+        w = (9 * r.integers(-1, 2, (cout, xs[1], 3, 3))).astype(np.float32)
+        b = r.integers(-20, 21, cout).astype(np.float32) if bias else None
+        y = conv_ref(x, w, b, (1, 1), pads, (1, 1), 1).astype(np.float64)
+        inits = [("W", w)] + ([("B", b)] if bias else [])
+        inputs = [("X", x)]
+        nodes = [helper.make_node("Conv", ["X", "W"] + (["B"] if bias else []), ["c"], kernel_shape=[3, 3],
+                                  pads=list(pads))]
+        if epilogue == "relu":
+            nodes.append(helper.make_node("Relu", ["c"], ["Y"]))
+            y = np.maximum(y, 0)
+        elif epilogue == "relu6":
+            nodes.append(helper.make_node("Clip", ["c", "lo", "hi"], ["Y"]))
+            inits += [("lo", np.array(0, np.float32)), ("hi", np.array(6, np.float32))]
+            y = np.clip(y, 0, 6)
+        elif epilogue == "sin":  # libm: element by element after the store
+            nodes.append(helper.make_node("Sin", ["c"], ["Y"]))
+            y = np.sin(y)
+        elif epilogue == "add_relu":  # a residual block's tail
+            s = r.integers(-30, 31, y.shape).astype(np.float32)
+            inputs.append(("S", s))
+            nodes += [helper.make_node("Add", ["c", "S"], ["a"]), helper.make_node("Relu", ["a"], ["Y"])]
+            y = np.maximum(y + s, 0)
+        else:
+            nodes[0].output[0] = "Y"
+        save_graph(f"test_dense_conv_winograd_{name}", nodes, inputs, [("Y", y.astype(np.float32))], inits)
+
+
 def matmul_cases():
     r = rng(11)
     f = np.float32
@@ -135,5 +186,6 @@ def gemm_cases():
 
 if __name__ == "__main__":
     conv_cases()
+    winograd_cases()
     matmul_cases()
     gemm_cases()
