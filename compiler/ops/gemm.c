@@ -223,11 +223,28 @@ static void batch_strides(const Shape *op, int op_batch_rank, int64_t matrix, co
   }
 }
 
+MatMulGeom matmul_geometry(const Shape *as, const Shape *bs) {
+  MatMulGeom m = {.M = as->rank == 1 ? 1 : as->dim[as->rank - 2], .K = as->dim[as->rank - 1],
+                  .N = bs->rank == 1 ? 1 : bs->dim[bs->rank - 1]};
+  int abr = as->rank > 2 ? as->rank - 2 : 0, bbr = bs->rank > 2 ? bs->rank - 2 : 0;
+  Shape ab = {.rank = abr}, bb = {.rank = bbr};
+  for (int i = 0; i < abr; i++)
+    ab.dim[i] = as->dim[i];
+  for (int i = 0; i < bbr; i++)
+    bb.dim[i] = bs->dim[i];
+  broadcast_shapes(&ab, &bb, &m.batch);
+  batch_strides(&ab, abr, m.M * m.K, &m.batch, m.a_st);
+  batch_strides(&bb, bbr, m.K * m.N, &m.batch, m.b_st);
+  batch_strides(&m.batch, m.batch.rank, m.M * m.N, &m.batch, m.y_st);
+  return m;
+}
+
 // f32 MatMul on the engine. A constant B shared by every batch is packed once; when A's
 // batches are contiguous too, they are one product with batch*M rows.
-static void lower_matmul_engine(KB *kb, Node *n, const Shape *batch, const int64_t *ast, const int64_t *bst,
-                                const int64_t *yst, int64_t M, int64_t N, int64_t K) {
-  int64_t nb = shape_numel(batch);
+static void lower_matmul_engine(KB *kb, Node *n, const MatMulGeom *mg) {
+  const Shape *batch = &mg->batch;
+  const int64_t *ast = mg->a_st, *bst = mg->b_st, *yst = mg->y_st;
+  int64_t M = mg->M, N = mg->N, K = mg->K, nb = shape_numel(batch);
   bool b_shared = true, a_flat = true;
   for (int d = 0; d < batch->rank; d++) {
     b_shared &= bst[d] == 0 || batch->dim[d] == 1;
@@ -270,33 +287,19 @@ static void lower_matmul_engine(KB *kb, Node *n, const Shape *batch, const int64
 }
 
 void lower_MatMul(KB *kb, Node *n) {
-  const Shape *as = &n->in[0]->shape, *bs = &n->in[1]->shape;
   DType dt = n->out[0]->dtype;
-  int64_t M = as->rank == 1 ? 1 : as->dim[as->rank - 2], K = as->dim[as->rank - 1];
-  int64_t N = bs->rank == 1 ? 1 : bs->dim[bs->rank - 1];
-  int abr = as->rank > 2 ? as->rank - 2 : 0, bbr = bs->rank > 2 ? bs->rank - 2 : 0;
-  Shape batch = {.rank = abr > bbr ? abr : bbr};
-  Shape ab = {.rank = abr}, bb = {.rank = bbr};
-  for (int i = 0; i < abr; i++)
-    ab.dim[i] = as->dim[i];
-  for (int i = 0; i < bbr; i++)
-    bb.dim[i] = bs->dim[i];
-  broadcast_shapes(&ab, &bb, &batch);
-  int64_t ast[MAX_RANK], bst[MAX_RANK], yst[MAX_RANK];
-  batch_strides(&ab, abr, M * K, &batch, ast);
-  batch_strides(&bb, bbr, K * N, &batch, bst);
-  batch_strides(&batch, batch.rank, M * N, &batch, yst);
-  if (all_f32(n) && M * N > 0 && K > 0) {
-    lower_matmul_engine(kb, n, &batch, ast, bst, yst, M, N, K);
+  MatMulGeom g = matmul_geometry(&n->in[0]->shape, &n->in[1]->shape);
+  if (all_f32(n) && g.M * g.N > 0 && g.K > 0) {
+    lower_matmul_engine(kb, n, &g);
     return;
   }
   Loop loops[MAX_RANK];
   LLVMValueRef idx[MAX_RANK];
-  kb_for_shape(kb, loops, &batch, idx);
-  MatRef a = {kb->in[0], kb_flat_strided(kb, batch.rank, ast, idx), K, 1, dt};
-  MatRef b = {kb->in[1], kb_flat_strided(kb, batch.rank, bst, idx), N, 1, dt};
-  MatRef y = {kb->out[0], kb_flat_strided(kb, batch.rank, yst, idx), N, 1, dt};
-  emit_matmul(kb, a, b, y, M, N, K, 1.0, false);
-  kb_end_for_shape(kb, loops, &batch);
+  kb_for_shape(kb, loops, &g.batch, idx);
+  MatRef a = {kb->in[0], kb_flat_strided(kb, g.batch.rank, g.a_st, idx), g.K, 1, dt};
+  MatRef b = {kb->in[1], kb_flat_strided(kb, g.batch.rank, g.b_st, idx), g.N, 1, dt};
+  MatRef y = {kb->out[0], kb_flat_strided(kb, g.batch.rank, g.y_st, idx), g.N, 1, dt};
+  emit_matmul(kb, a, b, y, g.M, g.N, g.K, 1.0, false);
+  kb_end_for_shape(kb, loops, &g.batch);
   epilogue_apply_all(kb, n);
 }

@@ -63,6 +63,14 @@ InferFn infer_NonZero, infer_Compress, infer_NonMaxSuppression;
 LowerFn lower_NonZero, lower_Compress, lower_NonMaxSuppression;
 
 // gemm.c
+// MatMul's operands as a batch of [M, K] x [K, N] products: the batch dims broadcast like
+// numpy's (1-D operands promoted), each operand's element stride per batch dim (0: broadcast).
+typedef struct {
+  int64_t M, N, K;
+  Shape batch;
+  int64_t a_st[MAX_RANK], b_st[MAX_RANK], y_st[MAX_RANK];
+} MatMulGeom;
+MatMulGeom matmul_geometry(const Shape *a, const Shape *b);
 InferFn infer_Gemm, infer_MatMul;
 LowerFn lower_Gemm, lower_MatMul;
 

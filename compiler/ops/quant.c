@@ -281,32 +281,10 @@ static LLVMValueRef requantize(KB *kb, LLVMValueRef acc, LLVMValueRef multiplier
   return quantize(kb, kb_mul(kb, DT_F32, kb_convert(kb, acc, DT_I32, DT_F32), multiplier), y_zp, to);
 }
 
-static void batch_strides(const Shape *op, int op_rank, int64_t matrix, const Shape *batch, int64_t *st) {
-  int64_t acc = matrix;
-  for (int d = batch->rank - 1; d >= 0; d--) {
-    int od = d - (batch->rank - op_rank);
-    int64_t dim = od >= 0 ? op->dim[od] : 1;
-    st[d] = dim == 1 ? 0 : acc;
-    acc *= dim;
-  }
-}
-
 static void lower_int_matmul(KB *kb, Node *n, const MatRoles *r) {
-  const Shape *as = &n->in[r->a]->shape, *bs = &n->in[r->b]->shape;
   DType at = n->in[r->a]->dtype, bt = n->in[r->b]->dtype, yt = n->out[0]->dtype;
-  int64_t M = as->rank == 1 ? 1 : as->dim[as->rank - 2], K = as->dim[as->rank - 1];
-  int64_t N = bs->rank == 1 ? 1 : bs->dim[bs->rank - 1];
-  int abr = as->rank > 2 ? as->rank - 2 : 0, bbr = bs->rank > 2 ? bs->rank - 2 : 0;
-  Shape ab = {.rank = abr}, bb = {.rank = bbr}, batch;
-  for (int i = 0; i < abr; i++)
-    ab.dim[i] = as->dim[i];
-  for (int i = 0; i < bbr; i++)
-    bb.dim[i] = bs->dim[i];
-  broadcast_shapes(&ab, &bb, &batch);
-  int64_t ast[MAX_RANK], bst[MAX_RANK], yst[MAX_RANK];
-  batch_strides(&ab, abr, M * K, &batch, ast);
-  batch_strides(&bb, bbr, K * N, &batch, bst);
-  batch_strides(&batch, batch.rank, M * N, &batch, yst);
+  MatMulGeom g = matmul_geometry(&n->in[r->a]->shape, &n->in[r->b]->shape);
+  int64_t M = g.M, N = g.N, K = g.K;
   LLVMValueRef ys = NULL, yzp = NULL;
   if (r->y_scale >= 0) {
     ys = load_f32(kb, n, r->y_scale, kb_idx(kb, 0));
@@ -314,9 +292,9 @@ static void lower_int_matmul(KB *kb, Node *n, const MatRoles *r) {
   }
   Loop lb[MAX_RANK], li, lj, lk;
   LLVMValueRef bi[MAX_RANK];
-  kb_for_shape(kb, lb, &batch, bi);
-  LLVMValueRef a0 = kb_flat_strided(kb, batch.rank, ast, bi), b0 = kb_flat_strided(kb, batch.rank, bst, bi);
-  LLVMValueRef y0 = kb_flat_strided(kb, batch.rank, yst, bi);
+  kb_for_shape(kb, lb, &g.batch, bi);
+  LLVMValueRef a0 = kb_flat_strided(kb, g.batch.rank, g.a_st, bi), b0 = kb_flat_strided(kb, g.batch.rank, g.b_st, bi);
+  LLVMValueRef y0 = kb_flat_strided(kb, g.batch.rank, g.y_st, bi);
   LLVMValueRef i = kb_for(kb, &li, M), j = kb_for(kb, &lj, N);
   LLVMValueRef azp = zero_point(kb, n, r->a_zp, i), bzp = zero_point(kb, n, r->b_zp, j);
   LLVMTypeRef i32 = LLVMInt32TypeInContext(kb->ctx);
@@ -336,7 +314,7 @@ static void lower_int_matmul(KB *kb, Node *n, const MatRoles *r) {
   kb_store(kb, yt, kb->out[0], LLVMBuildAdd(kb->b, y0, LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, i, kb_idx(kb, N), ""), j, ""), ""), y);
   kb_end_for(kb, &lj);
   kb_end_for(kb, &li);
-  kb_end_for_shape(kb, lb, &batch);
+  kb_end_for_shape(kb, lb, &g.batch);
 }
 
 void lower_MatMulInteger(KB *kb, Node *n) { lower_int_matmul(kb, n, &matmul_integer); }
