@@ -407,6 +407,9 @@ MemoryPlan plan_memory(Compiler *cc, Graph *g);
 
 // Graph optimizations, run after inference (each keeps every value's type and shape):
 void fold_batchnorm(Compiler *cc, Graph *g); // passes/fold_batchnorm.c: Conv+BN -> Conv
+// BN, a BatchNormalization in inference mode over CHANNELS channels whose other outputs are
+// unused, as y = x * scale[c] + shift[c] (arrays from the pool); false for any other node.
+bool batchnorm_affine(const Graph *g, const Node *bn, int64_t channels, double **scale, double **shift);
 void fuse_epilogues(Compiler *cc, Graph *g); // passes/fuse_epilogue.c
 // Elementwise nodes fused into the node (the host) that produces their operand: the host's
 // lowering applies them to each element of its output 0 before storing it (ops/epilogue.c).

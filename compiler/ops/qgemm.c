@@ -63,11 +63,16 @@ const char *qdot_name(const QDot *d) {
 int qdot_shift(DType from, DType to) { return from == to ? 0 : from == DT_I8 ? 128 : -128; }
 
 //
-// Fixed-point requantization: a float multiplier m becomes mult * 2^-shift with mult in
+// Fixed-point requantization: a float multiplier m becomes mult * 2^-shift with |mult| in
 // [2^30, 2^31). The product with an int32 accumulator is exact in int64 and rounds half to
 // even, as QuantizeLinear does: the result is roundeven(acc * m) computed without error.
 //
 void qmultiplier(float m, int32_t *mult, int32_t *shift) {
+  if (m < 0) { // a negative channel scale (a folded BatchNormalization's)
+    qmultiplier(-m, mult, shift);
+    *mult = -*mult;
+    return;
+  }
   if (!(m > 0) || !isfinite(m)) {
     *mult = 0;
     *shift = 1;
@@ -267,7 +272,7 @@ int64_t qbias_acc(const QLinearSpec *s, int64_t c) {
   if (!s->bias_f)
     return 0;
   double unit = (double)s->x_scale * s->w_scale[s->nw > 1 ? c : 0] * s->alpha;
-  return unit > 0 ? (int64_t)nearbyint(s->bias_f[c] / unit) : 0;
+  return unit != 0 ? (int64_t)nearbyint(s->bias_f[c] / unit) : 0;
 }
 
 // The float multiplier of channel C, computed like the reference QLinearConv/QLinearMatMul

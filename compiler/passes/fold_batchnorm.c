@@ -37,21 +37,34 @@ static bool foldable_conv(const Graph *g, const Node *conv) {
          !is_graph_output(g, conv->out[0]);
 }
 
+bool batchnorm_affine(const Graph *g, const Node *bn, int64_t channels, double **scale, double **shift) {
+  if (!bn->op || !inference_bn(g, bn) || shape_numel(&bn->in[1]->shape) != channels)
+    return false;
+  const float *gamma = bn->in[1]->data, *beta = bn->in[2]->data, *mean = bn->in[3]->data, *var = bn->in[4]->data;
+  double eps = attr_float(bn, "epsilon", 1e-5f);
+  *scale = pool_alloc(&g->cc->pool, sizeof(double) * (size_t)channels);
+  *shift = pool_alloc(&g->cc->pool, sizeof(double) * (size_t)channels);
+  for (int64_t c = 0; c < channels; c++) {
+    (*scale)[c] = gamma[c] / sqrt((double)var[c] + eps);
+    (*shift)[c] = beta[c] - mean[c] * (*scale)[c];
+  }
+  return true;
+}
+
 static void fold(Graph *g, Node *conv, Node *bn) {
   Compiler *cc = g->cc;
   const Value *w = conv->in[1];
   int64_t cout = w->shape.dim[0], per = shape_numel(&w->shape) / cout;
-  const float *scale = bn->in[1]->data, *shift = bn->in[2]->data, *mean = bn->in[3]->data, *var = bn->in[4]->data;
   const float *bias = node_input(conv, 2) ? node_input(conv, 2)->data : NULL;
-  double eps = attr_float(bn, "epsilon", 1e-5f);
+  double *scale, *shift;
+  batchnorm_affine(g, bn, cout, &scale, &shift);
   Value *nw = graph_const(g, pool_printf(&cc->pool, "%s_bnfold", w->name), DT_F32, w->shape, NULL);
   Value *nb = graph_const(g, pool_printf(&cc->pool, "%s_bnfold_bias", conv->name), DT_F32, shape_of(1, &cout), NULL);
   float *wd = nw->data, *bd = nb->data;
   for (int64_t c = 0; c < cout; c++) {
-    double s = scale[c] / sqrt((double)var[c] + eps);
     for (int64_t i = 0; i < per; i++)
-      wd[c * per + i] = (float)(((const float *)w->data)[c * per + i] * s);
-    bd[c] = (float)(((bias ? bias[c] : 0.0) - mean[c]) * s + shift[c]);
+      wd[c * per + i] = (float)(((const float *)w->data)[c * per + i] * scale[c]);
+    bd[c] = (float)((bias ? bias[c] : 0.0) * scale[c] + shift[c]);
   }
   Value **in = pool_alloc(&cc->pool, sizeof(Value *) * 4);
   in[0] = conv->in[0];
@@ -69,7 +82,7 @@ void fold_batchnorm(Compiler *cc, Graph *g) {
   for (int i = 0; i < g->nodes.len; i++) {
     Node *n = g->nodes.items[i];
     Node *conv = n->op && n->in && n->nin > 0 && n->in[0] ? n->in[0]->producer : NULL;
-    if (n->op && inference_bn(g, n) && foldable_conv(g, conv)) {
+    if (n->op && foldable_conv(g, conv) && inference_bn(g, n)) {
       fold(g, conv, n);
       continue; // the BN node is gone
     }

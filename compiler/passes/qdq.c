@@ -217,6 +217,32 @@ static bool weight_params(const QParams *wq, int axis, int64_t N, QLinearSpec *s
   return true;
 }
 
+// A BatchNormalization in inference mode that alone reads N's float result (QDQ models
+// quantized before BatchNorm was folded): its per-channel scale joins the weights' scales and
+// its shift the bias, so it costs nothing and a Relu/Clip and QuantizeLinear after it still
+// fuse. Returns the node whose output the layer now computes.
+static Node *absorb_batchnorm(Compiler *cc, Graph *g, Node *n, int64_t N, QLinearSpec *s) {
+  Node *bn = sole_consumer(g, n->out[0]);
+  double *a, *b;
+  if (!bn || bn->in[0] != n->out[0] || !batchnorm_affine(g, bn, N, &a, &b))
+    return n;
+  for (int64_t c = 0; c < N; c++)
+    if (a[c] == 0 || !isfinite(a[c]) || !isfinite(b[c]))
+      return n; // a zero scale leaves no accumulator unit for the bias
+  float *scale = pool_alloc(&cc->pool, sizeof(float) * (size_t)N), *bias = pool_alloc(&cc->pool, sizeof(float) * (size_t)N);
+  int32_t *zp = pool_alloc(&cc->pool, sizeof(int32_t) * (size_t)N);
+  for (int64_t c = 0; c < N; c++) {
+    double ws = s->w_scale[s->nw > 1 ? c : 0];
+    double old = s->bias_i32 ? s->bias_i32[c] * (double)s->x_scale * ws : s->bias_f ? s->bias_f[c] : 0;
+    scale[c] = (float)(ws * a[c]);
+    bias[c] = (float)(old * a[c] + b[c]);
+    zp[c] = s->w_zp[s->nw > 1 ? c : 0];
+  }
+  *s = (QLinearSpec){.src = s->src, .x = s->x, .x_scale = s->x_scale, .x_zp = s->x_zp, .w = s->w, .nw = N,
+                     .w_scale = scale, .w_zp = zp, .bias_f = bias, .alpha = s->alpha};
+  return bn;
+}
+
 static bool rewrite_conv(Compiler *cc, Graph *g, Node *n) {
   QParams xq, wq;
   Value *w = n->in[1];
@@ -226,7 +252,7 @@ static bool rewrite_conv(Compiler *cc, Graph *g, Node *n) {
   QLinearSpec s = {.src = n, .x = xq.q, .x_scale = xq.scale[0], .x_zp = xq.zp[0], .alpha = 1};
   if (!weight_params(&wq, 0, M, &s) || !read_bias(cc, node_input(n, 2), M, 1, &s))
     return false;
-  Node *last = linear_output(cc, g, n, &s);
+  Node *last = linear_output(cc, g, absorb_batchnorm(cc, g, n, M, &s), &s);
   Graph *with = graph_new(cc, g, "qdq");
   Node *k = qconv_build(cc, with, &s, cc->target);
   if (!k)

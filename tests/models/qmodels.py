@@ -210,20 +210,37 @@ def act_params(ref, dt):
     return scale, zp
 
 
-def qdq_conv(bld, x, xr, x_scale, x_zp, dt, cin, cout, wdt=np.int8, act="relu", **attrs):
-    """x (quantized) -> DQ -> Conv (+ bias, + activation) -> Q, with per-channel weights."""
-    w = rng.normal(0, 0.3, (cout, cin, 3, 3)).astype(np.float32)
+def batchnorm(bld, y, yr, channels):
+    """An inference BatchNormalization after a layer (some channels with negative scales)."""
+    gamma = rng.uniform(0.5, 1.5, channels) * np.where(np.arange(channels) % 3 == 1, -1, 1)
+    beta, mean, var = rng.normal(0, 0.3, channels), rng.normal(0, 0.3, channels), rng.uniform(0.5, 2, channels)
+    params = [bld.const(k, v.astype(np.float32)) for k, v in (("gamma", gamma), ("beta", beta), ("mean", mean), ("var", var))]
+    f = [np.float32(v).astype(np.float64).reshape(1, -1, 1, 1) for v in (gamma, beta, mean, var)]
+    ref = (yr.astype(np.float64) - f[2]) / np.sqrt(f[3] + 1e-5) * f[0] + f[1]
+    return bld.node("BatchNormalization", [y] + params), ref.astype(np.float32)
+
+
+def qdq_conv(bld, x, xr, x_scale, x_zp, dt, cin, cout, wdt=np.int8, act="relu", bn=False, quantize_out=True,
+             group=1, **attrs):
+    """x (quantized) -> DQ -> Conv (+ bias, + BatchNormalization, + activation) -> Q, with
+    per-channel weights."""
+    w = rng.normal(0, 0.3, (cout, cin // group, 3, 3)).astype(np.float32)
     xd, xdr = bld.dq(x, xr, x_scale, x_zp, dt)
     wd, wdr, ws = bld.weights(w, wdt, 0)
     bd, bdr = bld.bias(rng.normal(0, 0.2, cout), x_scale, ws)
-    y = bld.node("Conv", [xd, wd, bd], **attrs)
+    y = bld.node("Conv", [xd, wd, bd], group=group, **attrs)
     strides, pads = attrs.get("strides", [1, 1]), attrs.get("pads", [0, 0, 0, 0])
-    yr = (conv2d(xdr.astype(np.float64), wdr.astype(np.float64), strides, pads) + bdr.reshape(1, -1, 1, 1)).astype(np.float32)
+    yr = (conv2d(xdr.astype(np.float64), wdr.astype(np.float64), strides, pads, group=group) +
+          bdr.reshape(1, -1, 1, 1)).astype(np.float32)
+    if bn:
+        y, yr = batchnorm(bld, y, yr, cout)
     if act == "relu":
         y, yr = bld.node("Relu", [y]), np.maximum(yr, 0)
     elif act == "clip":
         lo, hi = bld.const("lo", scalar(0.0)), bld.const("hi", scalar(6.0))
         y, yr = bld.node("Clip", [y, lo, hi]), np.clip(yr, 0, 6)
+    if not quantize_out:
+        return y, yr, None, None
     scale, zp = act_params(yr, dt)
     q, qr = bld.q(y, yr, scale, zp, dt)
     return q, qr, scale, zp
@@ -267,6 +284,17 @@ def qdq_cases():
     q, qr = bld.q("x", x, xs, xz, np.uint8)
     y, yr, _, _ = qdq_conv(bld, q, qr, xs, xz, np.uint8, 4, 8, wdt=np.uint8, act="clip", strides=[2, 2])
     save_qdq("qdq_conv_clip_u8_weights_strided", bld, [("x", x)], [(y, yr)])
+    # Conv -> BatchNormalization (not folded before quantization): the normalization joins the
+    # kernel's scales and bias, before a Clip and Q, before a float output, after depthwise
+    for tag, dt, act, out_q, group in (("clip_u8", np.uint8, "clip", True, 1), ("float_output_s8", np.int8, None, False, 1),
+                                       ("depthwise_relu_u8", np.uint8, "relu", True, 8)):
+        bld = Builder()
+        x = rng.normal(0, 1, (1, 8, 9, 9)).astype(np.float32)
+        xs, xz = act_params(x, dt)
+        q, qr = bld.q("x", x, xs, xz, dt)
+        y, yr, _, _ = qdq_conv(bld, q, qr, xs, xz, dt, 8, 8 if group > 1 else 12, act=act, bn=True,
+                               quantize_out=out_q, group=group, pads=[1, 1, 1, 1])
+        save_qdq(f"qdq_conv_batchnorm_{tag}", bld, [("x", x)], [(y, yr)])
     bld = Builder()
     x = rng.normal(0, 1, (2, 3, 48)).astype(np.float32)
     xs, xz = act_params(x, np.uint8)
