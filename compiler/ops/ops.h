@@ -195,9 +195,10 @@ typedef struct {
 } QMicro;
 void qmicro_emit(KB *kb, const QMicro *mk);
 void qmultiplier(float m, int32_t *mult, int32_t *shift); // m = mult * 2^-shift
-// roundeven(v * mult * 2^-shift) + zp, clamped to [lo, hi], on <lanes x i32> vectors.
-LLVMValueRef qrequantize(KB *kb, LLVMValueRef v, LLVMValueRef mult, LLVMValueRef shift, int32_t zp, int32_t lo,
-                         int32_t hi);
+// roundeven((v * mult + bias64) * 2^-shift) + zp, clamped to [lo, hi], on <lanes x i32>
+// vectors (BIAS64: <lanes x i64>, or NULL).
+LLVMValueRef qrequantize(KB *kb, LLVMValueRef v, LLVMValueRef mult, LLVMValueRef shift, LLVMValueRef bias64, int32_t zp,
+                         int32_t lo, int32_t hi);
 LLVMValueRef qsplat(KB *kb, LLVMValueRef s, int lanes);
 LLVMValueRef qload_vec(KB *kb, LLVMTypeRef elem, int lanes, LLVMValueRef base, LLVMValueRef idx);
 void qstore_lanes(KB *kb, DType dt, LLVMValueRef base, LLVMValueRef idx, int64_t stride, LLVMValueRef v, int valid);
@@ -233,15 +234,25 @@ typedef struct {
   int64_t groups;            // independent column sets (grouped convolutions), each padded to lanes
   DType a_stored;            // the run-time operand's type (uint8 or int8)
   bool need_rowsum;          // some column's (shifted) zero point is not zero
+  bool bias64;               // requantized with a bias that is not whole accumulator units
   QOutKind out;
   int32_t y_zp, lo, hi;
 } QCore;
 typedef int32_t QWeightFn(const QLinearSpec *s, int64_t k, int64_t n, int64_t K, int64_t N);
 // Rows of the int32 parameters (input 2): the offsets (bias and zero-point terms); for
-// requantized outputs the multipliers and shifts; the shifted weight zero points when the
-// row sums are needed.
-static inline int qparam_zb_row(const QCore *c) { return c->out == QOUT_QUANT ? 3 : 1; }
+// requantized outputs the multipliers and shifts, and with bias64 the bias as a 64-bit
+// fixed-point addend (low and high words); the shifted weight zero points when the row sums
+// are needed.
+static inline int qparam_zb_row(const QCore *c) { return c->out == QOUT_QUANT ? 3 + 2 * c->bias64 : 1; }
 static inline int qparam_rows(const QCore *c) { return qparam_zb_row(c) + c->need_rowsum; }
+// Whether requantizing S's CHANNELS needs bias64: a float bias (a folded BatchNormalization's
+// shift, say) that is not a whole number of accumulator units.
+bool qbias_fractional(const QLinearSpec *s, int64_t channels);
+// Channel CH's epilogue parameters for core C: column CH of the int32 rows PRM (STRIDE apart;
+// the offsets row gets the bias only, the caller adds zero-point terms) and of the float rows
+// FPRM (scale, bias; FSTRIDE apart). False when a value does not fit its row.
+bool qchannel_params(const QLinearSpec *s, const QCore *c, int64_t ch, int32_t *prm, int64_t stride, float *fprm,
+                     int64_t fstride);
 // Packs the weights and epilogue parameters into inputs 1..3 of N (false: int32 overflow).
 // Output channel g * N + j is column j of group g.
 bool qcore_build(Compiler *cc, Graph *with, Node *n, QCore *c, const QLinearSpec *s, const Target *t, int64_t K,

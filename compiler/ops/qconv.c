@@ -256,8 +256,8 @@ int32_t conv_weight(const QLinearSpec *s, int64_t k, int64_t n, int64_t K, int64
 }
 
 // The depthwise weights (w - zw) as int16 [kernel position][channel padded to lanes], and the
-// epilogue parameters with no offsets (the products are exact).
-static void depthwise_weights(Compiler *cc, Graph *with, Node *n, QConvPlan *p, const QLinearSpec *s) {
+// epilogue parameters with no offsets (the products are exact); false if they do not fit.
+static bool depthwise_weights(Compiler *cc, Graph *with, Node *n, QConvPlan *p, const QLinearSpec *s) {
   QCore *c = &p->core;
   int L = c->dot.lanes;
   int64_t cin = p->pg.cin, ksp = p->pg.ksp, cpad = (cin + L - 1) / L * L;
@@ -268,11 +268,8 @@ static void depthwise_weights(Compiler *cc, Graph *with, Node *n, QConvPlan *p, 
     int32_t zw = s->w_zp[s->nw > 1 ? ch : 0];
     for (int64_t k = 0; k < ksp; k++)
       w[k * cpad + ch] = (int16_t)(dtype_get_int(s->w->dtype, s->w->data, ch * ksp + k) - zw);
-    prm[ch] = s->out == QOUT_FLOAT && s->bias_f ? 0 : (int32_t)qbias_acc(s, ch);
-    if (c->out == QOUT_QUANT)
-      qmultiplier(qchannel_multiplier(s, ch), &prm[cpad + ch], &prm[2 * cpad + ch]);
-    fprm[ch] = qchannel_multiplier(s, ch);
-    fprm[cpad + ch] = s->bias_f && s->out == QOUT_FLOAT ? s->bias_f[ch] : 0;
+    if (!qchannel_params(s, c, ch, &prm[ch], cpad, &fprm[ch], cpad))
+      return false;
   }
   n->in[1] = graph_const(with, pool_printf(&cc->pool, "%s.packed", s->w->name), DT_I16,
                          (Shape){.rank = 2, .dim = {ksp, cpad}}, w);
@@ -280,6 +277,7 @@ static void depthwise_weights(Compiler *cc, Graph *with, Node *n, QConvPlan *p, 
                          (Shape){.rank = 2, .dim = {qparam_rows(c), cpad}}, prm);
   if (s->out == QOUT_FLOAT)
     n->in[3] = graph_const(with, pool_printf(&cc->pool, "%s.scale", s->src->name), DT_F32, (Shape){.rank = 2, .dim = {2, cpad}}, fprm);
+  return true;
 }
 
 Node *qconv_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target *t) {
@@ -294,10 +292,12 @@ Node *qconv_build(Compiler *cc, Graph *with, const QLinearSpec *s, const Target 
   QCore *c = &p->core;
   if (p->depthwise) {
     *c = (QCore){.dot = qdot_select(t, s->x->dtype, s->w->dtype, true), .N = pg->cin, .K = pg->ksp, .groups = 1,
-                 .a_stored = s->x->dtype, .out = s->out, .y_zp = s->y_zp, .lo = s->lo, .hi = s->hi};
+                 .a_stored = s->x->dtype, .bias64 = qbias_fractional(s, pg->cin), .out = s->out, .y_zp = s->y_zp,
+                 .lo = s->lo, .hi = s->hi};
     c->dot.dot = QDOT_WIDEN;
     p->x_zp = s->x_zp;
-    depthwise_weights(cc, with, n, p, s);
+    if (!depthwise_weights(cc, with, n, p, s))
+      return NULL;
   } else {
     if (!qcore_build(cc, with, n, c, s, t, pg->cpg * pg->ksp, pg->mpg, pg->g.group, conv_weight))
       return NULL;
@@ -393,8 +393,8 @@ Node *qconvtranspose_build(Compiler *cc, Graph *with, const QLinearSpec *s) {
   p->cin = ws->dim[0], p->mpg = ws->dim[1], p->cout = p->mpg * p->g->group, p->cpg = p->cin / p->g->group;
   p->ksp = shape_numel(ws) / (p->cin * p->mpg);
   p->x_zp = s->x_zp;
-  p->core = (QCore){.dot = {.lanes = 1}, .N = p->cout, .groups = 1, .a_stored = s->x->dtype, .out = s->out,
-                    .y_zp = s->y_zp, .lo = s->lo, .hi = s->hi};
+  p->core = (QCore){.dot = {.lanes = 1}, .N = p->cout, .groups = 1, .a_stored = s->x->dtype,
+                    .bias64 = qbias_fractional(s, p->cout), .out = s->out, .y_zp = s->y_zp, .lo = s->lo, .hi = s->hi};
   p->stats = (KernelStats){.macs = shape_numel(&s->x->shape) * p->mpg * p->ksp, .weights = shape_numel(ws)};
   int64_t M = p->cout, nw = shape_numel(ws);
   int16_t *w = pool_alloc(&cc->pool, sizeof(int16_t) * (size_t)nw);
@@ -405,11 +405,8 @@ Node *qconvtranspose_build(Compiler *cc, Graph *with, const QLinearSpec *s) {
   int32_t *prm = pool_alloc(&cc->pool, sizeof(int32_t) * (size_t)(qparam_rows(&p->core) * M));
   float *fprm = pool_alloc(&cc->pool, sizeof(float) * (size_t)(2 * M));
   for (int64_t oc = 0; oc < M; oc++) {
-    prm[oc] = s->out == QOUT_FLOAT && s->bias_f ? 0 : (int32_t)qbias_acc(s, oc);
-    if (s->out == QOUT_QUANT)
-      qmultiplier(qchannel_multiplier(s, oc), &prm[M + oc], &prm[2 * M + oc]);
-    fprm[oc] = qchannel_multiplier(s, oc);
-    fprm[M + oc] = s->bias_f && s->out == QOUT_FLOAT ? s->bias_f[oc] : 0;
+    if (!qchannel_params(s, &p->core, oc, &prm[oc], M, &fprm[oc], M))
+      return NULL;
   }
   Node *n = graph_new_node(with, "QConvTranspose", "edgecc", pool_printf(&cc->pool, "%s.qconvt", s->src->name), 4, 1);
   n->in[0] = s->x;

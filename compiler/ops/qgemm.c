@@ -102,14 +102,17 @@ LLVMValueRef qsplat(KB *kb, LLVMValueRef s, int lanes) {
   return LLVMBuildShuffleVector(kb->b, v, LLVMGetPoison(vt), LLVMConstNull(vec(LLVMInt32TypeInContext(kb->ctx), lanes)), "");
 }
 
-// roundeven(v * mult * 2^-shift) for <L x i32> V (MULT and SHIFT: <L x i32> too), then
-// + zp and clamped into [lo, hi]; the result is <L x i32>.
-LLVMValueRef qrequantize(KB *kb, LLVMValueRef v, LLVMValueRef mult, LLVMValueRef shift, int32_t zp, int32_t lo,
-                         int32_t hi) {
+// roundeven((v * mult + bias64) * 2^-shift) for <L x i32> V (MULT and SHIFT: <L x i32> too,
+// BIAS64 <L x i64> or NULL), then + zp and clamped into [lo, hi]; the result is <L x i32>.
+// |v * mult| and |bias64| are below 2^62, so their sum cannot overflow.
+LLVMValueRef qrequantize(KB *kb, LLVMValueRef v, LLVMValueRef mult, LLVMValueRef shift, LLVMValueRef bias64, int32_t zp,
+                         int32_t lo, int32_t hi) {
   LLVMBuilderRef b = kb->b;
   int lanes = (int)LLVMGetVectorSize(LLVMTypeOf(v));
   LLVMTypeRef i64 = LLVMInt64TypeInContext(kb->ctx), v64 = vec(i64, lanes);
   LLVMValueRef p = LLVMBuildNSWMul(b, LLVMBuildSExt(b, v, v64, ""), LLVMBuildSExt(b, mult, v64, ""), "");
+  if (bias64)
+    p = LLVMBuildNSWAdd(b, p, bias64, "");
   LLVMValueRef s = LLVMBuildZExt(b, shift, v64, "");
   LLVMValueRef one = qsplat(kb, LLVMConstInt(i64, 1, 0), lanes);
   LLVMValueRef half_less = LLVMBuildSub(b, LLVMBuildShl(b, one, LLVMBuildSub(b, s, one, ""), ""), one, "");
@@ -282,6 +285,42 @@ float qchannel_multiplier(const QLinearSpec *s, int64_t c) {
   return s->out == QOUT_FLOAT ? xw * s->alpha : xw / s->y_scale * s->alpha;
 }
 
+// The bias of channel CH in accumulator units, exactly (a float bias may have a fraction).
+static double acc_bias(const QLinearSpec *s, int64_t ch) {
+  double unit = (double)s->x_scale * s->w_scale[s->nw > 1 ? ch : 0] * s->alpha;
+  return s->bias_i32 ? s->bias_i32[ch] : s->bias_f && unit != 0 ? s->bias_f[ch] / unit : 0;
+}
+
+bool qbias_fractional(const QLinearSpec *s, int64_t channels) {
+  for (int64_t ch = 0; s->out == QOUT_QUANT && ch < channels; ch++)
+    if (acc_bias(s, ch) != nearbyint(acc_bias(s, ch)))
+      return true;
+  return false;
+}
+
+bool qchannel_params(const QLinearSpec *s, const QCore *c, int64_t ch, int32_t *prm, int64_t stride, float *fprm,
+                     int64_t fstride) {
+  float m = qchannel_multiplier(s, ch);
+  fprm[0] = m;
+  fprm[fstride] = s->bias_f && c->out == QOUT_FLOAT ? s->bias_f[ch] : 0;
+  if (c->out == QOUT_QUANT)
+    qmultiplier(m, &prm[stride], &prm[2 * stride]);
+  if (!c->bias64) { // int32 sums, a float bias added after scaling, or whole accumulator units
+    int64_t bias = c->out == QOUT_FLOAT && s->bias_f ? 0 : qbias_acc(s, ch);
+    prm[0] = (int32_t)bias;
+    return bias == prm[0];
+  }
+  // The bias joins the fixed-point product at full precision.
+  double fixed = nearbyint(acc_bias(s, ch) * prm[stride]);
+  if (!(fabs(fixed) < 0x1p62))
+    return false;
+  int64_t b64 = (int64_t)fixed;
+  prm[0] = 0;
+  prm[3 * stride] = (int32_t)(uint32_t)b64;
+  prm[4 * stride] = (int32_t)(b64 >> 32);
+  return true;
+}
+
 bool qcore_build(Compiler *cc, Graph *with, Node *n, QCore *c, const QLinearSpec *s, const Target *t, int64_t K,
                  int64_t N, int64_t groups, QWeightFn *w_at) {
   c->dot = qdot_select(t, s->x->dtype, s->w->dtype, true);
@@ -289,6 +328,7 @@ bool qcore_build(Compiler *cc, Graph *with, Node *n, QCore *c, const QLinearSpec
   c->kgroups = (K + c->dot.group - 1) / c->dot.group;
   c->a_stored = s->x->dtype;
   c->out = s->out;
+  c->bias64 = qbias_fractional(s, groups * N);
   c->y_zp = s->y_zp, c->lo = s->lo, c->hi = s->hi;
   int L = c->dot.lanes;
   int64_t npad = (N + L - 1) / L * L, cols = groups * npad; // each group's columns padded to lanes
@@ -311,17 +351,14 @@ bool qcore_build(Compiler *cc, Graph *with, Node *n, QCore *c, const QLinearSpec
       packed[qpacked_index(&c->dot, c->kgroups, k, col)] = (uint8_t)v;
       colsum += v;
     }
-    int64_t bias = c->out == QOUT_FLOAT && s->bias_f ? 0 : qbias_acc(s, j); // float bias: after scaling
-    int64_t off = bias - za * colsum + K * za * zb;
+    if (!qchannel_params(s, c, j, &prm[col], cols, &fprm[col], cols))
+      return false;
+    int64_t off = prm[col] - za * colsum + K * za * zb;
     if (off != (int32_t)off)
       return false; // the int32 accumulator cannot hold this layer's offsets
     prm[col] = (int32_t)off;
     if (c->need_rowsum)
       prm[qparam_zb_row(c) * cols + col] = (int32_t)zb;
-    if (c->out == QOUT_QUANT)
-      qmultiplier(qchannel_multiplier(s, j), &prm[cols + col], &prm[2 * cols + col]);
-    fprm[col] = qchannel_multiplier(s, j);
-    fprm[cols + col] = s->bias_f && s->out == QOUT_FLOAT ? s->bias_f[j] : 0;
   }
   n->in[1] = graph_const(with, pool_printf(&cc->pool, "%s.packed", s->w->name), c->dot.b_type, shape_of(1, &bytes), packed);
   n->in[2] = graph_const(with, pool_printf(&cc->pool, "%s.requant", s->src->name), DT_I32,
@@ -372,9 +409,16 @@ void qcore_store(KB *kb, void *ctx, LLVMValueRef row, LLVMValueRef blk, LLVMValu
     qstore_lanes(kb, yt, cs->ybase, yat, cs->col_stride, y, valid);
     return;
   }
-  LLVMValueRef mult = qload_vec(kb, i32, L, kb->in[2], LLVMBuildAdd(kb->b, col, kb_idx(kb, npad), ""));
-  LLVMValueRef shift = qload_vec(kb, i32, L, kb->in[2], LLVMBuildAdd(kb->b, col, kb_idx(kb, 2 * npad), ""));
-  LLVMValueRef y = qrequantize(kb, v, mult, shift, c->y_zp, c->lo, c->hi);
+  LLVMValueRef prow[5];
+  for (int r = 1; r < (c->bias64 ? 5 : 3); r++)
+    prow[r] = qload_vec(kb, i32, L, kb->in[2], LLVMBuildAdd(kb->b, col, kb_idx(kb, r * npad), ""));
+  LLVMValueRef bias64 = NULL;
+  if (c->bias64) {
+    LLVMTypeRef i64 = LLVMInt64TypeInContext(kb->ctx), v64 = vec(i64, L);
+    LLVMValueRef high = LLVMBuildShl(kb->b, LLVMBuildSExt(kb->b, prow[4], v64, ""), qsplat(kb, LLVMConstInt(i64, 32, 0), L), "");
+    bias64 = LLVMBuildOr(kb->b, LLVMBuildZExt(kb->b, prow[3], v64, ""), high, "");
+  }
+  LLVMValueRef y = qrequantize(kb, v, prow[1], prow[2], bias64, c->y_zp, c->lo, c->hi);
   qstore_lanes(kb, yt, cs->ybase, yat, cs->col_stride, LLVMBuildTrunc(kb->b, y, vec(kb_type(kb, yt), L), ""), valid);
 }
 

@@ -383,7 +383,7 @@ void lower_qlinear_pool(KB *kb, Node *n) {
     kb_end_for(kb, &li);
     LLVMValueRef s = qsplat(kb, kb_get(kb, i32, sum), 1);
     LLVMValueRef r = qrequantize(kb, s, qsplat(kb, LLVMConstInt(i32, (unsigned)p->mult, 0), 1),
-                                 qsplat(kb, LLVMConstInt(i32, (unsigned)p->shift, 0), 1), p->yz, p->lo, p->hi);
+                                 qsplat(kb, LLVMConstInt(i32, (unsigned)p->shift, 0), 1), NULL, p->yz, p->lo, p->hi);
     r = LLVMBuildExtractElement(kb->b, r, LLVMConstInt(i32, 0, 0), "");
     int64_t one = 1;
     kb_store(kb, yt, kb->out[0], pool_at(kb, p, 1, &one, C, img, c, kb_idx(kb, 0)), kb_convert(kb, r, DT_I32, yt));

@@ -284,6 +284,19 @@ def qdq_cases():
     q, qr = bld.q("x", x, xs, xz, np.uint8)
     y, yr, _, _ = qdq_conv(bld, q, qr, xs, xz, np.uint8, 4, 8, wdt=np.uint8, act="clip", strides=[2, 2])
     save_qdq("qdq_conv_clip_u8_weights_strided", bld, [("x", x)], [(y, yr)])
+    # A float bias that is not whole accumulator units, with an output step finer than the
+    # accumulator's (multiplier about 3): rounding the bias to accumulator units would be off
+    # by more than a step; the requantization carries it as a fixed-point addend.
+    bld = Builder()
+    xq = rng.integers(125, 132, (1, 2, 6, 6)).astype(np.uint8)
+    wq = rng.integers(-2, 3, (4, 2, 3, 3)).astype(np.int8)
+    bias = np.array([0.1, -0.37, 0.61, 1.13], np.float32)
+    xd, xdr = bld.dq("x", xq, 0.5, 128, np.uint8)
+    wd, wdr = bld.dq(bld.const("w", wq), wq, np.float32(0.5), 0, np.int8)
+    y = bld.node("Conv", [xd, wd, bld.const("b", bias)], pads=[1, 1, 1, 1])
+    yr = (conv2d(xdr.astype(np.float64), wdr.astype(np.float64), (1, 1), (1, 1, 1, 1)) + bias.reshape(1, -1, 1, 1)).astype(np.float32)
+    q, qr = bld.q(y, yr, 0.08, 128, np.uint8)
+    save_qdq("qdq_conv_float_bias_fine_output_u8", bld, [("x", xq)], [(q, qr)])
     # Conv -> BatchNormalization (not folded before quantization): the normalization joins the
     # kernel's scales and bias, before a Clip and Q, before a float output, after depthwise
     for tag, dt, act, out_q, group in (("clip_u8", np.uint8, "clip", True, 1), ("float_output_s8", np.int8, None, False, 1),
