@@ -144,6 +144,22 @@ void vec_store(KB *kb, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v, int 
 static LLVMValueRef add_i(KB *kb, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(kb->b, a, b, ""); }
 static LLVMValueRef mul_i(KB *kb, LLVMValueRef a, int64_t c) { return LLVMBuildNSWMul(kb->b, a, kb_idx(kb, c), ""); }
 
+// Packed operands are streams the K loop reads from beyond L1, often from beyond L2 (the
+// weights of a 512-channel 3x3 layer are 9 MiB, read once per K block by the first row tile;
+// Winograd's transformed weights, the A side, 4 MiB at 256 channels): the hardware prefetcher
+// alone leaves those loads waiting, so the K loop prefetches both this many bytes ahead.
+#define PREFETCH_BYTES 1024
+
+// A read prefetch of the cache line at BASE[IDX] (a plain GEP: it may point past the end).
+static void prefetch(KB *kb, LLVMValueRef base, LLVMValueRef idx) {
+  LLVMTypeRef tys[1] = {kb->t_ptr}, i32 = LLVMInt32TypeInContext(kb->ctx);
+  unsigned id = LLVMLookupIntrinsicID("llvm.prefetch", 13);
+  LLVMValueRef args[4] = {LLVMBuildGEP2(kb->b, LLVMFloatTypeInContext(kb->ctx), base, &idx, 1, ""),
+                          LLVMConstInt(i32, 0, 0), LLVMConstInt(i32, 3, 0), LLVMConstInt(i32, 1, 0)};
+  LLVMBuildCall2(kb->b, LLVMIntrinsicGetType(kb->ctx, id, tys, 1), LLVMGetIntrinsicDeclaration(kb->mod, id, tys, 1),
+                 args, 4, "");
+}
+
 // Packs the panel of B at column C0, NV vectors wide (the last VALID lanes wide), into BUF as
 // [K][nv*vl], zero-padded: the tiles then read one contiguous stream instead of K rows.
 static void pack_panel(KB *kb, const GemmArgs *g, LLVMValueRef c0, int nv, int valid, LLVMValueRef buf) {
@@ -198,7 +214,14 @@ static void emit_tile(KB *kb, const GemmArgs *g, const Tile *t) {
     int valid = j == nv - 1 && !g->b_packed && !g->b_pack ? t->valid : vl; // packed panels are zero-padded
     bv[j] = vec_load(kb, t->b_panel, add_i(kb, brow, kb_idx(kb, (int64_t)j * vl)), vl, valid);
   }
+  if (g->b_packed) { // the stream of B rows PREFETCH_BYTES ahead, a line (16 floats) at a time
+    int64_t ahead = (PREFETCH_BYTES / (4 * t->b_width) + 1) * t->b_width;
+    for (int64_t f = 0; f < t->b_width; f += 16)
+      prefetch(kb, t->b_panel, add_i(kb, brow, kb_idx(kb, ahead + f)));
+  }
   LLVMValueRef arow = g->a_packed ? mul_i(kb, k, h) : NULL;
+  if (g->a_packed) // the tile's k-major stream of A, as far ahead
+    prefetch(kb, t->a_tile, add_i(kb, arow, kb_idx(kb, PREFETCH_BYTES / 4)));
   for (int r = 0; r < h; r++) {
     LLVMValueRef ai = g->a_packed ? add_i(kb, arow, kb_idx(kb, r))
                                   : add_i(kb, mul_i(kb, add_i(kb, t->r0, kb_idx(kb, r)), g->a_rs), mul_i(kb, k, g->a_cs));
