@@ -23,7 +23,7 @@ import onnx
 from onnx import mapping, numpy_helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-JS_TYPES = {np.float32: "float32", np.float64: "float64", np.int64: "int64", np.int32: "int32",
+JS_TYPES = {np.float32: "float32", np.float16: "float16", np.float64: "float64", np.int64: "int64", np.int32: "int32",
             np.int8: "int8", np.uint8: "uint8", np.bool_: "bool"}
 
 

@@ -6,7 +6,7 @@ const fs = require('fs');
 const ortDir = process.env.ORT_DIR || path.join(process.env.HOME, '.cache', 'edgecc-ort');
 const ort = require(path.join(ortDir, 'node_modules', 'onnxruntime-node'));
 
-const ARRAYS = {float32: Float32Array, float64: Float64Array, int64: BigInt64Array, int32: Int32Array,
+const ARRAYS = {float32: Float32Array, float16: Uint16Array, float64: Float64Array, int64: BigInt64Array, int32: Int32Array,
                 int8: Int8Array, uint8: Uint8Array, bool: Uint8Array};
 
 async function main() {

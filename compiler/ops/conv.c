@@ -70,6 +70,8 @@ typedef struct {
 } ConvPriv;
 
 void infer_Conv(Compiler *cc, Node *n) {
+  if (widen_half(cc, n))
+    return;
   const Shape *x = &n->in[0]->shape, *w = &n->in[1]->shape;
   if (x->rank < 3 || w->rank != x->rank)
     fatal_at(cc, n, "X %s and W %s must have the same rank >= 3", shape_str(&cc->pool, x), shape_str(&cc->pool, w));

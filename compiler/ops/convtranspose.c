@@ -52,6 +52,8 @@ static ConvGeom transpose_geometry(Compiler *cc, Node *n, const Shape *x, const 
 }
 
 void infer_ConvTranspose(Compiler *cc, Node *n) {
+  if (widen_half(cc, n))
+    return;
   const Shape *x = &n->in[0]->shape, *w = &n->in[1]->shape;
   if (x->rank < 3 || x->rank > 5 || w->rank != x->rank)
     fatal_at(cc, n, "X %s and W %s must have the same rank, 3 to 5", shape_str(&cc->pool, x), shape_str(&cc->pool, w));

@@ -60,6 +60,8 @@ static void emit_matmul(KB *kb, MatRef a, MatRef b, MatRef y, int64_t M, int64_t
 }
 
 void infer_Gemm(Compiler *cc, Node *n) {
+  if (widen_half(cc, n))
+    return;
   const Shape *a = &n->in[0]->shape, *b = &n->in[1]->shape;
   if (a->rank != 2 || b->rank != 2)
     fatal_at(cc, n, "A and B must be matrices, got %s and %s", shape_str(&cc->pool, a), shape_str(&cc->pool, b));
@@ -184,6 +186,8 @@ void lower_Gemm(KB *kb, Node *n) {
 
 // MatMul follows numpy.matmul: 1-D operands are promoted and the added dim removed again.
 void infer_MatMul(Compiler *cc, Node *n) {
+  if (widen_half(cc, n))
+    return;
   Shape a = n->in[0]->shape, b = n->in[1]->shape;
   if (a.rank == 0 || b.rank == 0)
     fatal_at(cc, n, "operands must have rank >= 1");

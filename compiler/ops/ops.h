@@ -62,6 +62,10 @@ LowerFn lower_loss;
 InferFn infer_NonZero, infer_Compress, infer_NonMaxSuppression;
 LowerFn lower_NonZero, lower_Compress, lower_NonMaxSuppression;
 
+// widen.c — float16/bfloat16 products in float32: replaces N (a half-precision Conv,
+// ConvTranspose, Gemm, MatMul, RNN, GRU or LSTM) by Casts around its float32 form.
+bool widen_half(Compiler *cc, Node *n);
+
 // gemm.c
 // MatMul's operands as a batch of [M, K] x [K, N] products: the batch dims broadcast like
 // numpy's (1-D operands promoted), each operand's element stride per batch dim (0: broadcast).

@@ -124,6 +124,8 @@ static void expect_shape(Compiler *cc, Node *n, int i, const char *what, int ran
 }
 
 static void infer_recurrent(Compiler *cc, Node *n, int gates) {
+  if (widen_half(cc, n))
+    return;
   RnnParams *p = pool_alloc(&cc->pool, sizeof(RnnParams));
   p->gates = gates;
   p->nact = gates == 1 ? 1 : gates == 3 ? 2 : 3;
