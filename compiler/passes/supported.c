@@ -18,6 +18,31 @@ static bool attr_known(const OpDesc *op, const char *name) {
   return false;
 }
 
+// Attributes ONNX retired in favour of inputs (or dropped): a node of a newer opset that still
+// carries one comes from a broken exporter, and ignoring it would compute something else.
+static const struct {
+  const char *op, *attr;
+  int gone_in; // the first opset without the attribute
+} retired[] = {
+    {"ReduceSum", "axes", 13},       {"ReduceMean", "axes", 18},      {"ReduceMax", "axes", 18},
+    {"ReduceMin", "axes", 18},       {"ReduceProd", "axes", 18},      {"ReduceL1", "axes", 18},
+    {"ReduceL2", "axes", 18},        {"ReduceLogSum", "axes", 18},    {"ReduceLogSumExp", "axes", 18},
+    {"ReduceSumSquare", "axes", 18}, {"Squeeze", "axes", 13},         {"Unsqueeze", "axes", 13},
+    {"Split", "split", 13},          {"Slice", "starts", 10},         {"Slice", "ends", 10},
+    {"Slice", "axes", 10},           {"Pad", "pads", 11},             {"Pad", "value", 11},
+    {"Pad", "paddings", 2},          {"Clip", "min", 11},             {"Clip", "max", 11},
+    {"Upsample", "scales", 9},       {"Dropout", "ratio", 12},        {"Dropout", "is_test", 7},
+    {"BatchNormalization", "spatial", 9}, {"BatchNormalization", "is_test", 7}, {"Gemm", "broadcast", 7},
+    {"TopK", "k", 10},               {"Reshape", "shape", 5},
+};
+
+static void check_retired(Compiler *cc, const Node *n, const char *attr) {
+  for (int i = 0; i < countof(retired); i++)
+    if (n->opset >= retired[i].gone_in && !strcmp(n->op_type, retired[i].op) && !strcmp(attr, retired[i].attr))
+      error_at(cc, n, "attribute '%s' is not part of %s-%d (it was removed in opset %d; the model's exporter "
+                      "mixed opsets)", attr, n->op_type, n->opset, retired[i].gone_in);
+}
+
 static void check_graph(Compiler *cc, Graph *g) {
   for (int i = 0; i < g->nodes.len; i++) {
     Node *n = g->nodes.items[i];
@@ -42,6 +67,8 @@ static void check_graph(Compiler *cc, Graph *g) {
         check_graph(cc, a->graphs[k]);
       if (!attr_known(n->op, a->name))
         error_at(cc, n, "unsupported attribute '%s'", a->name);
+      else if (!*n->op->domain)
+        check_retired(cc, n, a->name);
     }
   }
 }

@@ -46,6 +46,7 @@ expect_error "$dir/huge.onnx" "initializer 'w'"
 expect_error "$dir/order.onnx" "node 'early' (Relu): input 'later' is not produced"
 expect_error "$dir/bad_attr.onnx" "node 'conv' (Conv): unsupported attribute 'magic'"
 expect_error "$dir/future_opset.onnx" "node 'relu' (Relu): opset 99 is not supported"
+expect_error "$dir/retired_attr.onnx" "node 'mean' (ReduceMean): attribute 'axes' is not part of ReduceMean-18"
 expect_error "$dir/dynamic_reshape.onnx" "node 'reshape' (Reshape): input 0 ('nz') has a data-dependent shape (produced by NonZero): not supported by Reshape"
 expect_error "$dir/suspicious.onnx" "warnings are errors (-Werror)" -Werror
 sed 's/<vector bits="128" registers="32"\/>/<vector bits="wide"\/>/' "$src/targets/aarch64/armv8.xml" > "$work/bad_schema.xml"

@@ -68,6 +68,9 @@ save(model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shap
            [numpy_helper.from_array(np.ones((1, 1, 3, 3), np.float32), "w")]), "bad_attr.onnx")
 save(model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [vi("x", [4])], [vi("y", [4])], opset=99),
      "future_opset.onnx")
+# An attribute ONNX moved to an input, still set by an exporter that mixed opsets.
+save(model([helper.make_node("ReduceMean", ["x"], ["y"], name="mean", axes=[1], keepdims=0)],
+           [vi("x", [2, 3])], [vi("y", [2])], opset=18), "retired_attr.onnx")
 # A view (Reshape) of a data-dependent shape needs dims at compile time: rejected clearly.
 save(model([helper.make_node("NonZero", ["x"], ["nz"], name="nonzero"),
             helper.make_node("Reshape", ["nz", "flat"], ["y"], name="reshape")],
