@@ -55,17 +55,44 @@ void infer_unary(Compiler *cc, Node *n) {
   set_output(n, 0, n->in[0]->dtype, n->in[0]->shape);
 }
 
+// Opsets before 7 broadcast only with broadcast=1, B's dims matching A's from `axis` on
+// (default: A's last dims). Numpy broadcasting, used since, aligns B's last dim with A's, so a
+// B that stops short of A's last dim (a per-channel bias: A [N, C, H, W], B [C], axis 1) is
+// given trailing 1s.
+static void legacy_broadcast(Compiler *cc, Node *n) {
+  if (n->opset >= 7 || n->nin != 2 || !attr_int(n, "broadcast", 0) || !node_attr(n, "axis"))
+    return;
+  Value *a = n->in[0], *b = n->in[1];
+  int64_t axis = attr_int(n, "axis", 0);
+  axis += axis < 0 ? a->shape.rank : 0;
+  int64_t trailing = a->shape.rank - axis - b->shape.rank;
+  if (axis < 0 || trailing < 0)
+    fatal_at(cc, n, "B %s does not fit A %s from axis %lld", shape_str(&cc->pool, &b->shape),
+             shape_str(&cc->pool, &a->shape), (long long)attr_int(n, "axis", 0));
+  if (trailing == 0)
+    return;
+  if (!b->data)
+    fatal_at(cc, n, "broadcasting a run-time B from axis %lld (opset %d) is not supported", (long long)axis, n->opset);
+  Shape s = b->shape;
+  while (trailing--)
+    s.dim[s.rank++] = 1;
+  n->in[1] = graph_const(n->graph, pool_printf(&cc->pool, "%s.aligned", b->name), b->dtype, s, b->data);
+}
+
 void infer_binary(Compiler *cc, Node *n) {
+  legacy_broadcast(cc, n);
   same_types(cc, n, 0, n->nin - 1);
   set_output(n, 0, n->in[0]->dtype, broadcast_inputs(cc, n, 0));
 }
 
 // Pow and BitShift-like ops whose operands may differ in type (Pow: exponent of any type).
 void infer_binary_mixed(Compiler *cc, Node *n) {
+  legacy_broadcast(cc, n);
   set_output(n, 0, n->in[0]->dtype, broadcast_inputs(cc, n, 0));
 }
 
 void infer_predicate(Compiler *cc, Node *n) {
+  legacy_broadcast(cc, n);
   if (n->nin > 1)
     same_types(cc, n, 0, n->nin - 1);
   set_output(n, 0, DT_BOOL, broadcast_inputs(cc, n, 0));

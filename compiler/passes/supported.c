@@ -36,7 +36,15 @@ static const struct {
     {"TopK", "k", 10},               {"Reshape", "shape", 5},
 };
 
+// Binary ops whose broadcast/axis attributes opset 7 replaced by numpy broadcasting.
+static const char *const legacy_broadcast_ops[] = {"Add", "Sub", "Mul", "Div", "Pow", "Equal", "Less",
+                                                   "Greater", "And", "Or", "Xor"};
+
 static void check_retired(Compiler *cc, const Node *n, const char *attr) {
+  for (int i = 0; i < countof(legacy_broadcast_ops); i++)
+    if (n->opset >= 7 && !strcmp(n->op_type, legacy_broadcast_ops[i]) && (!strcmp(attr, "axis") || !strcmp(attr, "broadcast")))
+      error_at(cc, n, "attribute '%s' is not part of %s-%d (it was removed in opset 7; the model's exporter "
+                      "mixed opsets)", attr, n->op_type, n->opset);
   for (int i = 0; i < countof(retired); i++)
     if (n->opset >= retired[i].gone_in && !strcmp(n->op_type, retired[i].op) && !strcmp(attr, retired[i].attr))
       error_at(cc, n, "attribute '%s' is not part of %s-%d (it was removed in opset %d; the model's exporter "
@@ -65,6 +73,8 @@ static void check_graph(Compiler *cc, Graph *g) {
         check_graph(cc, a->g);
       for (int k = 0; a->type == ATTR_GRAPHS && k < a->n; k++)
         check_graph(cc, a->graphs[k]);
+      if (n->opset < 6 && !strcmp(a->name, "consumed_inputs"))
+        continue; // a buffer-reuse hint of the first opsets, without effect on the result
       if (!attr_known(n->op, a->name))
         error_at(cc, n, "unsupported attribute '%s'", a->name);
       else if (!*n->op->domain)

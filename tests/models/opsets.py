@@ -2,6 +2,8 @@
 # ops only add element types edgecc does not have): a small net through ops those opsets
 # touched (Reshape, Transpose, Squeeze, Unsqueeze, Flatten, Pad, Cast, Shape, Identity) and
 # ops they did not (Conv, Relu, MatMul, Softmax) computes what it computes at opset 21.
+# And the oldest: opsets before 7 (early CNTK and Caffe2 exports) broadcast binary ops with
+# broadcast/axis attributes and mark in-place hints with consumed_inputs.
 import numpy as np
 from onnx import helper
 
@@ -45,3 +47,21 @@ def net(opset):
 
 for version in (21, 23, 24, 25):
     net(version)
+
+
+def legacy_broadcast():
+    x = rng.uniform(-1, 1, (2, 3, 4, 5)).astype(np.float32)
+    bias, scale = rng.normal(0, 1, 3).astype(np.float32), rng.normal(0, 1, (4, 5)).astype(np.float32)
+    other = rng.uniform(-1, 1, (2, 3, 4, 5)).astype(np.float32)
+    nodes = [
+        helper.make_node("Add", ["x", "bias"], ["a"], broadcast=1, axis=1, consumed_inputs=[0, 0]),
+        helper.make_node("Mul", ["a", "scale"], ["m"], broadcast=1),  # no axis: A's last dims
+        helper.make_node("Sub", ["m", "other"], ["s"]),                # same shapes, no broadcast
+        helper.make_node("Relu", ["s"], ["y"], consumed_inputs=[0]),
+    ]
+    y = np.maximum((x + bias.reshape(1, 3, 1, 1)) * scale - other, 0).astype(np.float32)
+    save("opset5_legacy_broadcast", nodes, [("x", x), ("other", other)], [("y", y)], 5,
+         [("bias", bias), ("scale", scale)])
+
+
+legacy_broadcast()
