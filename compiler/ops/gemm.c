@@ -184,36 +184,37 @@ void lower_Gemm(KB *kb, Node *n) {
   epilogue_apply_all(kb, n);
 }
 
-// MatMul follows numpy.matmul: 1-D operands are promoted and the added dim removed again.
-void infer_MatMul(Compiler *cc, Node *n) {
-  if (widen_half(cc, n))
-    return;
-  Shape a = n->in[0]->shape, b = n->in[1]->shape;
+Shape matmul_shape(Compiler *cc, Node *n, const Shape *as, const Shape *bs) {
+  Shape a = *as, b = *bs;
   if (a.rank == 0 || b.rank == 0)
     fatal_at(cc, n, "operands must have rank >= 1");
-  if (n->in[0]->dtype != n->in[1]->dtype)
-    fatal_at(cc, n, "operand types differ");
   bool a1 = a.rank == 1, b1 = b.rank == 1;
   if (a1)
     a = (Shape){.rank = 2, .dim = {1, a.dim[0]}};
   if (b1)
     b = (Shape){.rank = 2, .dim = {b.dim[0], 1}};
   if (a.dim[a.rank - 1] != b.dim[b.rank - 2])
-    fatal_at(cc, n, "inner dimensions differ: %s and %s", shape_str(&cc->pool, &n->in[0]->shape),
-             shape_str(&cc->pool, &n->in[1]->shape));
-  Shape ba = {.rank = a.rank - 2}, bb = {.rank = b.rank - 2}, batch;
+    fatal_at(cc, n, "inner dimensions differ: %s and %s", shape_str(&cc->pool, as), shape_str(&cc->pool, bs));
+  Shape ba = {.rank = a.rank - 2}, bb = {.rank = b.rank - 2}, y;
   for (int i = 0; i < ba.rank; i++)
     ba.dim[i] = a.dim[i];
   for (int i = 0; i < bb.rank; i++)
     bb.dim[i] = b.dim[i];
-  if (!broadcast_shapes(&ba, &bb, &batch))
+  if (!broadcast_shapes(&ba, &bb, &y))
     fatal_at(cc, n, "batch dimensions do not broadcast");
-  Shape y = batch;
   if (!a1)
     y.dim[y.rank++] = a.dim[a.rank - 2];
   if (!b1)
     y.dim[y.rank++] = b.dim[b.rank - 1];
-  set_output(n, 0, n->in[0]->dtype, y);
+  return y;
+}
+
+void infer_MatMul(Compiler *cc, Node *n) {
+  if (widen_half(cc, n))
+    return;
+  if (n->in[0]->dtype != n->in[1]->dtype)
+    fatal_at(cc, n, "operand types differ");
+  set_output(n, 0, n->in[0]->dtype, matmul_shape(cc, n, &n->in[0]->shape, &n->in[1]->shape));
 }
 
 // Element strides of each batch dim of an operand broadcast to the output batch shape.

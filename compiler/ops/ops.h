@@ -75,6 +75,9 @@ typedef struct {
   int64_t a_st[MAX_RANK], b_st[MAX_RANK], y_st[MAX_RANK];
 } MatMulGeom;
 MatMulGeom matmul_geometry(const Shape *a, const Shape *b);
+// numpy.matmul's result shape: 1-D operands are promoted and the added dim dropped again
+// (errors name node N).
+Shape matmul_shape(Compiler *cc, Node *n, const Shape *a, const Shape *b);
 InferFn infer_Gemm, infer_MatMul;
 LowerFn lower_Gemm, lower_MatMul;
 
@@ -228,7 +231,6 @@ typedef struct {
   float y_scale;
   int32_t y_zp, lo, hi;      // output zero point and clamp (fused Relu/Clip), quantized
 } QLinearSpec;
-int64_t qbias_acc(const QLinearSpec *s, int64_t c);
 float qchannel_multiplier(const QLinearSpec *s, int64_t c);
 // The integer GEMM core: rows of A against N columns of constant weights (element (k, n) of
 // the spec's weights given by a QWeightFn), with the epilogue of the spec.

@@ -269,14 +269,6 @@ static int32_t weight_at(const QLinearSpec *s, int64_t k, int64_t n, int64_t K, 
 }
 
 // Accumulator-unit bias of channel C: int32 given, or a float bias divided by x_scale * w_scale.
-int64_t qbias_acc(const QLinearSpec *s, int64_t c) {
-  if (s->bias_i32)
-    return s->bias_i32[c];
-  if (!s->bias_f)
-    return 0;
-  double unit = (double)s->x_scale * s->w_scale[s->nw > 1 ? c : 0] * s->alpha;
-  return unit != 0 ? (int64_t)nearbyint(s->bias_f[c] / unit) : 0;
-}
 
 // The float multiplier of channel C, computed like the reference QLinearConv/QLinearMatMul
 // (float32 products and quotient).
@@ -306,7 +298,7 @@ bool qchannel_params(const QLinearSpec *s, const QCore *c, int64_t ch, int32_t *
   if (c->out == QOUT_QUANT)
     qmultiplier(m, &prm[stride], &prm[2 * stride]);
   if (!c->bias64) { // int32 sums, a float bias added after scaling, or whole accumulator units
-    int64_t bias = c->out == QOUT_FLOAT && s->bias_f ? 0 : qbias_acc(s, ch);
+    int64_t bias = c->out == QOUT_FLOAT && s->bias_f ? 0 : (int64_t)nearbyint(acc_bias(s, ch));
     prm[0] = (int32_t)bias;
     return bias == prm[0];
   }

@@ -205,32 +205,6 @@ typedef struct {
 static const MatRoles matmul_integer = {0, 1, 2, 3, -1, -1, -1, -1};
 static const MatRoles qlinear_matmul = {0, 3, 2, 5, 1, 4, 6, 7};
 
-// numpy.matmul shapes; 1-D operands are promoted and the added dim dropped again.
-static Shape matmul_shape(Compiler *cc, Node *n, const Shape *as, const Shape *bs) {
-  Shape a = *as, b = *bs;
-  if (a.rank == 0 || b.rank == 0)
-    fatal_at(cc, n, "operands must have rank >= 1");
-  bool a1 = a.rank == 1, b1 = b.rank == 1;
-  if (a1)
-    a = (Shape){.rank = 2, .dim = {1, a.dim[0]}};
-  if (b1)
-    b = (Shape){.rank = 2, .dim = {b.dim[0], 1}};
-  if (a.dim[a.rank - 1] != b.dim[b.rank - 2])
-    fatal_at(cc, n, "inner dimensions differ: %s and %s", shape_str(&cc->pool, as), shape_str(&cc->pool, bs));
-  Shape ba = {.rank = a.rank - 2}, bb = {.rank = b.rank - 2}, y;
-  for (int i = 0; i < ba.rank; i++)
-    ba.dim[i] = a.dim[i];
-  for (int i = 0; i < bb.rank; i++)
-    bb.dim[i] = b.dim[i];
-  if (!broadcast_shapes(&ba, &bb, &y))
-    fatal_at(cc, n, "batch dimensions do not broadcast");
-  if (!a1)
-    y.dim[y.rank++] = a.dim[a.rank - 2];
-  if (!b1)
-    y.dim[y.rank++] = b.dim[b.rank - 1];
-  return y;
-}
-
 // A zero point or scale of an operand: a scalar, or one value per row (A) / column (B).
 static void check_per(Compiler *cc, Node *n, int i, int64_t count, const char *what) {
   Value *v = node_input(n, i);

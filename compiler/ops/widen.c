@@ -30,15 +30,14 @@ bool widen_half(Compiler *cc, Node *n) {
   if (!is_half(n->in[0]))
     return false;
   Graph *with = graph_new(cc, n->graph, n->name);
+  Value **ins = pool_alloc(&cc->pool, sizeof(Value *) * (size_t)(n->nin + 1));
+  for (int i = 0; i < n->nin; i++) // the Casts first: nodes run in list order
+    ins[i] = is_half(n->in[i]) ? cast(cc, with, n->in[i], DT_F32, pool_printf(&cc->pool, "%s.in%d", n->name, i)) : n->in[i];
   Node *m = graph_new_node(with, n->op_type, n->domain, pool_printf(&cc->pool, "%s.f32", n->name), n->nin, n->nout);
   m->opset = n->opset;
   m->attrs = n->attrs;
   m->nattrs = n->nattrs;
-  for (int i = 0; i < n->nin; i++)
-    m->in[i] = is_half(n->in[i]) ? cast(cc, with, n->in[i], DT_F32, pool_printf(&cc->pool, "%s.in%d", n->name, i)) : n->in[i];
-  // graph_new_node appended M before its input Casts: nodes run in list order, so move it last
-  memmove(&with->nodes.items[0], &with->nodes.items[1], sizeof(void *) * (size_t)(with->nodes.len - 1));
-  with->nodes.items[with->nodes.len - 1] = m;
+  memcpy(m->in, ins, sizeof(Value *) * (size_t)n->nin);
   Value **outs = pool_alloc(&cc->pool, sizeof(Value *) * (size_t)(n->nout + 1));
   for (int i = 0; i < n->nout; i++) {
     if (!n->out[i])

@@ -34,17 +34,16 @@ static const struct {
     {"Upsample", "scales", 9},       {"Dropout", "ratio", 12},        {"Dropout", "is_test", 7},
     {"BatchNormalization", "spatial", 9}, {"BatchNormalization", "is_test", 7}, {"Gemm", "broadcast", 7},
     {"TopK", "k", 10},               {"Reshape", "shape", 5},
+    // numpy broadcasting replaced these in opset 7
+    {"Add", "broadcast", 7}, {"Add", "axis", 7}, {"Sub", "broadcast", 7}, {"Sub", "axis", 7},
+    {"Mul", "broadcast", 7}, {"Mul", "axis", 7}, {"Div", "broadcast", 7}, {"Div", "axis", 7},
+    {"Pow", "broadcast", 7}, {"Pow", "axis", 7}, {"Equal", "broadcast", 7}, {"Equal", "axis", 7},
+    {"Less", "broadcast", 7}, {"Less", "axis", 7}, {"Greater", "broadcast", 7}, {"Greater", "axis", 7},
+    {"And", "broadcast", 7}, {"And", "axis", 7}, {"Or", "broadcast", 7}, {"Or", "axis", 7},
+    {"Xor", "broadcast", 7}, {"Xor", "axis", 7},
 };
 
-// Binary ops whose broadcast/axis attributes opset 7 replaced by numpy broadcasting.
-static const char *const legacy_broadcast_ops[] = {"Add", "Sub", "Mul", "Div", "Pow", "Equal", "Less",
-                                                   "Greater", "And", "Or", "Xor"};
-
 static void check_retired(Compiler *cc, const Node *n, const char *attr) {
-  for (int i = 0; i < countof(legacy_broadcast_ops); i++)
-    if (n->opset >= 7 && !strcmp(n->op_type, legacy_broadcast_ops[i]) && (!strcmp(attr, "axis") || !strcmp(attr, "broadcast")))
-      error_at(cc, n, "attribute '%s' is not part of %s-%d (it was removed in opset 7; the model's exporter "
-                      "mixed opsets)", attr, n->op_type, n->opset);
   for (int i = 0; i < countof(retired); i++)
     if (n->opset >= retired[i].gone_in && !strcmp(n->op_type, retired[i].op) && !strcmp(attr, retired[i].attr))
       error_at(cc, n, "attribute '%s' is not part of %s-%d (it was removed in opset %d; the model's exporter "
