@@ -131,6 +131,13 @@ void edgecc_bind_value(edgecc_compiler_ref c, const char *input, const char *ten
   vec_push(&c->pool, &c->opt.binds, b);
 }
 
+void edgecc_bind_values(edgecc_compiler_ref c, const char *input, const char *values) {
+  ValueBinding *b = pool_alloc(&c->pool, sizeof *b);
+  b->input = dup(c, input);
+  b->values = dup(c, values);
+  vec_push(&c->pool, &c->opt.binds, b);
+}
+
 void edgecc_bind_structure(edgecc_compiler_ref c, const char *input, const char *structure) {
   StructureBinding *b = pool_alloc(&c->pool, sizeof *b);
   b->input = dup(c, input);

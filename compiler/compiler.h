@@ -25,6 +25,7 @@ typedef struct Attr Attr;
 typedef struct OpDesc OpDesc;
 typedef struct Target Target;
 typedef struct KB KB;
+typedef struct ValueBinding ValueBinding;
 
 #define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
 #define MAX_RANK 8
@@ -77,6 +78,9 @@ void error_at(Compiler *cc, const Node *n, const char *fmt, ...) __attribute__((
 void warn_at(Compiler *cc, const Node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 _Noreturn void fatal_at(Compiler *cc, const Node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void bail_if_errors(Compiler *cc); // longjmps out of the pipeline when errors were reported
+// Runs FN(CC, ARG) catching its errors: NULL when it succeeds; else the first error's text
+// (without "edgecc: error: <file>: "), and the diagnostics are left as before the call.
+const char *try_catch(Compiler *cc, void (*fn)(Compiler *cc, void *arg), void *arg);
 
 //
 // util/fs.c — whole-file reads, atomic writes (no partial output), temp dirs, processes
@@ -245,6 +249,8 @@ struct Node {
   bool inferred;       // inference ran (nodes spliced in already inferred are not redone)
   bool scratch_persists; // the scratch holds data the outputs point to (the characters of
                          // computed strings): it lives until the end of the run
+  bool may_fail;       // its function returns an edgecc_status: an If branch compiled as an
+                       // error path, or a subgraph holding such a node
   struct Epilogue *epilogue; // elementwise ops applied to output 0 as it is stored, or NULL
 };
 
@@ -381,6 +387,9 @@ bool accepts_string_inputs(const Node *n);
 // passes/*.c — graph transformations, run in this order by api.c
 //
 void bind_inputs(Compiler *cc, Graph *g);   // apply --dim/--shape/--bind; error on unbound dims
+const ValueBinding *find_binding(const Options *opt, const char *input); // --bind INPUT=..., or NULL
+// The constant --bind gives graph input V (typed as the model declares it, if it does).
+Value *binding_value(Compiler *cc, Graph *g, const Value *v, const ValueBinding *vb);
 void check_supported(Compiler *cc, Graph *g); // every unsupported op, reported in one pass
 void infer_graph(Compiler *cc, Graph *g);   // types, shapes, constant folding, If inlining
 // Called by an op's inference: N is replaced, where it stands, by the nodes and values of
@@ -498,6 +507,9 @@ int64_t kb_sizeof(KB *kb, DType t);  // bytes per element on the module's target
 void kb_memcpy(KB *kb, LLVMValueRef dst, LLVMValueRef src, int64_t bytes);
 void kb_memset(KB *kb, LLVMValueRef dst, int val, int64_t bytes);
 LLVMValueRef kb_call_intrinsic(KB *kb, const char *name, LLVMTypeRef t, LLVMValueRef *args, int n);
+// Returns STATUS (an edgecc_status) from the node's function, which must be Node::may_fail;
+// code built afterwards is unreachable.
+void kb_return_status(KB *kb, int status);
 // Typed arithmetic on compute-type values; DType picks float/signed/unsigned forms.
 LLVMValueRef kb_add(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef kb_sub(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b);
@@ -680,10 +692,11 @@ typedef struct {
   Shape shape;
 } ShapeBinding;
 
-typedef struct {
+struct ValueBinding {
   const char *input;
-  const char *path; // a TensorProto file
-} ValueBinding;
+  const char *path;   // a TensorProto file, or NULL
+  const char *values; // else the value as text: "16000", "0.5,2" (see binding_value)
+};
 
 // The tensors of a sequence or optional input: "[AxB;C]" (a sequence, "[]" empty), "none"
 // (an empty optional), a shape "AxB" (an optional holding a tensor).

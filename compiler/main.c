@@ -13,7 +13,7 @@ static const char usage[] =
     "       edgecc run [options] MODEL.onnx -i IN.pb... -d OUTDIR\n"
     "                                              compile, run on the target, write outputs\n"
     "       edgecc check [options] [-j N] DIR...   run ONNX backend-test folders and compare\n"
-    "       edgecc bench [options] [--iters N] [-d DIR] MODEL.onnx\n"
+    "       edgecc bench [options] [--iters N] [-d DIR] [-i IN.pb...] MODEL.onnx\n"
     "                                              time a model on deterministic inputs\n"
     "       edgecc --list-ops | --list-ops=markdown | --list-targets | --version | --help\n"
     "       edgecc --target-info NAME               a target's fields, one 'key value' per line\n"
@@ -30,7 +30,8 @@ static const char usage[] =
     "  --shape INPUT=AxBxC     give an input a static shape ('scalar' for rank 0)\n"
     "  --shape INPUT='[AxB;C]' the tensors of a sequence input ('[]' empty); an optional\n"
     "                          input takes a shape, a sequence or 'none'\n"
-    "  --bind INPUT=FILE.pb    make a shape-like input a compile-time constant\n"
+    "  --bind INPUT=VALUE      make an input a compile-time constant: numbers (16000, 0.5,2) or\n"
+    "                          a FILE.pb; for shape-like inputs and values that choose If branches\n"
     "  --max-string-length N   bytes each string input element may have (default 255)\n"
     "  --threads N             let the generated code use N threads (default 1)\n"
     "  -MD                     write a Make dependency file (default name: the output + .d)\n"
@@ -50,7 +51,8 @@ static const char usage[] =
     "  -O0, -O1, -O2, -O3      LLVM optimization level (default -O3; -O0 to debug generated code)\n"
     "  -v                      print the stages as they run, with times\n"
     "Run options:\n"
-    "  -i FILE.pb              an input tensor, in the model's input order (repeat)\n"
+    "  -i FILE.pb              an input tensor, in the model's input order (repeat; also for\n"
+    "                          bench); an input given --bind is checked against its file\n"
     "  -d OUTDIR               where output_N.pb files are written\n"
     "Check options:\n"
     "  -j N                    tests run in parallel (default: the number of CPUs)\n"
@@ -88,6 +90,20 @@ static bool parse_shape(const char *s, Shape *shape) {
   }
   free(copy);
   return ok && shape->rank > 0;
+}
+
+// "16000", "0.5,-2": comma-separated numbers (--bind takes them as a value, anything else as a
+// file name; write ./16000 for a file of that name).
+static bool reads_as_numbers(const char *s) {
+  for (;;) {
+    char *end;
+    strtod(s, &end);
+    if (end == s || (*end && *end != ','))
+      return false;
+    if (!*end)
+      return true;
+    s = end + 1;
+  }
 }
 
 // Splits "NAME=VALUE"; returns the VALUE part or NULL.
@@ -186,9 +202,16 @@ static int parse_args(Cli *cli, int argc, char **argv, Pool *pool) {
         edgecc_bind_shape(c, name, s.rank, s.dim);
     } else if (OPTION("--bind", NULL)) {
       char *name = pool_strdup(pool, v), *val = split_eq(name);
-      if (!val)
-        return fail("--bind takes INPUT=FILE.pb, not '%s'", v);
-      edgecc_bind_value(c, name, val);
+      if (!val || !*val)
+        return fail("--bind takes INPUT=VALUE or INPUT=FILE.pb, not '%s'", v);
+      ValueBinding *vb = pool_alloc(pool, sizeof *vb);
+      *vb = (ValueBinding){.input = name, .path = reads_as_numbers(val) ? NULL : val,
+                           .values = reads_as_numbers(val) ? val : NULL};
+      vec_push(pool, &cli->tool.binds, vb);
+      if (vb->values)
+        edgecc_bind_values(c, name, val);
+      else
+        edgecc_bind_value(c, name, val);
     } else if (OPTION("--max-string-length", NULL)) {
       int64_t n;
       if (!parse_int64(v, &n))

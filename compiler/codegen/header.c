@@ -58,6 +58,13 @@ static void param_type(FILE *f, const Value *v, bool input) {
     fprintf(f, input ? "const %s " : "%s ", dtype_c_type(v->dtype));
 }
 
+static bool may_fail(const Graph *g) {
+  for (int i = 0; i < g->nodes.len; i++)
+    if (((const Node *)g->nodes.items[i])->may_fail)
+      return true;
+  return false;
+}
+
 static bool has_strings(const PtrVec *vals) {
   for (int i = 0; i < vals->len; i++)
     if (((Value *)vals->items[i])->dtype == DT_STRING)
@@ -107,6 +114,9 @@ void emit_header(Compiler *cc, Graph *g, const MemoryPlan *plan, const char *pre
     fprintf(f, "/* Each string input element: at most this many bytes (UTF-8, NUL not counted); run()\n"
                " * returns EDGECC_ERROR_STRING for a longer or NULL one. */\n#define %s_MAX_STRING_LENGTH %lld\n",
             P, (long long)max_len);
+  if (may_fail(g))
+    fprintf(f, "/* run() returns EDGECC_ERROR_BRANCH when the input values take an If branch that cannot run\n"
+               " * with the shapes this object was compiled for (edgecc warned, naming the node). */\n");
   if (has_strings(&g->outputs))
     fprintf(f, "/* String outputs are filled with pointers to constants, to the inputs' text or to text in\n"
                " * the arena: they stay valid while those do, until the arena is used again. */\n");

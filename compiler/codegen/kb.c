@@ -424,6 +424,11 @@ LLVMValueRef kb_call_intrinsic(KB *kb, const char *name, LLVMTypeRef t, LLVMValu
   return LLVMBuildCall2(kb->b, LLVMIntrinsicGetType(kb->ctx, id, &t, 1), fn, args, (unsigned)n, "");
 }
 
+void kb_return_status(KB *kb, int status) {
+  LLVMBuildRet(kb->b, LLVMConstInt(LLVMInt32TypeInContext(kb->ctx), (unsigned)status, 0));
+  LLVMPositionBuilderAtEnd(kb->b, LLVMAppendBasicBlockInContext(kb->ctx, kb->fn, "unreachable"));
+}
+
 LLVMValueRef kb_add(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b) {
   return dtype_is_float(ct) ? LLVMBuildFAdd(kb->b, a, b, "") : LLVMBuildAdd(kb->b, a, b, "");
 }

@@ -59,7 +59,8 @@ LLVMValueRef lower_node_function(Compiler *cc, LLVMModuleRef mod, Node *n, const
   LLVMTypeRef *params = pool_alloc(&cc->pool, sizeof(LLVMTypeRef) * (size_t)(np + 1));
   for (int i = 0; i < np; i++)
     params[i] = ptr;
-  LLVMTypeRef fty = LLVMFunctionType(LLVMVoidTypeInContext(ctx), params, (unsigned)np, 0);
+  LLVMTypeRef ret = n->may_fail ? LLVMInt32TypeInContext(ctx) : LLVMVoidTypeInContext(ctx);
+  LLVMTypeRef fty = LLVMFunctionType(ret, params, (unsigned)np, 0);
   LLVMValueRef fn = LLVMAddFunction(mod, fn_name, fty);
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   add_attr(ctx, fn, LLVMAttributeFunctionIndex, "nounwind");
@@ -112,7 +113,10 @@ LLVMValueRef lower_node_function(Compiler *cc, LLVMModuleRef mod, Node *n, const
   LLVMPositionBuilderAtEnd(kb.b, body);
   if (n->op->lower)
     n->op->lower(&kb, n);
-  LLVMBuildRetVoid(kb.b);
+  if (n->may_fail)
+    LLVMBuildRet(kb.b, LLVMConstNull(ret)); // EDGECC_OK
+  else
+    LLVMBuildRetVoid(kb.b);
   LLVMPositionBuilderAtEnd(kb.b, kb.entry); // allocas first, then into the body
   LLVMBuildBr(kb.b, body);
   LLVMDisposeBuilder(kb.b);
@@ -129,6 +133,7 @@ typedef struct {
   LLVMTypeRef idx;
   LLVMValueRef base;
   LLVMValueRef *bound; // by value id
+  LLVMValueRef fn;     // the function the calls go into (returns the status of failing nodes)
 } Frame;
 
 static LLVMValueRef weight_global(Frame *f, Value *v) {
@@ -179,6 +184,17 @@ static LLVMValueRef dims_ptr(Frame *f, Value *v) {
   return base_ptr(f, v->dims_offset);
 }
 
+// A node that failed stops the run: its status is returned from the calling function.
+static void return_if_failed(Frame *f, LLVMValueRef status) {
+  LLVMContextRef ctx = LLVMGetModuleContext(f->mod);
+  LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(ctx, f->fn, "failed");
+  LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(ctx, f->fn, "ok");
+  LLVMBuildCondBr(f->b, LLVMBuildIsNotNull(f->b, status, ""), fail, next);
+  LLVMPositionBuilderAtEnd(f->b, fail);
+  LLVMBuildRet(f->b, status);
+  LLVMPositionBuilderAtEnd(f->b, next);
+}
+
 // Calls the lowered nodes of G in schedule order; their functions are named PREFIX<step>_<op>.
 static void call_nodes(Frame *f, Graph *g, const char *prefix) {
   for (int s = 0; s < g->nodes.len; s++) {
@@ -194,14 +210,16 @@ static void call_nodes(Frame *f, Graph *g, const char *prefix) {
       args[i] = is_dims[i] ? dims_ptr(f, operands[i]) : frame_ptr(f, operands[i]);
     if (n->scratch > 0)
       args[na++] = base_ptr(f, n->scratch_offset);
-    LLVMBuildCall2(f->b, LLVMGlobalGetValueType(nf), nf, args, (unsigned)na, "");
+    LLVMValueRef status = LLVMBuildCall2(f->b, LLVMGlobalGetValueType(nf), nf, args, (unsigned)na, "");
+    if (n->may_fail)
+      return_if_failed(f, status);
   }
 }
 
 void kb_call_graph(KB *kb, Graph *g, Value **vals, LLVMValueRef *ptrs, int nbound, LLVMValueRef base) {
   Compiler *cc = kb->cc;
   Frame f = {cc, kb->mod, kb->b, kb->t_idx, base,
-             pool_alloc(&cc->pool, sizeof(LLVMValueRef) * (size_t)(cc->next_value_id + 1))};
+             pool_alloc(&cc->pool, sizeof(LLVMValueRef) * (size_t)(cc->next_value_id + 1)), kb->fn};
   for (int i = 0; i < nbound; i++)
     f.bound[vals[i]->id] = ptrs[i];
   call_nodes(&f, g, pool_printf(&cc->pool, "%s.", LLVMGetValueName(kb->fn)));
@@ -284,7 +302,7 @@ static LLVMValueRef build_entry(Entry *e, Graph *g, const char *prefix) {
   LLVMValueRef arena = LLVMGetParam(fn, 2);
   LLVMSetValueName2(arena, "arena", 5);
   Frame f = {e->cc, e->mod, e->b, e->idx, arena,
-             pool_alloc(&e->cc->pool, sizeof(LLVMValueRef) * (size_t)(e->cc->next_value_id + 1))};
+             pool_alloc(&e->cc->pool, sizeof(LLVMValueRef) * (size_t)(e->cc->next_value_id + 1)), fn};
   for (int i = 0; i < g->inputs.len; i++)
     f.bound[((Value *)g->inputs.items[i])->id] = load_ptr_at(e, LLVMGetParam(fn, 0), i);
   for (int i = 0; i < g->outputs.len; i++)

@@ -48,9 +48,14 @@ void edgecc_set_name(edgecc_compiler_ref c, const char *prefix);
 void edgecc_bind_dim(edgecc_compiler_ref c, const char *name, int64_t value);
 /* Gives input INPUT a complete static shape. */
 void edgecc_bind_shape(edgecc_compiler_ref c, const char *input, int rank, const int64_t *dims);
-/* Makes a shape-like input (a shape, axes, sizes...) a compile-time constant read from a
- * serialized ONNX TensorProto file. */
+/* Makes an input a compile-time constant read from a serialized ONNX TensorProto file: a
+ * shape-like input (a shape, axes, sizes...), or a value that selects If branches (a sample
+ * rate), whose Ifs are then resolved at compile time. */
 void edgecc_bind_value(edgecc_compiler_ref c, const char *input, const char *tensor_file);
+/* The same with the value as text: comma-separated numbers of the input's element type. One
+ * number takes the input's declared shape (all of whose dims are 1, symbolic ones included) or
+ * is a scalar; several make a vector: edgecc_bind_values(c, "sr", "16000"). */
+void edgecc_bind_values(edgecc_compiler_ref c, const char *input, const char *values);
 /* Gives a sequence or optional input its tensors, which become inputs of the generated code
  * in order: "[2x3;4]" is a sequence of a 2x3 and a 4-element tensor ("[]" an empty one),
  * "none" an empty optional, "2x3" (or a sequence) an optional holding it. */

@@ -15,6 +15,8 @@
 #include "../compiler.h"
 #include "ops.h"
 
+#include "edgecc_rt.h"
+
 #include <string.h>
 
 // Unrolling stops (and the loop runs at run time) beyond this many copied body nodes.
@@ -165,40 +167,73 @@ static void copy_bytes(KB *kb, LLVMValueRef dst, LLVMValueRef src, int64_t bytes
 // If
 //
 typedef struct {
-  Graph *branch[2]; // then, else
+  Graph *branch[2]; // then, else; NULL: the branch cannot run with these shapes
   int first_capture;
 } IfPlan;
 
+typedef struct {
+  Graph *g;
+  int64_t arena;
+} Preparing;
+
+static void prepare(Compiler *cc, void *arg) {
+  Preparing *p = arg;
+  p->arena = prepare_subgraph(cc, p->g);
+}
+
 // Inference of an If whose condition is known only at run time (passes/infer.c inlines the
-// others): both branches are compiled and must give outputs of the same static types.
+// others): both branches are compiled and must give outputs of the same static types. A
+// branch that cannot be compiled with the static shapes (it expects another input length, say)
+// becomes an error path: taking it returns EDGECC_ERROR_BRANCH, with a warning now.
 void infer_If(Compiler *cc, Node *n) {
   IfPlan *p = pool_alloc(&cc->pool, sizeof(IfPlan));
-  p->branch[0] = graph_attr(cc, n, "then_branch");
-  p->branch[1] = graph_attr(cc, n, "else_branch");
+  static const char *names[2] = {"then", "else"};
+  const char *why[2] = {0};
   if (shape_numel(&n->in[0]->shape) != 1)
     fatal_at(cc, n, "the condition must have one element");
   int64_t arena = 0;
   for (int b = 0; b < 2; b++) {
-    if (p->branch[b]->outputs.len != n->nout)
-      fatal_at(cc, n, "the %s branch has %d outputs, the node %d", b ? "else" : "then", p->branch[b]->outputs.len, n->nout);
-    int64_t bytes = prepare_subgraph(cc, p->branch[b]);
-    arena = bytes > arena ? bytes : arena;
+    Preparing prep = {graph_attr(cc, n, b ? "else_branch" : "then_branch"), 0};
+    if (prep.g->outputs.len != n->nout)
+      fatal_at(cc, n, "the %s branch has %d outputs, the node %d", names[b], prep.g->outputs.len, n->nout);
+    if ((why[b] = try_catch(cc, prepare, &prep)))
+      continue;
+    p->branch[b] = prep.g;
+    arena = prep.arena > arena ? prep.arena : arena;
   }
+  if (!p->branch[0] && !p->branch[1])
+    fatal_at(cc, n, "neither branch can run with these shapes: then: %s; else: %s", why[0], why[1]);
+  for (int b = 0; b < 2; b++)
+    if (!p->branch[b]) {
+      warn_at(cc, n, "the %s branch cannot run with these shapes (%s): the model returns EDGECC_ERROR_BRANCH "
+              "if it is taken", names[b], why[b]);
+      n->may_fail = true;
+    }
+  Graph *typed = p->branch[0] ? p->branch[0] : p->branch[1];
   name_omitted_outputs(n);
   for (int i = 0; i < n->nout; i++) {
-    Value *t = p->branch[0]->outputs.items[i], *e = p->branch[1]->outputs.items[i];
+    Value *t = typed->outputs.items[i], *e = p->branch[1] ? p->branch[1]->outputs.items[i] : t;
     if (!same_type(t, e))
       fatal_at(cc, n, "output %d is %s in the then branch and %s in the else branch: branches with different "
                "output types are not supported when the condition is known only at run time",
                i, type_str(cc, t), type_str(cc, e));
     produce_like(n, n->out[i], t);
   }
-  p->first_capture = add_captures(cc, n, p->branch, 2);
+  Graph *runnable[2];
+  int nrunnable = 0;
+  for (int b = 0; b < 2; b++)
+    if (p->branch[b])
+      runnable[nrunnable++] = p->branch[b];
+  p->first_capture = add_captures(cc, n, runnable, nrunnable);
   n->scratch = arena;
   n->priv = p;
 }
 
 static void lower_branch(KB *kb, Node *n, Graph *br, int first_capture) {
+  if (!br) {
+    kb_return_status(kb, EDGECC_ERROR_BRANCH);
+    return;
+  }
   Bindings b = {0};
   bind_captures(kb, &b, n, first_capture);
   for (int i = 0; i < n->nout; i++)

@@ -25,24 +25,88 @@ static const DimBinding *find_dim(Compiler *cc, const char *name) {
   return NULL;
 }
 
-// --bind: the input becomes a constant (only for shape-like operands; see docs).
-static bool bind_value(Compiler *cc, Graph *g, Value *v) {
-  for (int i = 0; i < cc->opt.binds.len; i++) {
-    const ValueBinding *vb = cc->opt.binds.items[i];
-    if (strcmp(vb->input, v->name))
-      continue;
-    Value *c = load_tensor_file(cc, g, vb->path, v->name);
-    vec_push(&cc->pool, &cc->deps, (void *)vb->path);
-    if (v->dtype != DT_UNDEF && c->dtype != v->dtype)
-      fatal_at(cc, NULL, "--bind %s: the file holds %s, the input is %s", v->name,
-               dtype_onnx_name(c->dtype), dtype_onnx_name(v->dtype));
-    v->dtype = c->dtype;
-    v->shape = c->shape;
-    v->data = c->data;
-    v->typed = true;
-    return true;
+const ValueBinding *find_binding(const Options *opt, const char *input) {
+  for (int i = 0; i < opt->binds.len; i++) {
+    const ValueBinding *vb = opt->binds.items[i];
+    if (!strcmp(vb->input, input))
+      return vb;
   }
-  return false;
+  return NULL;
+}
+
+// One element of TEXT (a number) into element I of C; false if it does not read as one of
+// C's type.
+static bool parse_element(Value *c, int64_t i, const char *text) {
+  char *end;
+  if (dtype_is_float(c->dtype)) {
+    dtype_set(c->dtype, c->data, i, strtod(text, &end));
+  } else if (c->dtype == DT_I64) {
+    ((int64_t *)c->data)[i] = strtoll(text, &end, 10);
+  } else {
+    long long x = strtoll(text, &end, 10);
+    dtype_set(c->dtype, c->data, i, (double)x);
+    if (dtype_get_int(c->dtype, c->data, i) != x)
+      return false; // out of the type's range
+  }
+  return end != text && !*end;
+}
+
+// VALUES as a constant of input V's element type: one number takes V's declared shape, all of
+// whose dims must be 1 (symbolic ones become 1), or is a scalar; several make a vector.
+static Value *parse_values(Compiler *cc, Graph *g, const Value *v, const char *values) {
+  if (v->dtype == DT_UNDEF || v->dtype == DT_STRING || !dtype_supported(v->dtype))
+    fatal_at(cc, NULL, "--bind %s=%s: the input's element type does not take numbers (bind a FILE.pb)", v->name,
+             values);
+  int64_t count = 1;
+  for (const char *p = values; *p; p++)
+    count += *p == ',';
+  Shape s = {.rank = count > 1, .dim = {count}};
+  if (v->dim_param && count == 1) { // the declared shape, with only ones
+    s.rank = v->shape.rank;
+    for (int d = 0; d < s.rank; d++)
+      s.dim[d] = 1;
+  }
+  bool fits = !v->dim_param || s.rank == v->shape.rank;
+  for (int d = 0; fits && d < s.rank; d++)
+    fits = v->shape.dim[d] < 0 || v->shape.dim[d] == s.dim[d];
+  if (!fits)
+    fatal_at(cc, NULL, "--bind %s=%s: %lld value(s) given, the input has shape %s", v->name, values,
+             (long long)count, shape_str(&cc->pool, &v->shape));
+  Value *c = graph_const(g, v->name, v->dtype, s, NULL);
+  char *copy = pool_strdup(&cc->pool, values), *save = NULL;
+  int64_t i = 0;
+  for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save), i++)
+    if (!parse_element(c, i, tok))
+      fatal_at(cc, NULL, "--bind %s=%s: '%s' is not a value of type %s", v->name, values, tok,
+               dtype_onnx_name(v->dtype));
+  if (i != count)
+    fatal_at(cc, NULL, "--bind %s=%s: an empty value", v->name, values);
+  return c;
+}
+
+Value *binding_value(Compiler *cc, Graph *g, const Value *v, const ValueBinding *vb) {
+  if (vb->values)
+    return parse_values(cc, g, v, vb->values);
+  Value *c = load_tensor_file(cc, g, vb->path, v->name);
+  if (v->dtype != DT_UNDEF && c->dtype != v->dtype)
+    fatal_at(cc, NULL, "--bind %s: the file holds %s, the input is %s", v->name, dtype_onnx_name(c->dtype),
+             dtype_onnx_name(v->dtype));
+  return c;
+}
+
+// --bind: the input becomes a constant (shape-like operands, values that choose an If branch).
+static bool bind_value(Compiler *cc, Graph *g, Value *v) {
+  const ValueBinding *vb = find_binding(&cc->opt, v->name);
+  if (!vb)
+    return false;
+  Value *c = binding_value(cc, g, v, vb);
+  if (vb->path)
+    vec_push(&cc->pool, &cc->deps, (void *)vb->path);
+  v->dtype = c->dtype;
+  v->shape = c->shape;
+  v->data = c->data;
+  v->typed = true;
+  return true;
 }
 
 static const StructureBinding *find_structure(Compiler *cc, const char *input) {
@@ -126,9 +190,21 @@ static bool bind_structure(Graph *g, Value *v, const char *text, PtrVec *inputs)
   return !at[1];
 }
 
+static bool is_input(Graph *g, const char *name) {
+  for (int i = 0; i < g->inputs.len; i++)
+    if (!strcmp(((Value *)g->inputs.items[i])->name, name))
+      return true;
+  return false;
+}
+
 void bind_inputs(Compiler *cc, Graph *g) {
   StrBuf unbound = {0};
   PtrVec inputs = {0};
+  for (int i = 0; i < cc->opt.binds.len; i++) {
+    const ValueBinding *vb = cc->opt.binds.items[i];
+    if (!is_input(g, vb->input))
+      error_at(cc, NULL, "--bind %s: the model has no input of that name", vb->input);
+  }
   for (int i = 0; i < g->inputs.len; i++) {
     Value *v = g->inputs.items[i];
     if (bind_value(cc, g, v)) {

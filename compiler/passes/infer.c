@@ -127,6 +127,22 @@ static void check_string_inputs(Compiler *cc, Node *n) {
       fatal_at(cc, n, "input %d ('%s') is a string tensor: not supported by %s", i, n->in[i]->name, n->op_type);
 }
 
+// A node running a subgraph that can stop the run (an If branch compiled as an error path)
+// passes the status on.
+static bool subgraphs_may_fail(const Node *n) {
+  for (int j = 0; j < n->nattrs; j++) {
+    const Attr *a = &n->attrs[j];
+    int count = a->type == ATTR_GRAPH ? 1 : a->type == ATTR_GRAPHS ? a->n : 0;
+    for (int k = 0; k < count; k++) {
+      const Graph *sub = a->type == ATTR_GRAPH ? a->g : a->graphs[k];
+      for (int s = 0; s < sub->nodes.len; s++)
+        if (((const Node *)sub->nodes.items[s])->may_fail)
+          return true;
+    }
+  }
+  return false;
+}
+
 void infer_graph(Compiler *cc, Graph *g) {
   for (int i = 0; i < g->nodes.len; i++) {
     Node *n = g->nodes.items[i];
@@ -148,6 +164,7 @@ void infer_graph(Compiler *cc, Graph *g) {
       continue;
     }
     n->inferred = true;
+    n->may_fail |= subgraphs_may_fail(n);
     for (int j = 0; dynamic && j < n->nout; j++) // sizes computed from data-dependent sizes
       if (n->out[j] && n->out[j]->type == VAL_TENSOR)
         n->out[j]->dynamic = true;

@@ -1,5 +1,6 @@
 // bench.c — `edgecc bench MODEL.onnx`: compiles a model for a target (the host by default),
-// links it with the harness, feeds it deterministic inputs and times it: the harness runs it
+// links it with the harness, feeds it deterministic inputs (or the -i files, for models whose
+// work depends on input values) and times it: the harness runs it
 // once to warm up, then ITERATIONS times, and reports the median and the fastest run. The
 // FLOP count (2 per multiply-add of Conv, ConvTranspose, Gemm and MatMul) gives GFLOP/s. With
 // -d DIR the linked program and its inputs are kept, so a benchmark driver can run it again
@@ -31,8 +32,9 @@ static void fill_input(Tensor *t) {
   }
 }
 
-// Runs the front end to learn the input shapes (after --dim/--shape) and the FLOP count.
-static bool describe(edgecc_compiler_ref c, const char *model, BenchModel *bm, Pool *pool, StrBuf *err) {
+// Runs the front end to learn the input shapes (after --dim/--shape) and the FLOP count;
+// makes deterministic inputs if FILL.
+static bool describe(edgecc_compiler_ref c, const char *model, bool fill, BenchModel *bm, Pool *pool, StrBuf *err) {
   Compiler *cc = compiler_new();
   cc->opt = *edgecc_options(c);
   cc->model_path = model;
@@ -41,9 +43,9 @@ static bool describe(edgecc_compiler_ref c, const char *model, BenchModel *bm, P
   bool ok = false;
   if (!setjmp(here)) {
     Graph *g = compile_front(cc, model);
-    bm->ninputs = g->inputs.len;
+    bm->ninputs = fill ? g->inputs.len : 0;
     bm->inputs = pool_alloc(pool, sizeof(Tensor) * (size_t)(g->inputs.len + 1));
-    for (int i = 0; i < g->inputs.len; i++) {
+    for (int i = 0; i < bm->ninputs; i++) {
       Value *v = g->inputs.items[i];
       Tensor *t = &bm->inputs[i];
       *t = (Tensor){.dtype = v->dtype, .shape = v->shape, .name = pool_strdup(pool, v->name)};
@@ -62,6 +64,22 @@ static bool describe(edgecc_compiler_ref c, const char *model, BenchModel *bm, P
   return ok;
 }
 
+// -i files into WORKDIR, binding the shapes they give.
+static bool use_input_files(ToolArgs *a, const char *model, const char *workdir, Pool *pool, StrBuf *err) {
+  ModelSignature sig;
+  if (!read_signature(model, &a->binds, &sig, pool, err))
+    return false;
+  if (a->inputs.len != sig.ninputs) {
+    sb_printf(err, "edgecc: error: %s: the model has %d inputs, %d given with -i\n", model, sig.ninputs, a->inputs.len);
+    return false;
+  }
+  Datum *ins = pool_alloc(pool, sizeof(Datum) * (size_t)(sig.ninputs + 1));
+  for (int i = 0; i < sig.ninputs; i++)
+    if (!read_datum(a->inputs.items[i], sig.input_kinds[i], &ins[i], pool, err))
+      return false;
+  return bind_inputs_from_data(a->compiler, &sig, (const char **)a->inputs.items, ins, workdir, err) >= 0;
+}
+
 static long long harness_value(const char *text, const char *key) {
   const char *p = text ? strstr(text, key) : NULL;
   return p ? atoll(p + strlen(key)) : -1;
@@ -70,7 +88,7 @@ static long long harness_value(const char *text, const char *key) {
 int tool_bench(ToolArgs *a) {
   if (a->paths.len != 1) {
     fprintf(stderr, "edgecc: error: usage: edgecc bench MODEL.onnx [-target T] [--dim/--shape ...] "
-                    "[--threads N] [--iters N]\n");
+                    "[--threads N] [--iters N] [-i IN.pb...]\n");
     return 1;
   }
   const char *model = a->paths.items[0];
@@ -81,11 +99,14 @@ int tool_bench(ToolArgs *a) {
   char *workdir = NULL;
   int rc = 1;
   BenchModel bm = {0};
-  if (!describe(a->compiler, model, &bm, &pool, &err) || !toolchain_open(&tc, a, &err))
+  if (!toolchain_open(&tc, a, &err))
     goto done;
   if (a->outdir) // -d DIR: the program and its inputs stay there (`DIR/model DIR ITERATIONS`)
     mkdir(a->outdir, 0755);
   if (!(workdir = a->outdir ? strdup(a->outdir) : make_temp_dir("bench")))
+    goto done;
+  if ((a->inputs.len && !use_input_files(a, model, workdir, &pool, &err)) ||
+      !describe(a->compiler, model, !a->inputs.len, &bm, &pool, &err))
     goto done;
   for (int i = 0; i < bm.ninputs; i++) {
     char raw[4096];

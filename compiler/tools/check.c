@@ -12,8 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-int bind_inputs_from_data(edgecc_compiler_ref c, const ModelSignature *sig, const char **paths,
-                          const Datum *ins, const char *workdir);
 int compile_and_execute(edgecc_compiler_ref c, Toolchain *tc, const char *model, const char *workdir,
                         Tensor **outs, Pool *pool, StrBuf *err, bool *unsupported);
 
@@ -122,13 +120,19 @@ static Result run_data_set(const ToolArgs *a, Toolchain *tc, const char *model, 
   else if (a->target_name)
     edgecc_set_target(c, a->target_name);
   edgecc_set_threads(c, edgecc_options(a->compiler)->threads);
+  for (int i = 0; i < a->binds.len; i++) {
+    const ValueBinding *vb = a->binds.items[i];
+    if (vb->values)
+      edgecc_bind_values(c, vb->input, vb->values);
+    else
+      edgecc_bind_value(c, vb->input, vb->path);
+  }
   Result r = RESULT_FAIL;
   bool unsupported = false;
   Tensor *got;
   int ngot;
-  if (bind_inputs_from_data(c, sig, paths, ins, workdir) < 0) {
-    sb_printf(msg, "cannot write inputs");
-  } else if ((ngot = compile_and_execute(c, tc, model, workdir, &got, pool, msg, &unsupported)) >= 0) {
+  if (bind_inputs_from_data(c, sig, paths, ins, workdir, msg) >= 0 &&
+      (ngot = compile_and_execute(c, tc, model, workdir, &got, pool, msg, &unsupported)) >= 0) {
     r = RESULT_PASS;
     if (ngot != nexp) {
       sb_printf(msg, "the compiled model has %d output tensors, the expected outputs %d", ngot, nexp);
@@ -175,7 +179,7 @@ static Result check_test(const ToolArgs *a, Toolchain *tc, const char *dir, StrB
   char *model = pool_printf(&pool, "%s/model.onnx", dir);
   ModelSignature sig;
   Result r = RESULT_FAIL;
-  if (!read_signature(model, &sig, &pool, msg)) {
+  if (!read_signature(model, &a->binds, &sig, &pool, msg)) {
     pool_free(&pool);
     return r;
   }

@@ -38,7 +38,22 @@ static bool shape_only(const Graph *g, const Value *v, int depth) {
   return uses > 0;
 }
 
-bool read_signature(const char *model_path, ModelSignature *sig, Pool *pool, StrBuf *err) {
+static void to_tensor(const Value *v, Tensor *t, Pool *pool);
+
+// The value --bind gives input V, if it does.
+static Tensor *bound_value(Compiler *cc, Graph *g, const Value *v, const PtrVec *binds, Pool *pool) {
+  for (int i = 0; i < binds->len; i++) {
+    const ValueBinding *vb = binds->items[i];
+    if (strcmp(vb->input, v->name))
+      continue;
+    Tensor *t = pool_alloc(pool, sizeof(Tensor));
+    to_tensor(binding_value(cc, g, v, vb), t, pool);
+    return t;
+  }
+  return NULL;
+}
+
+bool read_signature(const char *model_path, const PtrVec *binds, ModelSignature *sig, Pool *pool, StrBuf *err) {
   Compiler *cc = compiler_new();
   jmp_buf here;
   cc->bail = &here;
@@ -51,6 +66,7 @@ bool read_signature(const char *model_path, ModelSignature *sig, Pool *pool, Str
     sig->input_types = pool_alloc(pool, sizeof(DType) * (size_t)(g->inputs.len + 1));
     sig->input_kinds = pool_alloc(pool, sizeof(ValueType) * (size_t)(g->inputs.len + 1));
     sig->shape_only = pool_alloc(pool, sizeof(bool) * (size_t)(g->inputs.len + 1));
+    sig->bound = pool_alloc(pool, sizeof(Tensor *) * (size_t)(g->inputs.len + 1));
     sig->output_names = pool_alloc(pool, sizeof(char *) * (size_t)(g->outputs.len + 1));
     sig->output_kinds = pool_alloc(pool, sizeof(ValueType) * (size_t)(g->outputs.len + 1));
     for (int i = 0; i < g->inputs.len; i++) {
@@ -59,6 +75,7 @@ bool read_signature(const char *model_path, ModelSignature *sig, Pool *pool, Str
       sig->input_types[i] = v->dtype;
       sig->input_kinds[i] = v->type;
       sig->shape_only[i] = v->type == VAL_TENSOR && shape_only(g, v, 0);
+      sig->bound[i] = v->type == VAL_TENSOR ? bound_value(cc, g, v, binds, pool) : NULL;
     }
     for (int i = 0; i < g->outputs.len; i++) {
       sig->output_names[i] = pool_strdup(pool, g->output_names.items[i]);
@@ -131,6 +148,45 @@ bool read_datum(const char *path, ValueType kind, Datum *d, Pool *pool, StrBuf *
     sb_printf(err, "%s", cc->diag.buf ? cc->diag.buf : "");
   compiler_free(cc);
   return ok;
+}
+
+static bool same_tensor(const Tensor *a, const Tensor *b) {
+  if (a->dtype != b->dtype || shape_numel(&a->shape) != shape_numel(&b->shape) || a->dtype == DT_STRING)
+    return false;
+  return !memcmp(a->data, b->data, (size_t)(shape_numel(&a->shape) * dtype_size(a->dtype)));
+}
+
+int bind_inputs_from_data(edgecc_compiler_ref c, const ModelSignature *sig, const char **paths, const Datum *ins,
+                          const char *workdir, StrBuf *err) {
+  int runtime = 0;
+  for (int i = 0; i < sig->ninputs; i++) {
+    const Datum *d = &ins[i];
+    if (sig->bound[i]) {
+      if (d->kind != VAL_TENSOR || !same_tensor(&d->tensors[0], sig->bound[i])) {
+        sb_printf(err, "edgecc: error: %s: input '%s' differs from the value --bind gives it\n", paths[i],
+                  sig->input_names[i]);
+        return -1;
+      }
+      continue;
+    }
+    if (sig->shape_only[i]) {
+      edgecc_bind_value(c, sig->input_names[i], paths[i]);
+      continue;
+    }
+    if (d->kind == VAL_TENSOR)
+      edgecc_bind_shape(c, sig->input_names[i], d->tensors[0].shape.rank, d->tensors[0].shape.dim);
+    else
+      edgecc_bind_structure(c, sig->input_names[i], d->structure);
+    for (int k = 0; k < d->count; k++) {
+      char raw[4096];
+      snprintf(raw, sizeof raw, "%s/input_%d.raw", workdir, runtime++);
+      if (!write_raw(raw, &d->tensors[k])) {
+        sb_printf(err, "edgecc: error: cannot write to %s\n", workdir);
+        return -1;
+      }
+    }
+  }
+  return runtime;
 }
 
 bool write_datum(const char *path, const char *name, const Datum *d) {

@@ -7,32 +7,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-// Binds each model input from its data: shape-like inputs by value, the rest by shape (and
-// sequences and optionals by their structure). Writes the run-time inputs' tensors as raw
-// files into WORKDIR; returns how many, or -1.
-int bind_inputs_from_data(edgecc_compiler_ref c, const ModelSignature *sig, const char **paths,
-                          const Datum *ins, const char *workdir) {
-  int runtime = 0;
-  for (int i = 0; i < sig->ninputs; i++) {
-    const Datum *d = &ins[i];
-    if (sig->shape_only[i]) {
-      edgecc_bind_value(c, sig->input_names[i], paths[i]);
-      continue;
-    }
-    if (d->kind == VAL_TENSOR)
-      edgecc_bind_shape(c, sig->input_names[i], d->tensors[0].shape.rank, d->tensors[0].shape.dim);
-    else
-      edgecc_bind_structure(c, sig->input_names[i], d->structure);
-    for (int k = 0; k < d->count; k++) {
-      char raw[4096];
-      snprintf(raw, sizeof raw, "%s/input_%d.raw", workdir, runtime++);
-      if (!write_raw(raw, &d->tensors[k]))
-        return -1;
-    }
-  }
-  return runtime;
-}
-
 // Compiles MODEL with C into WORKDIR/model.o, links and runs it; *OUTS receives the compiled
 // code's output tensors (the count is returned, -1 on failure). On failure ERR says why and
 // *unsupported tells whether the compiler found an unsupported feature.
@@ -75,7 +49,7 @@ int tool_run(ToolArgs *a) {
   int rc = 1;
   Toolchain tc = {0};
   char *workdir = NULL;
-  if (!read_signature(model, &sig, &pool, &err))
+  if (!read_signature(model, &a->binds, &sig, &pool, &err))
     goto done;
   if (a->inputs.len != sig.ninputs) {
     sb_printf(&err, "edgecc: error: %s: the model has %d inputs, %d given with -i\n", model, sig.ninputs, a->inputs.len);
@@ -87,10 +61,8 @@ int tool_run(ToolArgs *a) {
       goto done;
   if (!toolchain_open(&tc, a, &err) || !(workdir = make_temp_dir("run")))
     goto done;
-  if (bind_inputs_from_data(a->compiler, &sig, (const char **)a->inputs.items, ins, workdir) < 0) {
-    sb_printf(&err, "edgecc: error: cannot write to %s\n", workdir);
+  if (bind_inputs_from_data(a->compiler, &sig, (const char **)a->inputs.items, ins, workdir, &err) < 0)
     goto done;
-  }
   Tensor *outs;
   bool unsupported;
   int count = compile_and_execute(a->compiler, &tc, model, workdir, &outs, &pool, &err, &unsupported);

@@ -10,7 +10,8 @@ typedef struct {
   edgecc_compiler_ref compiler; // target, dims, shapes, binds
   const char *target_name;      // for toolchain lookup
   const char *target_file;
-  PtrVec inputs;                // run: -i files
+  PtrVec inputs;                // run, bench: -i files, one per model input (bound ones too)
+  PtrVec binds;                 // ValueBinding*: --bind (check passes them on to every test)
   PtrVec paths;                 // positional arguments
   const char *outdir;           // run: -d
   int jobs;                     // check: -j
@@ -42,10 +43,12 @@ typedef struct {
   const char **output_names;
   ValueType *output_kinds;
   bool *shape_only;         // input i is used only as a shape-like operand
+  struct Tensor **bound;    // the value --bind gives input i, or NULL
 } ModelSignature;
 
-bool read_signature(const char *model_path, ModelSignature *sig, Pool *pool, StrBuf *err);
-typedef struct {
+// BINDS: the ValueBinding*s of --bind.
+bool read_signature(const char *model_path, const PtrVec *binds, ModelSignature *sig, Pool *pool, StrBuf *err);
+typedef struct Tensor {
   DType dtype;
   Shape shape;
   void *data;
@@ -63,6 +66,12 @@ typedef struct {
   const char *structure; // sequences and optionals: for edgecc_bind_structure
 } Datum;
 bool read_datum(const char *path, ValueType kind, Datum *d, Pool *pool, StrBuf *err);
+// Binds each model input from its data (INS, read from PATHS) on C: shape-like inputs by
+// value, the rest by shape (sequences and optionals by their structure); an input --bind
+// fixed is only checked against its file. Writes the run-time inputs' tensors as raw files
+// into WORKDIR; returns how many, or -1 with ERR saying why.
+int bind_inputs_from_data(edgecc_compiler_ref c, const ModelSignature *sig, const char **paths, const Datum *ins,
+                          const char *workdir, StrBuf *err);
 bool write_datum(const char *path, const char *name, const Datum *d);
 // Reads the outputs the harness wrote to WORKDIR (outputs.txt and output_<i>.raw): the
 // tensors of the compiled code, with their names; returns how many, -1 on error.

@@ -2,6 +2,8 @@
 // and its op, so a user with a 500-node model knows where to look.
 #include "../compiler.h"
 
+#include <string.h>
+
 static void report(Compiler *cc, const char *kind, const Node *n, const char *fmt, va_list ap) {
   sb_printf(&cc->diag, "edgecc: %s: %s: ", kind, cc->model_path ? cc->model_path : "edgecc");
   if (n)
@@ -38,4 +40,25 @@ _Noreturn void fatal_at(Compiler *cc, const Node *n, const char *fmt, ...) {
 void bail_if_errors(Compiler *cc) {
   if (cc->nerrors)
     longjmp(*cc->bail, 1);
+}
+
+const char *try_catch(Compiler *cc, void (*fn)(Compiler *cc, void *arg), void *arg) {
+  jmp_buf here, *outer = cc->bail;
+  size_t diag_len = cc->diag.len;
+  int nerrors = cc->nerrors;
+  cc->bail = &here;
+  const char *caught = NULL;
+  if (!setjmp(here)) {
+    fn(cc, arg);
+  } else {
+    const char *prefix = pool_printf(&cc->pool, "edgecc: error: %s: ", cc->model_path ? cc->model_path : "edgecc");
+    const char *msg = strstr(cc->diag.buf + diag_len, prefix);
+    msg = msg ? msg + strlen(prefix) : "an error";
+    caught = pool_printf(&cc->pool, "%.*s", (int)strcspn(msg, "\n"), msg);
+    cc->diag.len = diag_len;
+    cc->diag.buf[diag_len] = 0;
+    cc->nerrors = nerrors;
+  }
+  cc->bail = outer;
+  return caught;
 }

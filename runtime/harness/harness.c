@@ -127,7 +127,10 @@ int main(int argc, char **argv) {
   }
   int status = m->run(inputs, outputs, arena, dims);
   if (status) {
-    fprintf(stderr, "harness: the model returned status %d\n", status);
+    static const char *const meanings[] = {"", " (EDGECC_ERROR_ARENA)", " (EDGECC_ERROR_STRING)",
+                                           " (EDGECC_ERROR_BRANCH: an If took a branch that cannot run with the compiled shapes)"};
+    fprintf(stderr, "harness: the model returned status %d%s\n", status,
+            status > 0 && status < (int)(sizeof meanings / sizeof *meanings) ? meanings[status] : "");
     return 3;
   }
   int iterations = argc > 2 ? atoi(argv[2]) : 0;

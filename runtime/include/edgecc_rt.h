@@ -19,6 +19,8 @@ typedef enum {
   EDGECC_OK = 0,
   EDGECC_ERROR_ARENA = 1,   /* arena NULL or misaligned */
   EDGECC_ERROR_STRING = 2,  /* a string input element is NULL or longer than max_string_length */
+  EDGECC_ERROR_BRANCH = 3,  /* an If took a branch that cannot run with the compiled shapes
+                               (edgecc warned about it, naming the node and the reason) */
 } edgecc_status;
 
 /* Element types: the numbering of ONNX TensorProto.DataType. */

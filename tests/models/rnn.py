@@ -148,42 +148,47 @@ def case(name, kind, T=4, N=3, I=5, H=4, direction="forward", layout=0, lens=Non
          initializers=[(n, v) for n, v in ins if v is not None and n in weights])
 
 
-for kind in ("RNN", "GRU", "LSTM"):
-    k = kind.lower()
-    case(f"{k}_reverse", kind, direction="reverse", initial=True)
-    case(f"{k}_bidirectional", kind, direction="bidirectional", initial=True, peep=kind == "LSTM")
-    case(f"{k}_bidirectional_layout1", kind, direction="bidirectional", layout=1, initial=True)
-    case(f"{k}_seq_lens", kind, direction="bidirectional", lens=[4, 2, 3], initial=True)
-    case(f"{k}_seq_lens_layout1", kind, direction="reverse", layout=1, lens=[1, 4, 3])
-    case(f"{k}_clip", kind, clip=0.3, bias=True)
-    case(f"{k}_double", kind, dtype=np.float64, direction="bidirectional", initial=True)
-    case(f"{k}_float16", kind, dtype=np.float16, initial=True)
-    case(f"{k}_no_bias_y_only", kind, bias=False, outputs=("Y",))
+def main():
+    for kind in ("RNN", "GRU", "LSTM"):
+        k = kind.lower()
+        case(f"{k}_reverse", kind, direction="reverse", initial=True)
+        case(f"{k}_bidirectional", kind, direction="bidirectional", initial=True, peep=kind == "LSTM")
+        case(f"{k}_bidirectional_layout1", kind, direction="bidirectional", layout=1, initial=True)
+        case(f"{k}_seq_lens", kind, direction="bidirectional", lens=[4, 2, 3], initial=True)
+        case(f"{k}_seq_lens_layout1", kind, direction="reverse", layout=1, lens=[1, 4, 3])
+        case(f"{k}_clip", kind, clip=0.3, bias=True)
+        case(f"{k}_double", kind, dtype=np.float64, direction="bidirectional", initial=True)
+        case(f"{k}_float16", kind, dtype=np.float16, initial=True)
+        case(f"{k}_no_bias_y_only", kind, bias=False, outputs=("Y",))
 
-case("rnn_activations", "RNN", direction="bidirectional", act_names=["Relu", "ScaledTanh"], alphas=[0.7], betas=[1.3])
-case("rnn_affine_hardsigmoid", "RNN", direction="bidirectional", act_names=["Affine", "HardSigmoid"],
-     alphas=[0.5, 0.3], betas=[0.1, 0.4])
-case("gru_activations", "GRU", direction="bidirectional",
-     act_names=["HardSigmoid", "LeakyRelu", "Sigmoid", "Softsign"], alphas=[0.25, 0.2], betas=[0.45])
-case("gru_linear_before_reset", "GRU", direction="bidirectional", lbr=1, initial=True)
-case("gru_opset7", "GRU", lbr=1, opset=7)
-case("lstm_activations", "LSTM", act_names=["Sigmoid", "Elu", "Softplus"], alphas=[0.8])
-case("lstm_thresholded_relu", "LSTM", act_names=["HardSigmoid", "ThresholdedRelu", "Tanh"], alphas=[0.3, 0.1])
-case("lstm_input_forget_peepholes", "LSTM", input_forget=1, peep=True, initial=True)
-case("lstm_y_c_only", "LSTM", direction="reverse", initial=True, peep=True, outputs=("Y_c",))
+    case("rnn_activations", "RNN", direction="bidirectional", act_names=["Relu", "ScaledTanh"], alphas=[0.7], betas=[1.3])
+    case("rnn_affine_hardsigmoid", "RNN", direction="bidirectional", act_names=["Affine", "HardSigmoid"],
+         alphas=[0.5, 0.3], betas=[0.1, 0.4])
+    case("gru_activations", "GRU", direction="bidirectional",
+         act_names=["HardSigmoid", "LeakyRelu", "Sigmoid", "Softsign"], alphas=[0.25, 0.2], betas=[0.45])
+    case("gru_linear_before_reset", "GRU", direction="bidirectional", lbr=1, initial=True)
+    case("gru_opset7", "GRU", lbr=1, opset=7)
+    case("lstm_activations", "LSTM", act_names=["Sigmoid", "Elu", "Softplus"], alphas=[0.8])
+    case("lstm_thresholded_relu", "LSTM", act_names=["HardSigmoid", "ThresholdedRelu", "Tanh"], alphas=[0.3, 0.1])
+    case("lstm_input_forget_peepholes", "LSTM", input_forget=1, peep=True, initial=True)
+    case("lstm_y_c_only", "LSTM", direction="reverse", initial=True, peep=True, outputs=("Y_c",))
 
-# Constant weights: the GEMM engine path. Hidden sizes below, at and above a vector (16 lanes
-# on AVX-512, 4 on NEON), inputs of several lengths, batches of 1 and more.
-for kind in ("RNN", "GRU", "LSTM"):
-    k = kind.lower()
-    case(f"{k}_const", kind, T=5, N=1, I=7, H=19, const=True)
-    case(f"{k}_const_bidirectional", kind, T=6, N=3, I=16, H=33, direction="bidirectional", initial=True,
-         peep=kind == "LSTM", const=True)
-    case(f"{k}_const_seq_lens_layout1", kind, T=5, N=3, I=4, H=8, direction="reverse", layout=1, lens=[2, 5, 0],
-         initial=True, const=True)
-    case(f"{k}_const_seq_lens", kind, T=4, N=3, I=6, H=5, direction="bidirectional", lens=[4, 1, 3], const=True)
-    case(f"{k}_const_no_bias_clip", kind, T=3, N=2, I=3, H=16, bias=False, clip=0.4, const=True, outputs=("Y",))
-case("gru_const_linear_before_reset", "GRU", T=5, N=2, I=9, H=21, direction="bidirectional", lbr=1, initial=True,
-     const=True)
-case("lstm_const_input_forget", "LSTM", T=4, N=2, I=5, H=12, input_forget=1, peep=True, const=True)
-case("lstm_const_large", "LSTM", T=12, N=1, I=40, H=64, const=True)
+    # Constant weights: the GEMM engine path. Hidden sizes below, at and above a vector (16 lanes
+    # on AVX-512, 4 on NEON), inputs of several lengths, batches of 1 and more.
+    for kind in ("RNN", "GRU", "LSTM"):
+        k = kind.lower()
+        case(f"{k}_const", kind, T=5, N=1, I=7, H=19, const=True)
+        case(f"{k}_const_bidirectional", kind, T=6, N=3, I=16, H=33, direction="bidirectional", initial=True,
+             peep=kind == "LSTM", const=True)
+        case(f"{k}_const_seq_lens_layout1", kind, T=5, N=3, I=4, H=8, direction="reverse", layout=1, lens=[2, 5, 0],
+             initial=True, const=True)
+        case(f"{k}_const_seq_lens", kind, T=4, N=3, I=6, H=5, direction="bidirectional", lens=[4, 1, 3], const=True)
+        case(f"{k}_const_no_bias_clip", kind, T=3, N=2, I=3, H=16, bias=False, clip=0.4, const=True, outputs=("Y",))
+    case("gru_const_linear_before_reset", "GRU", T=5, N=2, I=9, H=21, direction="bidirectional", lbr=1, initial=True,
+         const=True)
+    case("lstm_const_input_forget", "LSTM", T=4, N=2, I=5, H=12, input_forget=1, peep=True, const=True)
+    case("lstm_const_large", "LSTM", T=12, N=1, I=40, H=64, const=True)
+
+
+if __name__ == "__main__":  # branches.py imports the reference
+    main()
