@@ -12,14 +12,18 @@ expected=$here/expected_failures.$target.txt
 [ -f "$expected" ] || expected=/dev/null
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
-options="" dirs=""
+options="" dirs="" patterns=0
 for p in "$@"; do
   case $p in
   -*) options="$options $p" ;;
-  *) dirs="$dirs $(ls -d "$data"/$p 2>/dev/null || true)" ;;
+  *) patterns=1 dirs="$dirs $(ls -d "$data"/$p 2>/dev/null || true)" ;;
   esac
 done
-[ -n "$dirs" ] || dirs=$(ls -d "$data"/*/)
+[ $patterns -eq 1 ] || dirs=$(ls -d "$data"/*/)
+if [ -z "$(echo $dirs)" ]; then
+  echo "no model test matches: $*"
+  exit 1
+fi
 "$edgecc" check -target "$target" $options $dirs > "$results" || true
 tail -n 1 "$results"
 awk -v target="$target" -v results="$results" '
