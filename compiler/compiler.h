@@ -338,11 +338,22 @@ typedef void LowerFn(KB *kb, Node *n);
 typedef LLVMValueRef ScalarFn(KB *kb, const Node *n, LLVMValueRef *x, DType ct);
 
 typedef enum {
-#define OP(name, domain, first, last, infer, lower, scalar, shape_inputs, required, max_in, attrs) OP_##name,
+#define OP(name, domain, first, last, infer, lower, scalar, shape_inputs, required, max_in, flags, attrs) OP_##name,
 #include "ops/ops.def"
 #undef OP
   OP_COUNT_
 } OpKind;
+
+// Input masks of the table (shape-like and required inputs): IN(1)|IN(2), IN_RANGE(0, 7).
+#define IN(i) (1u << (i))
+#define IN_RANGE(first, last) (((2u << (last)) - 1) & ~((1u << (first)) - 1))
+
+// What an op's functions can do, a column of the table.
+typedef enum {
+  OPF_VIEW = 1 << 0,    // output 0 shares input 0's storage (no copy; the planner aliases it)
+  OPF_DYNAMIC = 1 << 1, // the lowering handles inputs of data-dependent shape (Value::dynamic)
+  OPF_STRINGS = 1 << 2, // the op takes string tensors (moves their pointers or reads the text)
+} OpFlags;
 
 struct OpDesc {
   OpKind kind;
@@ -356,6 +367,7 @@ struct OpDesc {
   uint32_t shape_inputs; // bit i: input i is a shape-like operand needed at compile time
   uint32_t required;     // bit i: input i must be present
   int max_inputs;        // -1: variadic
+  unsigned flags;        // OpFlags
   const char *attrs;     // comma-separated attribute names the op understands
 };
 
@@ -368,14 +380,8 @@ void set_output(Node *n, int i, DType dt, Shape shape);
 Value *need_const(Compiler *cc, Node *n, int i);   // input i must be a compile-time constant
 bool broadcast_shapes(const Shape *a, const Shape *b, Shape *out);
 int norm_axis(Compiler *cc, Node *n, int64_t axis, int rank); // negative axes, range check
-bool is_view_op(const Node *n); // output shares the input's storage (Reshape, Squeeze, ...)
+bool is_view_op(const Node *n); // an OPF_VIEW op on a tensor: output 0 shares input 0's storage
 bool has_dynamic_input(const Node *n);
-// The op's lowering handles inputs of data-dependent shape (reads kb_in_shape, writes the
-// dims of its outputs, which inference marks dynamic); other ops reject such inputs.
-bool accepts_dynamic_inputs(const Node *n);
-// The op handles string tensors among its inputs (copies pointers or reads the text); other
-// ops reject them before inference.
-bool accepts_string_inputs(const Node *n);
 
 //
 // passes/*.c — graph transformations, run in this order by api.c

@@ -175,7 +175,10 @@ static void scatter_common(Compiler *cc, Node *n) {
   check_index_type(cc, n, 1);
   if (n->in[2]->dtype != n->in[0]->dtype)
     fatal_at(cc, n, "updates are %s, the data %s", dtype_onnx_name(n->in[2]->dtype), dtype_onnx_name(n->in[0]->dtype));
-  get_reduction(cc, n);
+  Reduction r = get_reduction(cc, n);
+  if (r != RED_NONE && n->in[0]->dtype == DT_STRING) // strings are copied, never combined
+    fatal_at(cc, n, "input 0 ('%s') is a string tensor: not supported with reduction '%s'", n->in[0]->name,
+             attr_string(n, "reduction", "none"));
   set_output(n, 0, n->in[0]->dtype, n->in[0]->shape);
 }
 

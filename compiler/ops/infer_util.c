@@ -1,8 +1,6 @@
 // infer_util.c — helpers every op family's inference uses.
 #include "../compiler.h"
 
-#include <string.h>
-
 void set_output(Node *n, int i, DType dt, Shape shape) {
   if (i >= n->nout || !n->out[i])
     return;
@@ -55,18 +53,7 @@ int norm_axis(Compiler *cc, Node *n, int64_t axis, int rank) {
 }
 
 bool is_view_op(const Node *n) {
-  if (!n->op)
-    return false;
-  switch (n->op->kind) {
-  case OP_Reshape:
-  case OP_Flatten:
-  case OP_Squeeze:
-  case OP_Unsqueeze:
-  case OP_Identity:
-  case OP_Dropout:
-    return n->out[0] && n->in[0] && n->in[0]->type == VAL_TENSOR;
-  default: return false;
-  }
+  return n->op && (n->op->flags & OPF_VIEW) && n->out[0] && n->in[0] && n->in[0]->type == VAL_TENSOR;
 }
 
 bool has_dynamic_input(const Node *n) {
@@ -74,67 +61,4 @@ bool has_dynamic_input(const Node *n) {
     if (n->in[i] && n->in[i]->dynamic)
       return true;
   return false;
-}
-
-bool accepts_dynamic_inputs(const Node *n) {
-  if (n->op->scalar) // elementwise: lower_eltwise
-    return true;
-  switch (n->op->kind) {
-  case OP_Identity: // a view with the same dims
-  case OP_Copy:
-  case OP_Transpose:
-  case OP_Gather:
-  case OP_GatherElements: // gather.c
-  case OP_GatherND:
-  case OP_Scatter:
-  case OP_ScatterElements:
-  case OP_ScatterND:
-  case OP_OneHot: // generate.c
-  case OP_Trilu:
-  case OP_EyeLike:
-  case OP_NonZero: // select.c
-  case OP_Compress:
-  case OP_StringNormalizer: // text.c
-  case OP_TfIdfVectorizer:
-    return true;
-  default: return false;
-  }
-}
-
-bool accepts_string_inputs(const Node *n) {
-  switch (n->op->kind) {
-  case OP_Identity: // views and shape queries
-  case OP_Reshape:
-  case OP_Flatten:
-  case OP_Squeeze:
-  case OP_Unsqueeze:
-  case OP_Shape:
-  case OP_Size:
-  case OP_Copy:
-  case OP_Transpose: // copy.c, gather.c, select.c: elements copied as they are (pointers)
-  case OP_Concat:
-  case OP_Split:
-  case OP_Slice:
-  case OP_Expand:
-  case OP_Tile:
-  case OP_Gather:
-  case OP_DepthToSpace:
-  case OP_SpaceToDepth:
-  case OP_ReverseSequence:
-  case OP_GatherElements:
-  case OP_GatherND:
-  case OP_Compress:
-  case OP_Where:
-  case OP_Equal: // text.c: the text itself
-  case OP_Cast:
-  case OP_CastLike:
-  case OP_StringNormalizer:
-  case OP_TfIdfVectorizer:
-    return true;
-  case OP_Scatter: // copies, unless the updates are combined arithmetically
-  case OP_ScatterElements:
-  case OP_ScatterND:
-    return !strcmp(attr_string(n, "reduction", "none"), "none");
-  default: return false;
-  }
 }

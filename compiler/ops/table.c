@@ -6,8 +6,8 @@
 #include <string.h>
 
 const OpDesc op_table[OP_COUNT_] = {
-#define OP(name, domain, first, last, infer, lower, scalar, shape_inputs, required, max_in, attrs) \
-  [OP_##name] = {OP_##name, #name, domain, first, last, infer, lower, scalar, shape_inputs, required, max_in, attrs},
+#define OP(name, domain, first, last, infer, lower, scalar, shape_inputs, required, max_in, flags, attrs) \
+  [OP_##name] = {OP_##name, #name, domain, first, last, infer, lower, scalar, shape_inputs, required, max_in, flags, attrs},
 #include "ops.def"
 #undef OP
 };

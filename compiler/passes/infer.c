@@ -110,7 +110,7 @@ static void check_inputs_typed(Compiler *cc, Node *n) {
 // An input whose shape is only known at run time (NonZero, Unique...: `shape` is an upper
 // bound) reaches only ops whose lowering reads its actual dims.
 static void check_dynamic_inputs(Compiler *cc, Node *n) {
-  if (accepts_dynamic_inputs(n))
+  if (n->op->flags & OPF_DYNAMIC)
     return;
   for (int i = 0; i < n->nin; i++)
     if (n->in[i] && n->in[i]->dynamic)
@@ -120,7 +120,7 @@ static void check_dynamic_inputs(Compiler *cc, Node *n) {
 
 // String tensors reach only ops that copy them or read their text.
 static void check_string_inputs(Compiler *cc, Node *n) {
-  if (accepts_string_inputs(n))
+  if (n->op->flags & OPF_STRINGS)
     return;
   for (int i = 0; i < n->nin; i++)
     if (n->in[i] && n->in[i]->type == VAL_TENSOR && n->in[i]->dtype == DT_STRING)
