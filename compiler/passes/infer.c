@@ -113,9 +113,8 @@ static void check_dynamic_inputs(Compiler *cc, Node *n) {
   if (n->op->flags & OPF_DYNAMIC)
     return;
   for (int i = 0; i < n->nin; i++)
-    if (n->in[i] && n->in[i]->dynamic)
-      fatal_at(cc, n, "input %d ('%s') has a data-dependent shape (produced by %s): not supported by %s", i,
-               n->in[i]->name, n->in[i]->producer ? n->in[i]->producer->op_type : "?", n->op_type);
+    if (dynamic_tensor(n->in[i]))
+      reject_dynamic(cc, n, i, NULL);
 }
 
 // String tensors reach only ops that copy them or read their text.
@@ -148,9 +147,8 @@ void infer_graph(Compiler *cc, Graph *g) {
       continue;
     }
     n->inferred = true;
-    for (int j = 0; dynamic && j < n->nout; j++) // sizes computed from data-dependent sizes
-      if (n->out[j] && n->out[j]->type == VAL_TENSOR)
-        n->out[j]->dynamic = true;
+    if (dynamic || has_dynamic_output(n)) // sizes computed from data-dependent sizes
+      mark_dynamic_dims(cc, n);
     for (int j = 0; j < n->nout; j++) {
       if (n->out[j] && !n->out[j]->typed)
         fatal_at(cc, n, "output %d has no type after inference", j);
