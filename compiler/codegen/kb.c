@@ -555,12 +555,9 @@ static RtShape value_shape(KB *kb, const Value *v, LLVMValueRef dims) {
 RtShape kb_in_shape(KB *kb, int i) { return value_shape(kb, kb->node->in[i], kb->in_dims[i]); }
 
 RtShape kb_elem_shape(KB *kb, int i, int k) {
-  Value *ts[2 * MAX_RANK], **all = ts;
-  int count = value_tensors(kb->node->in[i], NULL);
-  if (count > countof(ts))
-    all = pool_alloc(&kb->cc->pool, sizeof(Value *) * (size_t)count);
-  value_tensors(kb->node->in[i], all);
-  return value_shape(kb, all[k], kb->in_elem_dims[i][k]);
+  int count;
+  Value **ts = tensors_of(&kb->cc->pool, kb->node->in[i], &count);
+  return value_shape(kb, ts[k], kb->in_elem_dims[i][k]);
 }
 
 RtShape kb_out_shape(KB *kb, int i) {
