@@ -140,9 +140,9 @@ void infer_Squeeze(Compiler *cc, Node *n) {
   int64_t axes[MAX_RANK];
   int count = get_axes(cc, n, axes);
   bool *drop = pool_alloc(&cc->pool, sizeof(bool) * MAX_RANK);
-  for (int i = 0; i < count; i++) {
+  for (int i = 0; i < count; i++) { // a data-dependent dim must be 1 at run time
     int a = norm_axis(cc, n, axes[i], in->rank);
-    if (in->dim[a] != 1)
+    if (in->dim[a] != 1 && !(n->in[0]->dynamic & DYN_DIM(a)))
       fatal_at(cc, n, "cannot squeeze axis %d of size %lld", a, (long long)in->dim[a]);
     drop[a] = true;
   }

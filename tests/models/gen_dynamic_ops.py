@@ -80,7 +80,8 @@ def detector(root):
 
 def views(root):
     """Views of data-dependent shapes have their own run-time dims: Reshape with -1 and with 0
-    (copying a data-dependent dim), Flatten, Unsqueeze, Squeeze, Identity."""
+    (copying a data-dependent dim), Flatten, Unsqueeze, Squeeze, Identity; and Squeeze of a
+    data-dependent dim that is 1 at run time (bounded by 3), which leaves a static shape."""
     x = np.array([[0, 1.5, 0, 2], [3, 0, 0, 0], [0, -1, 4, 0]], dtype=F32)
     idx = np.array(np.nonzero(x), dtype=I64).T  # [N, 2]
     vals = x[np.nonzero(x)]
@@ -96,11 +97,15 @@ def views(root):
              node("Identity", ["idx2"], ["same_i"]),
              node("Cast", ["same_i"], ["same"], to=TensorProto.FLOAT),
              node("Transpose", ["row"], ["row_t"]),
-             node("Add", ["same", "row_t"], ["shifted"])]
+             node("Add", ["same", "row_t"], ["shifted"]),
+             node("Compress", ["x", "pick"], ["one_row"], axis=0),
+             node("Squeeze", ["one_row", "zero"], ["squeezed"]),
+             node("Mul", ["squeezed", "squeezed"], ["squared"])]
     scale = np.array([[1, 10]], dtype=F32)
-    save(root, "dyn_views", nodes, [("x", x)],
+    pick = np.array([0, 0, 1], dtype=bool)
+    save(root, "dyn_views", nodes, [("x", x), ("pick", pick)],
          [("table", vals[:, None] * scale), ("row", vals[None]), ("flat", idx.reshape(1, -1)),
-          ("shifted", idx.astype(F32) + vals[:, None])],
+          ("shifted", idx.astype(F32) + vals[:, None]), ("squared", x[2] * x[2])],
          [("col_shape", ints(-1, 1)), ("scale", scale), ("zero", ints(0)), ("keep_n", ints(0, 2, 1)),
           ("two", ints(2))])
 
@@ -344,9 +349,28 @@ def sequences(root):
          [("sizes", ints(1, 2)), ("one", ints(1)), ("pad_one", ints(0, 1, 0, 0))])
 
 
+def sequence_map(root):
+    """SequenceMap's body on members of data-dependent shape (each copy of the body takes the
+    member's run-time dims)."""
+    x = np.arange(12, dtype=F32).reshape(4, 3) - 4
+    cond = np.array([1, 0, 1, 1], dtype=bool)
+    r = x[cond]
+    elem = helper.make_tensor_value_info("e", TensorProto.FLOAT, None)
+    body = helper.make_graph([node("Mul", ["e", "e"], ["sq"]), node("ReduceSum", ["sq", "axes"], ["s"], keepdims=1)],
+                             "body", [elem], [helper.make_tensor_value_info("s", TensorProto.FLOAT, None)],
+                             [helper.make_tensor(n, TensorProto.INT64, [1], [0]) for n in ["axes"]])
+    nodes = [node("Compress", ["x", "cond"], ["r"], axis=0),
+             node("SplitToSequence", ["r", "sizes"], ["parts"], axis=1),
+             node("SequenceMap", ["parts"], ["sums"], body=body),
+             node("ConcatFromSequence", ["sums"], ["joined"], axis=1)]
+    save(root, "dyn_sequence_map", nodes, [("x", x), ("cond", cond)],
+         [("joined", np.concatenate([np.sum(r[:, :2] ** 2, 0, keepdims=True), np.sum(r[:, 2:] ** 2, 0, keepdims=True)], 1))],
+         [("sizes", ints(2, 1))], opset=17)
+
+
 def main():
     root = sys.argv[1]
-    for gen in (detector, views, copies, pads, casts, reductions, softmaxes, products, resizes, sequences):
+    for gen in (detector, views, copies, pads, casts, reductions, softmaxes, products, resizes, sequences, sequence_map):
         gen(root)
     topk(root, "dyn_topk", np.array([1, 1, 0, 1, 1, 1], dtype=bool))
     topk(root, "dyn_topk_short", np.array([0, 1, 0, 0, 1, 0], dtype=bool))  # 2 rows: K = 2
