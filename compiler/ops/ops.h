@@ -25,8 +25,8 @@ ScalarFn scalar_add, scalar_sub, scalar_mul, scalar_div, scalar_neg, scalar_abs,
 // shape.c
 InferFn infer_Reshape, infer_Flatten, infer_Squeeze, infer_Unsqueeze, infer_Identity,
     infer_Dropout, infer_Shape, infer_Size, infer_Constant, infer_ConstantOfShape;
-LowerFn lower_Dropout, lower_ConstantOfShape, lower_Copy;
-DimsFn dims_Reshape, dims_Flatten, dims_Squeeze, dims_Unsqueeze, dims_same;
+LowerFn lower_Dropout, lower_ConstantOfShape, lower_Copy, lower_Shape, lower_Size;
+DimsFn dims_Reshape, dims_Flatten, dims_Squeeze, dims_Unsqueeze, dims_same, dims_Shape, dims_Size;
 
 // copy.c
 InferFn infer_Transpose, infer_Concat, infer_Split, infer_Slice, infer_Expand, infer_Tile,

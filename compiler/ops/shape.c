@@ -242,22 +242,61 @@ static void set_const_i64(Compiler *cc, Node *n, Shape s, const int64_t *vals) {
   memcpy(n->out[0]->data, vals, sizeof(int64_t) * (size_t)count);
 }
 
+// The dims Shape returns: [start, end) after clamping.
+static void shape_range(const Node *n, int *start, int *end) {
+  int rank = n->in[0]->shape.rank;
+  int64_t s = attr_int(n, "start", 0), e = attr_int(n, "end", rank);
+  if (s < 0)
+    s += rank;
+  if (e < 0)
+    e += rank;
+  s = s < 0 ? 0 : s > rank ? rank : s;
+  e = e < s ? s : e > rank ? rank : e;
+  *start = (int)s, *end = (int)e;
+}
+
+// Known at compile time, unless the dims are data-dependent: then read at run time.
 void infer_Shape(Compiler *cc, Node *n) {
-  const Shape *in = &n->in[0]->shape;
-  int64_t start = attr_int(n, "start", 0), end = attr_int(n, "end", in->rank);
-  if (start < 0)
-    start += in->rank;
-  if (end < 0)
-    end += in->rank;
-  start = start < 0 ? 0 : start > in->rank ? in->rank : start;
-  end = end < start ? start : end > in->rank ? in->rank : end;
+  int start, end;
+  shape_range(n, &start, &end);
   Shape s = {.rank = 1, .dim = {end - start}};
-  set_const_i64(cc, n, s, in->dim + start);
+  if (n->in[0]->dynamic & (DYN_DIM(end) - DYN_DIM(start)))
+    set_output(n, 0, DT_I64, s);
+  else
+    set_const_i64(cc, n, s, n->in[0]->shape.dim + start);
+}
+
+void dims_Shape(KB *kb, const Node *n, RtShape *out) {
+  int start, end;
+  shape_range(n, &start, &end);
+  out[0] = (RtShape){.rank = 1, .dim = {kb_idx(kb, end - start)}};
+}
+
+void lower_Shape(KB *kb, Node *n) {
+  int start, end;
+  shape_range(n, &start, &end);
+  RtShape in = kb_in_shape(kb, 0);
+  for (int d = start; d < end; d++)
+    kb_store(kb, DT_I64, kb->out[0], kb_idx(kb, d - start), LLVMBuildIntCast2(kb->b, in.dim[d], LLVMInt64TypeInContext(kb->ctx), 1, ""));
 }
 
 void infer_Size(Compiler *cc, Node *n) {
   int64_t numel = shape_numel(&n->in[0]->shape);
-  set_const_i64(cc, n, (Shape){0}, &numel);
+  if (n->in[0]->dynamic)
+    set_output(n, 0, DT_I64, (Shape){0});
+  else
+    set_const_i64(cc, n, (Shape){0}, &numel);
+}
+
+void dims_Size(KB *kb, const Node *n, RtShape *out) {
+  (void)kb, (void)n;
+  out[0] = (RtShape){0};
+}
+
+void lower_Size(KB *kb, Node *n) {
+  RtShape in = kb_in_shape(kb, 0);
+  (void)n;
+  kb_store(kb, DT_I64, kb->out[0], kb_idx(kb, 0), LLVMBuildIntCast2(kb->b, kb_numel(kb, &in), LLVMInt64TypeInContext(kb->ctx), 1, ""));
 }
 
 void infer_Constant(Compiler *cc, Node *n) {

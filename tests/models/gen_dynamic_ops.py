@@ -50,8 +50,9 @@ def nms(boxes, scores, max_out, iou_thr, score_thr):
 
 def detector(root):
     """Detector post-processing as graph-surgeon tools export it: NonMaxSuppression ->
-    Gather(axis=1) -> Transpose -> Gather(boxes, idx, axis=1) -> Squeeze(axes=[1]), and the
-    detections assembled as [box, score, class] rows (GatherND, Unsqueeze, Cast, Concat)."""
+    Gather(axis=1) -> Transpose -> Gather(boxes, idx, axis=1) -> Squeeze(axes=[1]), the
+    detections assembled as [box, score, class] rows (GatherND, Unsqueeze, Cast, Concat), and
+    their count read at run time (Shape -> Gather; Size)."""
     rng = np.random.default_rng(11)
     centers = rng.uniform(0, 20, size=(8, 2))
     centers[1] = centers[0] + 0.2  # overlapping pairs: suppressed
@@ -72,8 +73,12 @@ def detector(root):
              node("Unsqueeze", ["picked_scores", "one"], ["score_col"]),
              node("Gather", ["sel", "class_col"], ["cls"], axis=1),
              node("Cast", ["cls"], ["cls_f"], to=TensorProto.FLOAT),
-             node("Concat", ["picked_rows", "score_col", "cls_f"], ["dets"], axis=1)]
-    save(root, "dyn_detector", nodes, [("boxes", boxes), ("scores", scores)], [("picked", picked), ("dets", dets)],
+             node("Concat", ["picked_rows", "score_col", "cls_f"], ["dets"], axis=1),
+             node("Shape", ["sel"], ["sel_shape"]),
+             node("Gather", ["sel_shape", "zero"], ["count"]),
+             node("Size", ["dets"], ["dets_size"])]
+    save(root, "dyn_detector", nodes, [("boxes", boxes), ("scores", scores)],
+         [("picked", picked), ("dets", dets), ("count", ints(len(sel))), ("dets_size", np.array(dets.size, I64))],
          [("max_out", ints(6)), ("iou", np.array([0.5], F32)), ("score_thr", np.array([0.5], F32)),
           ("box_col", ints(2)), ("class_col", ints(1)), ("one", ints(1)), ("zero", ints(0))])
 
