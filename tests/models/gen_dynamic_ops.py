@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Model tests for data-dependent shapes through the shape-polymorphic ops: one chain per op
-family, each starting from NonZero, Compress or NonMaxSuppression (whose output sizes depend
-on the data), with numpy reference outputs. Folders are named dyn_*; see gen_dynamic.py for
+family, each starting from NonZero (select: NonZero -> Squeeze -> Gather), Compress or
+NonMaxSuppression, whose output sizes depend on the data, with numpy reference outputs. Folders are named dyn_*; see gen_dynamic.py for
 the ops that produce data-dependent shapes themselves.
 """
 import sys
@@ -21,6 +21,13 @@ def node(op, inputs, outputs, **attrs):
 
 def ints(*v):
     return np.array(v, dtype=I64)
+
+
+def select(src, cond, out, axis):
+    """Nodes keeping the slices of SRC along AXIS where COND is true, through NonZero (some
+    chains use Compress instead): OUT has a data-dependent length along AXIS."""
+    return [node("NonZero", [cond], [out + "_nz"]), node("Squeeze", [out + "_nz"], [out + "_idx"]),
+            node("Gather", [src, out + "_idx"], [out], axis=axis)]
 
 
 def nms(boxes, scores, max_out, iou_thr, score_thr):
@@ -118,13 +125,13 @@ def views(root):
 def copies(root):
     """Concat (along the data-dependent axis and across it), Slice with constant parameters
     (negative starts, a negative step), Split into equal parts of the run-time axis and into
-    given sizes across it, of the rows Compress keeps."""
+    given sizes across it, of the rows NonZero selects."""
     x = np.arange(21, dtype=F32).reshape(7, 3) - 5
     cond = np.array([1, 0, 1, 1, 0, 1, 1], dtype=bool)
     r = x[cond]
     k = len(r)
     half = (k + 1) // 2
-    nodes = [node("Compress", ["x", "cond"], ["r"], axis=0),
+    nodes = select("x", "cond", "r", 0) + [
              node("Add", ["r", "r"], ["r2"]),
              node("Concat", ["r", "r2"], ["rows"], axis=0),
              node("Concat", ["r", "r2", "x_first"], ["cols"], axis=1),
@@ -146,7 +153,7 @@ def pads(root):
     x = np.arange(12, dtype=F32).reshape(6, 2) * 0.5
     cond = np.array([0, 1, 1, 0, 1, 0], dtype=bool)
     r = x[cond]  # [3, 2]
-    nodes = [node("Compress", ["x", "cond"], ["r"], axis=0),
+    nodes = select("x", "cond", "r", 0) + [
              node("Pad", ["r", "p_const", "nine"], ["constant"], mode="constant"),
              node("Pad", ["r", "p_reflect"], ["reflect"], mode="reflect"),
              node("Pad", ["r", "p_edge"], ["edge"], mode="edge"),
@@ -202,7 +209,7 @@ def reductions(root):
     m64 = m.astype(np.float64)
     refs = {"m": m64, "am": np.abs(m64), "m1": np.abs(m64) + 1, "sq": m64 * m64, "em": np.exp(m64)}
     inputs = {"m": "m", "am": "m", "m1": "m1", "sq": "m", "em": "m"}
-    nodes = [node("Compress", ["x", "cond"], ["m"], axis=1), node("Abs", ["m"], ["am"]), node("Add", ["am", "one"], ["m1"])]
+    nodes = select("x", "cond", "m", 1) + [node("Abs", ["m"], ["am"]), node("Add", ["am", "one"], ["m1"])]
     outputs = []
     for i, (op, (ref, f)) in enumerate(reduces.items()):
         axes, keep = ([1], 1) if i % 2 == 0 else ([2], 0)
@@ -236,7 +243,7 @@ def softmaxes(root):
 
     hard = np.zeros_like(m)
     np.put_along_axis(hard, np.argmax(m, axis=1)[:, None], 1, axis=1)
-    nodes = [node("Compress", ["x", "cond"], ["m"], axis=1),
+    nodes = select("x", "cond", "m", 1) + [
              node("Softmax", ["m"], ["soft"], axis=1),
              node("LogSoftmax", ["m"], ["logsoft"], axis=-1),
              node("Hardmax", ["m"], ["hard"], axis=1),
@@ -255,7 +262,7 @@ def topk(root, name, cond):
     x = np.array([[3, 1], [9, -2], [4, 4], [1, 8], [5, 0], [2, 6]], dtype=F32)
     r = x[cond]
     k = min(3, len(r))
-    nodes = [node("Compress", ["x", "cond"], ["r"], axis=0),
+    nodes = select("x", "cond", "r", 0) + [
              node("TopK", ["r", "three"], ["v", "i"], axis=0),
              node("TopK", ["r", "one"], ["sv", "si"], axis=1, largest=0)]
     order = np.argsort(-r, axis=0, kind="stable")[:k]
@@ -282,7 +289,7 @@ def products(root):
     g = rng.standard_normal((5, 4)).astype(F32)
     c = rng.standard_normal(5).astype(F32)
     wi = np.arange(8, dtype=np.int32).reshape(4, 2) - 3
-    nodes = [node("Compress", ["x", "cond"], ["r"], axis=0),
+    nodes = select("x", "cond", "r", 0) + [
              node("MatMul", ["r", "w"], ["rw"]),
              node("MatMul", ["r", "b"], ["rb"]),
              node("Unsqueeze", ["r", "zero"], ["r3"]),
@@ -294,7 +301,7 @@ def products(root):
              node("MatMul", ["vk", "b"], ["vb"]),
              node("Add", ["vb", "bias"], ["vbb"]),
              node("Relu", ["vbb"], ["vec"]),
-             node("Compress", ["big", "big_cond"], ["big_r"], axis=0),
+             *select("big", "big_cond", "big_r", 0),
              node("MatMul", ["big_r", "big_w"], ["big_out"])]
     ri = x[cond].astype(np.int32)
     v = np.array([1.5, 0, -2, 0.5, 3, 0], dtype=F32)
@@ -325,7 +332,7 @@ def resizes(root):
     f = src - lo
     rows = m[:, :, lo, :] * (1 - f)[None, None, :, None] + m[:, :, hi, :] * f[None, None, :, None]
     lin = rows[:, :, :, lo] * (1 - f) + rows[:, :, :, hi] * f
-    nodes = [node("Compress", ["x", "cond"], ["m"], axis=0),
+    nodes = select("x", "cond", "m", 0) + [
              node("Resize", ["m", "", "scales"], ["near"], mode="nearest"),
              node("Resize", ["m", "", "scales"], ["lin"], mode="linear")]
     save(root, "dyn_resize", nodes, [("x", x), ("cond", cond)], [("near", near), ("lin", lin.astype(F32))],
@@ -339,7 +346,7 @@ def sequences(root):
     x = np.arange(15, dtype=F32).reshape(5, 3)
     cond = np.array([1, 1, 0, 0, 1], dtype=bool)
     r = x[cond]
-    nodes = [node("Compress", ["x", "cond"], ["r"], axis=0),
+    nodes = select("x", "cond", "r", 0) + [
              node("SplitToSequence", ["r", "sizes"], ["parts"], axis=1),
              node("SequenceAt", ["parts", "one"], ["second"]),
              node("ConcatFromSequence", ["parts"], ["joined"], axis=1),
@@ -364,7 +371,7 @@ def sequence_map(root):
     body = helper.make_graph([node("Mul", ["e", "e"], ["sq"]), node("ReduceSum", ["sq", "axes"], ["s"], keepdims=1)],
                              "body", [elem], [helper.make_tensor_value_info("s", TensorProto.FLOAT, None)],
                              [helper.make_tensor(n, TensorProto.INT64, [1], [0]) for n in ["axes"]])
-    nodes = [node("Compress", ["x", "cond"], ["r"], axis=0),
+    nodes = select("x", "cond", "r", 0) + [
              node("SplitToSequence", ["r", "sizes"], ["parts"], axis=1),
              node("SequenceMap", ["parts"], ["sums"], body=body),
              node("ConcatFromSequence", ["sums"], ["joined"], axis=1)]
