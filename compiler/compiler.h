@@ -26,6 +26,7 @@ typedef struct OpDesc OpDesc;
 typedef struct Target Target;
 typedef struct KB KB;
 typedef struct ValueBinding ValueBinding;
+typedef struct RtShape RtShape;
 
 #define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
 #define MAX_RANK 8
@@ -155,6 +156,9 @@ typedef struct {
   int64_t dim[MAX_RANK];
 } Shape;
 
+#define DYN_DIM(d) ((uint16_t)(1u << (d)))              // Value::dynamic bit of dim d
+#define DYN_ALL(rank) ((uint16_t)((1u << (rank)) - 1u)) // every dim of a tensor of RANK
+
 // No tensor may hold more bytes than this: dims beyond it are malformed, not large.
 #define MAX_TENSOR_BYTES (INT64_C(1) << 40)
 int64_t shape_numel(const Shape *s);
@@ -183,7 +187,8 @@ struct Value {
   int nelems;
   int input_index;     // >= 0 for graph inputs
   int output_index;    // >= 0 for graph outputs
-  bool dynamic;        // data-dependent shape: `shape` is an upper bound, actual dims at run time
+  uint16_t dynamic;    // data-dependent dims (DYN_DIM(d) set: dim d is known only at run time,
+                       // shape.dim[d] is its upper bound); 0: the shape is static
   bool initializer;    // listed in the graph's initializers
   int64_t max_strlen;  // string tensors: bound on every element's length in bytes (no NUL)
   // Memory plan (passes/plan.c)
@@ -342,13 +347,28 @@ bool container_write_file(const char *path, const char *name, ValueType kind, bo
 typedef void InferFn(Compiler *cc, Node *n);
 typedef void LowerFn(KB *kb, Node *n);
 typedef LLVMValueRef ScalarFn(KB *kb, const Node *n, LLVMValueRef *x, DType ct);
+// The run-time dims OUT[i] of each tensor output i from the run-time dims of the inputs
+// (kb_in_shape), mirroring the inference's shape rule: straight-line index arithmetic, with
+// constants where a dim does not depend on data. See mark_dynamic_dims.
+typedef void DimsFn(KB *kb, const Node *n, RtShape *out);
 
 typedef enum {
-#define OP(name, domain, first, last, infer, lower, scalar, shape_inputs, required, max_in, attrs) OP_##name,
+#define OP(name, domain, first, last, infer, lower, scalar, dims, shape_inputs, required, max_in, flags, attrs) OP_##name,
 #include "ops/ops.def"
 #undef OP
   OP_COUNT_
 } OpKind;
+
+// Input masks of the table (shape-like and required inputs): IN(1)|IN(2), IN_RANGE(0, 7).
+#define IN(i) (1u << (i))
+#define IN_RANGE(first, last) (((2u << (last)) - 1) & ~((1u << (first)) - 1))
+
+// What an op's functions can do, a column of the table.
+typedef enum {
+  OPF_VIEW = 1 << 0,    // output 0 shares input 0's storage (no copy; the planner aliases it)
+  OPF_DYNAMIC = 1 << 1, // the lowering handles inputs of data-dependent shape (Value::dynamic)
+  OPF_STRINGS = 1 << 2, // the op takes string tensors (moves their pointers or reads the text)
+} OpFlags;
 
 struct OpDesc {
   OpKind kind;
@@ -359,9 +379,11 @@ struct OpDesc {
   InferFn *infer;        // types and shapes of outputs; may set node->priv
   LowerFn *lower;        // LLVM IR for the node (NULL: data-free ops folded or aliased away)
   ScalarFn *scalar;      // elementwise ops: the per-element computation (fusable)
+  DimsFn *dims;          // output dims at run time (ops whose output shape follows the inputs')
   uint32_t shape_inputs; // bit i: input i is a shape-like operand needed at compile time
   uint32_t required;     // bit i: input i must be present
   int max_inputs;        // -1: variadic
+  unsigned flags;        // OpFlags
   const char *attrs;     // comma-separated attribute names the op understands
 };
 
@@ -373,15 +395,19 @@ void list_ops(FILE *out, bool markdown);
 void set_output(Node *n, int i, DType dt, Shape shape);
 Value *need_const(Compiler *cc, Node *n, int i);   // input i must be a compile-time constant
 bool broadcast_shapes(const Shape *a, const Shape *b, Shape *out);
-int norm_axis(Compiler *cc, Node *n, int64_t axis, int rank); // negative axes, range check
-bool is_view_op(const Node *n); // output shares the input's storage (Reshape, Squeeze, ...)
+// Broadcasting where the dims A_DYN of A and B_DYN of B (Value::dynamic masks) are upper bounds
+// of data-dependent dims: a static dim other than 1 fixes the result (the bound must then match
+// at run time), two bounds give the larger one. *DYN (may be NULL): the result's dims that
+// depend on data.
+Shape broadcast_bounds(const Shape *a, unsigned a_dyn, const Shape *b, unsigned b_dyn, unsigned *dyn);
+int norm_axis(Compiler *cc, const Node *n, int64_t axis, int rank); // negative axes, range check
+bool is_view_op(const Node *n); // an OPF_VIEW op on a tensor: output 0 shares input 0's storage
+Value *dynamic_tensor(Value *v); // V, or its first sequence member, of data-dependent shape; or NULL
 bool has_dynamic_input(const Node *n);
-// The op's lowering handles inputs of data-dependent shape (reads kb_in_shape, writes the
-// dims of its outputs, which inference marks dynamic); other ops reject such inputs.
-bool accepts_dynamic_inputs(const Node *n);
-// The op handles string tensors among its inputs (copies pointers or reads the text); other
-// ops reject them before inference.
-bool accepts_string_inputs(const Node *n);
+bool has_dynamic_output(const Node *n);
+// "input I ('x') has a data-dependent shape (produced by NonZero): <WHY>", the error of an op
+// that takes such inputs only in some positions or forms (WHY NULL: "not supported by <op>").
+_Noreturn void reject_dynamic(Compiler *cc, Node *n, int i, const char *why);
 
 //
 // passes/*.c — graph transformations, run in this order by api.c
@@ -455,6 +481,9 @@ struct KB {
   LLVMValueRef **out_elems; // optionals have one pointer per member, tensors their own
   LLVMValueRef *in_dims;   // run-time dims (i64[rank]) of dynamic inputs, else NULL
   LLVMValueRef *out_dims;  // where dynamic outputs store their run-time dims
+  LLVMValueRef **in_elem_dims;  // the same for every operand's tensors (value_tensors order):
+  LLVMValueRef **out_elem_dims; // sequence members have their own
+  RtShape *out_shape;      // run-time dims of dynamic outputs, from the op's dims function
   LLVMValueRef scratch;    // the node's arena scratch (node->scratch bytes)
   LLVMTypeRef t_idx;       // pointer-sized integer of the target
   LLVMTypeRef t_ptr;
@@ -528,15 +557,25 @@ LLVMValueRef kb_fma(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b, LLVMValueR
 typedef enum { ROUND_EVEN, ROUND_FLOOR, ROUND_CEIL, ROUND_TRUNC, ROUND_HALF_AWAY } RoundMode;
 LLVMValueRef kb_round(KB *kb, DType ct, LLVMValueRef x, RoundMode mode); // floats, no libcalls
 // Run-time shapes, for ops that accept inputs of data-dependent shape (Value::dynamic): dims
-// as t_idx values, constants for static tensors, loaded from kb->in_dims for dynamic ones.
-typedef struct {
+// as t_idx values, constants where a dim is static, loaded from the value's run-time dims
+// where it is data-dependent. Arithmetic on constants folds, so one lowering written with
+// them serves static shapes too.
+struct RtShape {
   int rank;
   LLVMValueRef dim[MAX_RANK];
-} RtShape;
+};
 RtShape kb_shape_const(KB *kb, const Shape *s);
 RtShape kb_in_shape(KB *kb, int i);                      // input i of the node
+RtShape kb_elem_shape(KB *kb, int i, int k);             // member k of input i (value_tensors order)
+// Output i: the dims its op's dims function gave (dynamic outputs), else its static shape.
+RtShape kb_out_shape(KB *kb, int i);
 void kb_set_out_shape(KB *kb, int i, const RtShape *s);  // into out_dims[i] if output i is dynamic
+void kb_set_elem_shape(KB *kb, int i, int k, const RtShape *s); // member k of output i, if dynamic
 LLVMValueRef kb_numel(KB *kb, const RtShape *s);
+LLVMValueRef kb_numel_range(KB *kb, const RtShape *s, int from, int to); // product of dims [from, to)
+// Numpy broadcasting of A's and B's dims (aligned at the last); a dim where they do not
+// broadcast becomes 0, so the result is empty and no operand is read out of its bounds.
+RtShape kb_broadcast_shape(KB *kb, const RtShape *a, const RtShape *b);
 void kb_strides(KB *kb, const RtShape *s, LLVMValueRef *st); // row-major element strides
 void kb_for_rt(KB *kb, Loop *loops, const RtShape *s, LLVMValueRef *idx);
 void kb_end_for_rt(KB *kb, Loop *loops, const RtShape *s);
@@ -583,6 +622,11 @@ typedef struct {
 // (inputs..., outputs..., [dims of dynamic inputs...], [dims of dynamic outputs...], scratch);
 // sequences and optionals pass their member tensors.
 LLVMValueRef lower_node_function(Compiler *cc, LLVMModuleRef mod, Node *n, const char *fn_name);
+// Which dims of N's outputs are data-dependent (Value::dynamic), after its inference: the op's
+// dims function is built on the inputs' run-time dims, and a dim is data-dependent exactly when
+// its value there is not a constant (which must equal the inferred bound). Ops without one
+// (data-dependent sizes) mark their outputs in inference; inputs' dims may flow to any dim.
+void mark_dynamic_dims(Compiler *cc, Node *n);
 // Emits calls of the lowered nodes of subgraph G (prepared with prepare_subgraph) into the
 // function KB builds: tensor VALS[i] lives at PTRS[i] (G's inputs and outputs, outer values);
 // G's other values at their plan offsets from BASE, inside the owner's scratch.

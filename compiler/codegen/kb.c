@@ -461,6 +461,10 @@ static LLVMValueRef minmax(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b, boo
     r = LLVMBuildSelect(kb->b, LLVMBuildFCmp(kb->b, LLVMRealUNO, a, a, ""), a, r, "");
     return LLVMBuildSelect(kb->b, LLVMBuildFCmp(kb->b, LLVMRealUNO, b, b, ""), b, r, "");
   }
+  if (LLVMIsAConstantInt(a) && LLVMIsAConstantInt(b)) // shape arithmetic: fold to a constant
+    return LLVMBuildSelect(kb->b, LLVMBuildICmp(kb->b, dtype_is_signed(ct) ? (is_max ? LLVMIntSGT : LLVMIntSLT)
+                                                                            : (is_max ? LLVMIntUGT : LLVMIntULT), a, b, ""),
+                           a, b, "");
   LLVMValueRef args[2] = {a, b};
   const char *name = dtype_is_signed(ct) ? (is_max ? "llvm.smax" : "llvm.smin")
                                          : (is_max ? "llvm.umax" : "llvm.umin");
@@ -540,38 +544,76 @@ RtShape kb_shape_const(KB *kb, const Shape *s) {
   return r;
 }
 
-RtShape kb_in_shape(KB *kb, int i) {
-  const Value *v = kb->node->in[i];
+// The dims of tensor V whose run-time dims are at DIMS: loaded where data-dependent.
+static RtShape value_shape(KB *kb, const Value *v, LLVMValueRef dims) {
+  RtShape r = kb_shape_const(kb, &v->shape);
+  LLVMTypeRef i64 = LLVMInt64TypeInContext(kb->ctx);
+  for (int d = 0; d < r.rank; d++)
+    if (v->dynamic & DYN_DIM(d)) {
+      LLVMValueRef at = kb_idx(kb, d);
+      LLVMValueRef dim = LLVMBuildLoad2(kb->b, i64, LLVMBuildInBoundsGEP2(kb->b, i64, dims, &at, 1, ""), "");
+      r.dim[d] = LLVMBuildIntCast2(kb->b, dim, kb->t_idx, 1, "");
+    }
+  return r;
+}
+
+RtShape kb_in_shape(KB *kb, int i) { return value_shape(kb, kb->node->in[i], kb->in_dims[i]); }
+
+RtShape kb_elem_shape(KB *kb, int i, int k) {
+  int count;
+  Value **ts = tensors_of(&kb->cc->pool, kb->node->in[i], &count);
+  return value_shape(kb, ts[k], kb->in_elem_dims[i][k]);
+}
+
+RtShape kb_out_shape(KB *kb, int i) {
+  const Value *v = kb->node->out[i];
   if (!v->dynamic)
     return kb_shape_const(kb, &v->shape);
-  RtShape r = {.rank = v->shape.rank};
+  if (!kb->out_shape[i].rank && v->shape.rank)
+    fatal_at(kb->cc, kb->node, "internal error: output %d has data-dependent dims and no dims function", i);
+  return kb->out_shape[i];
+}
+
+static void store_dims(KB *kb, LLVMValueRef dims, const RtShape *s) {
   LLVMTypeRef i64 = LLVMInt64TypeInContext(kb->ctx);
-  for (int d = 0; d < r.rank; d++) {
+  for (int d = 0; d < s->rank; d++) {
     LLVMValueRef at = kb_idx(kb, d);
-    LLVMValueRef dim = LLVMBuildLoad2(kb->b, i64, LLVMBuildInBoundsGEP2(kb->b, i64, kb->in_dims[i], &at, 1, ""), "");
-    r.dim[d] = LLVMBuildIntCast2(kb->b, dim, kb->t_idx, 1, "");
+    LLVMBuildStore(kb->b, LLVMBuildIntCast2(kb->b, s->dim[d], i64, 1, ""), LLVMBuildInBoundsGEP2(kb->b, i64, dims, &at, 1, ""));
   }
-  return r;
 }
 
 void kb_set_out_shape(KB *kb, int i, const RtShape *s) {
   const Value *v = kb->node->out[i];
-  if (!v || !v->dynamic)
-    return;
-  LLVMTypeRef i64 = LLVMInt64TypeInContext(kb->ctx);
-  for (int d = 0; d < s->rank; d++) {
-    LLVMValueRef at = kb_idx(kb, d);
-    LLVMBuildStore(kb->b, LLVMBuildIntCast2(kb->b, s->dim[d], i64, 1, ""),
-                   LLVMBuildInBoundsGEP2(kb->b, i64, kb->out_dims[i], &at, 1, ""));
-  }
+  if (v && v->dynamic)
+    store_dims(kb, kb->out_dims[i], s);
 }
 
-LLVMValueRef kb_numel(KB *kb, const RtShape *s) {
+void kb_set_elem_shape(KB *kb, int i, int k, const RtShape *s) {
+  if (kb->out_elem_dims[i][k])
+    store_dims(kb, kb->out_elem_dims[i][k], s);
+}
+
+LLVMValueRef kb_numel_range(KB *kb, const RtShape *s, int from, int to) {
   LLVMValueRef n = kb_idx(kb, 1);
-  for (int d = 0; d < s->rank; d++)
+  for (int d = from; d < to; d++)
     n = LLVMBuildNSWMul(kb->b, n, s->dim[d], "");
   return n;
 }
+
+RtShape kb_broadcast_shape(KB *kb, const RtShape *a, const RtShape *b) {
+  RtShape r = {.rank = a->rank > b->rank ? a->rank : b->rank};
+  LLVMValueRef one = kb_idx(kb, 1);
+  for (int d = 0; d < r.rank; d++) {
+    int ia = a->rank - r.rank + d, ib = b->rank - r.rank + d;
+    LLVMValueRef da = ia >= 0 ? a->dim[ia] : one, db = ib >= 0 ? b->dim[ib] : one;
+    LLVMValueRef a1 = LLVMBuildICmp(kb->b, LLVMIntEQ, da, one, ""), b1 = LLVMBuildICmp(kb->b, LLVMIntEQ, db, one, "");
+    LLVMValueRef ok = LLVMBuildOr(kb->b, LLVMBuildOr(kb->b, a1, b1, ""), LLVMBuildICmp(kb->b, LLVMIntEQ, da, db, ""), "");
+    r.dim[d] = kb_select(kb, ok, kb_select(kb, a1, db, da), kb_idx(kb, 0));
+  }
+  return r;
+}
+
+LLVMValueRef kb_numel(KB *kb, const RtShape *s) { return kb_numel_range(kb, s, 0, s->rank); }
 
 void kb_strides(KB *kb, const RtShape *s, LLVMValueRef *st) {
   LLVMValueRef acc = kb_idx(kb, 1);

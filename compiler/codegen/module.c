@@ -50,7 +50,9 @@ static LLVMValueRef *bind_params(KB *kb, Value *v, unsigned *p, LLVMValueRef *fi
   return elems;
 }
 
-LLVMValueRef lower_node_function(Compiler *cc, LLVMModuleRef mod, Node *n, const char *fn_name) {
+// Starts N's function FN_NAME in MOD: its parameters are N's buffers (noalias), the run-time
+// dims of its dynamic operands and its scratch; KB is positioned in its body, which it returns.
+static LLVMBasicBlockRef begin_node(KB *kb, Compiler *cc, LLVMModuleRef mod, Node *n, const char *fn_name) {
   LLVMContextRef ctx = LLVMGetModuleContext(mod);
   LLVMTypeRef ptr = LLVMPointerTypeInContext(ctx, 0);
   Value **operands;
@@ -70,57 +72,126 @@ LLVMValueRef lower_node_function(Compiler *cc, LLVMModuleRef mod, Node *n, const
     if (!persistent_scratch) // outputs point into a persistent scratch: it is captured
       add_attr(ctx, fn, (unsigned)i + 1, "nocapture");
   }
-  KB kb = {.cc = cc, .ctx = ctx, .mod = mod, .fn = fn, .node = n, .t_ptr = ptr};
+  *kb = (KB){.cc = cc, .ctx = ctx, .mod = mod, .fn = fn, .node = n, .t_ptr = ptr};
   const char *dl = LLVMGetDataLayoutStr(mod);
   LLVMTargetDataRef td = LLVMCreateTargetData(dl);
-  kb.t_idx = LLVMIntPtrTypeInContext(ctx, td);
+  kb->t_idx = LLVMIntPtrTypeInContext(ctx, td);
   LLVMDisposeTargetData(td);
-  kb.vector_bits = cc->target ? cc->target->vector_bits : 128;
-  kb.force_vectorize = cc->target && cc->target->vector_flushes_denormals;
-  kb.threads = cc->codegen_threads;
+  kb->vector_bits = cc->target ? cc->target->vector_bits : 128;
+  kb->force_vectorize = cc->target && cc->target->vector_flushes_denormals;
+  kb->threads = cc->codegen_threads;
   size_t nin = (size_t)(n->nin + 1), nout = (size_t)(n->nout + 1);
-  kb.in = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * nin);
-  kb.out = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * nout);
-  kb.in_elems = pool_alloc(&cc->pool, sizeof(LLVMValueRef *) * nin);
-  kb.out_elems = pool_alloc(&cc->pool, sizeof(LLVMValueRef *) * nout);
-  kb.in_dims = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * nin);
-  kb.out_dims = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * nout);
+  kb->in = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * nin);
+  kb->out = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * nout);
+  kb->in_elems = pool_alloc(&cc->pool, sizeof(LLVMValueRef *) * nin);
+  kb->out_elems = pool_alloc(&cc->pool, sizeof(LLVMValueRef *) * nout);
+  kb->in_dims = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * nin);
+  kb->out_dims = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * nout);
+  kb->in_elem_dims = pool_alloc(&cc->pool, sizeof(LLVMValueRef *) * nin);
+  kb->out_elem_dims = pool_alloc(&cc->pool, sizeof(LLVMValueRef *) * nout);
+  kb->out_shape = pool_alloc(&cc->pool, sizeof(RtShape) * nout);
   unsigned p = 0;
   for (int i = 0; i < n->nin; i++)
     if (n->in[i])
-      kb.in_elems[i] = bind_params(&kb, n->in[i], &p, &kb.in[i]);
+      kb->in_elems[i] = bind_params(kb, n->in[i], &p, &kb->in[i]);
   for (int i = 0; i < n->nout; i++)
     if (n->out[i])
-      kb.out_elems[i] = bind_params(&kb, n->out[i], &p, &kb.out[i]);
+      kb->out_elems[i] = bind_params(kb, n->out[i], &p, &kb->out[i]);
   for (int i = 0; i < n->nin + n->nout; i++) { // run-time dims, in node_operands' order
     Value *v = i < n->nin ? n->in[i] : n->out[i - n->nin];
     int count = 0;
     Value **ts = v ? tensors_of(&cc->pool, v, &count) : NULL;
-    for (int k = 0; k < count; k++) {
-      if (!ts[k]->dynamic)
-        continue;
-      LLVMValueRef dims = LLVMGetParam(fn, p++);
-      if (v->type == VAL_TENSOR)
-        *(i < n->nin ? &kb.in_dims[i] : &kb.out_dims[i - n->nin]) = dims;
-    }
+    LLVMValueRef *elem_dims = pool_alloc(&cc->pool, sizeof(LLVMValueRef) * (size_t)(count + 1));
+    *(i < n->nin ? &kb->in_elem_dims[i] : &kb->out_elem_dims[i - n->nin]) = elem_dims;
+    for (int k = 0; k < count; k++)
+      if (ts[k]->dynamic)
+        elem_dims[k] = LLVMGetParam(fn, p++);
+    if (v && v->type == VAL_TENSOR)
+      *(i < n->nin ? &kb->in_dims[i] : &kb->out_dims[i - n->nin]) = elem_dims[0];
   }
   // Without scratch the pointer is null, never dereferenced: lowerings whose scratch size
   // comes out 0 (empty tensors) still build valid IR.
-  kb.scratch = n->scratch > 0 ? LLVMGetParam(fn, p++) : LLVMConstNull(ptr);
-  kb.b = LLVMCreateBuilderInContext(ctx);
-  kb.entry = LLVMAppendBasicBlockInContext(ctx, fn, "entry");
+  kb->scratch = n->scratch > 0 ? LLVMGetParam(fn, p++) : LLVMConstNull(ptr);
+  kb->b = LLVMCreateBuilderInContext(ctx);
+  kb->entry = LLVMAppendBasicBlockInContext(ctx, fn, "entry");
   LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(ctx, fn, "start");
-  LLVMPositionBuilderAtEnd(kb.b, body);
+  LLVMPositionBuilderAtEnd(kb->b, body);
+  return body;
+}
+
+static void end_node(KB *kb, LLVMBasicBlockRef body) {
+  if (kb->node->may_fail)
+    LLVMBuildRet(kb->b, LLVMConstNull(LLVMInt32TypeInContext(kb->ctx))); // EDGECC_OK
+  else
+    LLVMBuildRetVoid(kb->b);
+  LLVMPositionBuilderAtEnd(kb->b, kb->entry); // allocas first, then into the body
+  LLVMBuildBr(kb->b, body);
+  LLVMDisposeBuilder(kb->b);
+}
+
+// The run-time dims of N's dynamic outputs, from its op's dims function, kept within the
+// bounds the buffers were planned for: inputs that break the model's shape rules cannot make
+// a kernel write past a buffer.
+static void compute_out_dims(KB *kb, Node *n) {
+  if (!n->op->dims || !has_dynamic_output(n))
+    return;
+  n->op->dims(kb, n, kb->out_shape);
+  for (int i = 0; i < n->nout; i++) {
+    Value *v = n->out[i];
+    if (!v || v->type != VAL_TENSOR || !v->dynamic)
+      continue;
+    RtShape *s = &kb->out_shape[i];
+    for (int d = 0; d < s->rank; d++)
+      s->dim[d] = kb_max(kb, DT_I64, kb_min(kb, DT_I64, s->dim[d], kb_idx(kb, v->shape.dim[d])), kb_idx(kb, 0));
+    kb_set_out_shape(kb, i, s);
+  }
+}
+
+LLVMValueRef lower_node_function(Compiler *cc, LLVMModuleRef mod, Node *n, const char *fn_name) {
+  KB kb;
+  LLVMBasicBlockRef body = begin_node(&kb, cc, mod, n, fn_name);
+  compute_out_dims(&kb, n);
   if (n->op->lower)
     n->op->lower(&kb, n);
-  if (n->may_fail)
-    LLVMBuildRet(kb.b, LLVMConstNull(ret)); // EDGECC_OK
-  else
-    LLVMBuildRetVoid(kb.b);
-  LLVMPositionBuilderAtEnd(kb.b, kb.entry); // allocas first, then into the body
-  LLVMBuildBr(kb.b, body);
-  LLVMDisposeBuilder(kb.b);
-  return fn;
+  end_node(&kb, body);
+  return kb.fn;
+}
+
+void mark_dynamic_dims(Compiler *cc, Node *n) {
+  if (!n->op->dims) { // the inference marked what data decides; inputs' dims may flow anywhere
+    for (int i = 0; i < n->nout && has_dynamic_input(n); i++)
+      if (n->out[i] && n->out[i]->type == VAL_TENSOR && !n->out[i]->dynamic)
+        n->out[i]->dynamic = DYN_ALL(n->out[i]->shape.rank);
+    return;
+  }
+  LLVMContextRef ctx = LLVMContextCreate();
+  LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("dims", ctx);
+  KB kb;
+  LLVMBasicBlockRef body = begin_node(&kb, cc, mod, n, "dims");
+  n->op->dims(&kb, n, kb.out_shape);
+  uint16_t *masks = pool_alloc(&cc->pool, sizeof(uint16_t) * (size_t)(n->nout + 1));
+  int disagrees = -1;
+  for (int i = 0; i < n->nout; i++) {
+    const Value *v = n->out[i];
+    const RtShape *s = &kb.out_shape[i];
+    if (!v || v->type != VAL_TENSOR)
+      continue;
+    if (s->rank != v->shape.rank)
+      disagrees = i;
+    for (int d = 0; d < s->rank && d < v->shape.rank; d++) {
+      if (!LLVMIsAConstantInt(s->dim[d]))
+        masks[i] |= DYN_DIM(d);
+      else if (LLVMConstIntGetSExtValue(s->dim[d]) != v->shape.dim[d])
+        disagrees = i;
+    }
+  }
+  end_node(&kb, body);
+  LLVMContextDispose(ctx);
+  if (disagrees >= 0)
+    fatal_at(cc, n, "internal error: the run-time dims of output %d disagree with its inferred shape", disagrees);
+  for (int i = 0; i < n->nout; i++)
+    if (n->out[i] && n->out[i]->type == VAL_TENSOR)
+      n->out[i]->dynamic = masks[i];
 }
 
 // Where the values of a graph live while its nodes are called: pointers the caller bound
@@ -177,12 +248,8 @@ static LLVMValueRef frame_ptr(Frame *f, Value *v) {
   return base_ptr(f, v->offset);
 }
 
-// The run-time dims of a dynamic value; views of it (Identity) share them.
-static LLVMValueRef dims_ptr(Frame *f, Value *v) {
-  while (v->alias_of)
-    v = v->alias_of;
-  return base_ptr(f, v->dims_offset);
-}
+// The run-time dims of a dynamic value (views have their own: their dims may differ).
+static LLVMValueRef dims_ptr(Frame *f, Value *v) { return base_ptr(f, v->dims_offset); }
 
 // A node that failed stops the run: its status is returned from the calling function.
 static void return_if_failed(Frame *f, LLVMValueRef status) {
@@ -199,7 +266,7 @@ static void return_if_failed(Frame *f, LLVMValueRef status) {
 static void call_nodes(Frame *f, Graph *g, const char *prefix) {
   for (int s = 0; s < g->nodes.len; s++) {
     Node *n = g->nodes.items[s];
-    if (!n->op->lower)
+    if (!n->op->lower && !(n->op->dims && has_dynamic_output(n))) // views of dynamic values set dims
       continue;
     LLVMValueRef nf = lower_node_function(f->cc, f->mod, n, pool_printf(&f->cc->pool, "%s%d_%s", prefix, s, n->op->name));
     Value **operands;
@@ -358,7 +425,7 @@ static LLVMValueRef tensor_infos(Entry *e, PtrVec *vals, const char *sym) {
     LLVMSetLinkage(shape, LLVMPrivateLinkage);
     LLVMValueRef name = const_string(e, v->name);
     LLVMValueRef f[5] = {name, LLVMConstInt(i32, (unsigned)v->dtype, 0), LLVMConstInt(i32, (unsigned)v->shape.rank, 0),
-                         shape, LLVMConstInt(i32, v->dynamic, 0)};
+                         shape, LLVMConstInt(i32, v->dynamic != 0, 0)};
     elems[i] = LLVMConstNamedStruct(ty, f, 5);
   }
   LLVMValueRef init = LLVMConstArray2(ty, elems, (uint64_t)vals->len);

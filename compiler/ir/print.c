@@ -35,9 +35,9 @@ static void print_type(FILE *out, const Value *v) {
     return;
   }
   fprintf(out, "%s[", dtype_name(v->dtype));
-  for (int d = 0; d < v->shape.rank; d++)
-    fprintf(out, d ? "x%lld" : "%lld", (long long)v->shape.dim[d]);
-  fprintf(out, "]%s", v->dynamic ? "?" : "");
+  for (int d = 0; d < v->shape.rank; d++) // a data-dependent dim: "<=bound"
+    fprintf(out, "%s%s%lld", d ? "x" : "", v->dynamic & DYN_DIM(d) ? "<=" : "", (long long)v->shape.dim[d]);
+  fprintf(out, "]");
 }
 
 static void print_graph_at(FILE *out, Graph *g, int indent) {

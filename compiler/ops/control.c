@@ -428,7 +428,7 @@ void infer_Loop(Compiler *cc, Node *n) {
     for (int d = 0; d < e->shape.rank; d++)
       s.dim[d + 1] = e->shape.dim[d];
     set_output(n, K + j, e->dtype, s);
-    n->out[K + j]->dynamic = !p->exact;
+    n->out[K + j]->dynamic = p->exact ? 0 : DYN_DIM(0); // the iterations run
   }
   p->first_capture = add_captures(cc, n, &body, 1);
   n->scratch = plan_loop_scratch(cc, p);

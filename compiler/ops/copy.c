@@ -1,7 +1,9 @@
 // copy.c — data movement that is an affine map from output to input indices: Transpose,
 // Slice, Concat, Split, Expand, Tile, DepthToSpace/SpaceToDepth. All of them lower to
 // copy_strided, one loop nest whose contiguous dims are merged; plus Pad, Gather and
-// ReverseSequence, whose source indices depend on data.
+// ReverseSequence, whose source indices depend on data. Transpose, Slice, Concat, Split,
+// Expand, Tile, Pad and Gather compute their maps from run-time dims (kb_in_shape), so they
+// take inputs of data-dependent shape; with static shapes the same code folds to constants.
 #include "../compiler.h"
 #include "ops.h"
 
@@ -49,10 +51,34 @@ void copy_strided(KB *kb, DType dt, LLVMValueRef dst, int64_t dst_off, LLVMValue
     kb_end_for(kb, &loops[d]);
 }
 
+void copy_strided_rt(KB *kb, DType dt, LLVMValueRef dst, LLVMValueRef dst_off, LLVMValueRef src, LLVMValueRef src_off,
+                     int rank, const LLVMValueRef *dims, const LLVMValueRef *dst_st, const LLVMValueRef *src_st) {
+  int64_t cd[MAX_NEST], cds[MAX_NEST], css[MAX_NEST];
+  bool constant = LLVMIsAConstantInt(dst_off) && LLVMIsAConstantInt(src_off);
+  for (int d = 0; d < rank && constant; d++) {
+    constant = LLVMIsAConstantInt(dims[d]) && LLVMIsAConstantInt(dst_st[d]) && LLVMIsAConstantInt(src_st[d]);
+    if (constant)
+      cd[d] = LLVMConstIntGetSExtValue(dims[d]), cds[d] = LLVMConstIntGetSExtValue(dst_st[d]),
+      css[d] = LLVMConstIntGetSExtValue(src_st[d]);
+  }
+  if (constant) {
+    copy_strided(kb, dt, dst, LLVMConstIntGetSExtValue(dst_off), src, LLVMConstIntGetSExtValue(src_off), rank, cd, cds, css);
+    return;
+  }
+  Loop loops[MAX_NEST];
+  LLVMValueRef idx[MAX_NEST];
+  for (int d = 0; d < rank; d++)
+    idx[d] = kb_for_v(kb, &loops[d], kb_idx(kb, 0), dims[d], 1);
+  copy_element(kb, dt, dst, LLVMBuildNSWAdd(kb->b, dst_off, kb_dot(kb, rank, idx, dst_st), ""), src,
+               LLVMBuildNSWAdd(kb->b, src_off, kb_dot(kb, rank, idx, src_st), ""));
+  for (int d = rank - 1; d >= 0; d--)
+    kb_end_for(kb, &loops[d]);
+}
+
 //
 // Transpose
 //
-static void get_perm(Compiler *cc, Node *n, int rank, int *perm) {
+static void get_perm(Compiler *cc, const Node *n, int rank, int *perm) {
   const int64_t *p;
   int count = attr_ints(n, "perm", &p);
   bool seen[MAX_RANK] = {0};
@@ -74,37 +100,25 @@ void infer_Transpose(Compiler *cc, Node *n) {
   set_output(n, 0, n->in[0]->dtype, s);
 }
 
-// A data-dependent input shape: the same map with run-time dims.
-static void transpose_dynamic(KB *kb, Node *n, const int *perm) {
-  RtShape in = kb_in_shape(kb, 0), out = {.rank = in.rank};
-  LLVMValueRef ist[MAX_RANK], ost[MAX_RANK], sst[MAX_RANK], idx[MAX_RANK];
+void dims_Transpose(KB *kb, const Node *n, RtShape *out) {
+  RtShape in = kb_in_shape(kb, 0);
+  int perm[MAX_RANK];
+  get_perm(kb->cc, n, in.rank, perm);
+  out[0].rank = in.rank;
   for (int i = 0; i < in.rank; i++)
-    out.dim[i] = in.dim[perm[i]];
-  kb_set_out_shape(kb, 0, &out);
+    out[0].dim[i] = in.dim[perm[i]];
+}
+
+void lower_Transpose(KB *kb, Node *n) {
+  RtShape in = kb_in_shape(kb, 0), out = kb_out_shape(kb, 0);
+  int perm[MAX_RANK];
+  get_perm(kb->cc, n, in.rank, perm);
+  LLVMValueRef ist[MAX_RANK], ost[MAX_RANK], sst[MAX_RANK];
   kb_strides(kb, &in, ist);
   kb_strides(kb, &out, ost);
   for (int i = 0; i < in.rank; i++)
     sst[i] = ist[perm[i]];
-  Loop loops[MAX_RANK];
-  kb_for_rt(kb, loops, &out, idx);
-  copy_element(kb, n->in[0]->dtype, kb->out[0], kb_dot(kb, out.rank, idx, ost), kb->in[0], kb_dot(kb, out.rank, idx, sst));
-  kb_end_for_rt(kb, loops, &out);
-}
-
-void lower_Transpose(KB *kb, Node *n) {
-  const Shape *in = &n->in[0]->shape, *out = &n->out[0]->shape;
-  int perm[MAX_RANK];
-  get_perm(kb->cc, n, in->rank, perm);
-  if (n->in[0]->dynamic) {
-    transpose_dynamic(kb, n, perm);
-    return;
-  }
-  int64_t ist[MAX_RANK], ost[MAX_RANK], sst[MAX_RANK];
-  contiguous_strides(in, ist);
-  contiguous_strides(out, ost);
-  for (int i = 0; i < in->rank; i++)
-    sst[i] = ist[perm[i]];
-  copy_strided(kb, n->in[0]->dtype, kb->out[0], 0, kb->in[0], 0, out->rank, out->dim, ost, sst);
+  copy_strided_rt(kb, n->in[0]->dtype, kb->out[0], kb_idx(kb, 0), kb->in[0], kb_idx(kb, 0), out.rank, out.dim, ost, sst);
 }
 
 //
@@ -119,8 +133,8 @@ void infer_Concat(Compiler *cc, Node *n) {
     const Shape *si = &n->in[i]->shape;
     if (si->rank != first->rank || n->in[i]->dtype != n->in[0]->dtype)
       fatal_at(cc, n, "input %d does not match input 0 in rank or type", i);
-    for (int d = 0; d < s.rank; d++)
-      if (d != axis && si->dim[d] != first->dim[d])
+    for (int d = 0; d < s.rank; d++) // data-dependent dims must agree at run time
+      if (d != axis && si->dim[d] != first->dim[d] && !((n->in[i]->dynamic | n->in[0]->dynamic) & DYN_DIM(d)))
         fatal_at(cc, n, "input %d has shape %s, input 0 %s", i, shape_str(&cc->pool, si),
                  shape_str(&cc->pool, first));
     s.dim[axis] += si->dim[axis];
@@ -128,29 +142,42 @@ void infer_Concat(Compiler *cc, Node *n) {
   set_output(n, 0, n->in[0]->dtype, s);
 }
 
+static int concat_axis(Compiler *cc, const Node *n) {
+  return norm_axis(cc, n, attr_int(n, "axis", 0), n->in[0]->shape.rank);
+}
+
+void dims_Concat(KB *kb, const Node *n, RtShape *out) {
+  int axis = concat_axis(kb->cc, n);
+  out[0] = kb_in_shape(kb, 0);
+  for (int i = 1; i < n->nin; i++)
+    out[0].dim[axis] = LLVMBuildNSWAdd(kb->b, out[0].dim[axis], kb_in_shape(kb, i).dim[axis], "");
+}
+
 void lower_Concat(KB *kb, Node *n) {
-  const Shape *out = &n->out[0]->shape;
-  int axis = (int)attr_int(n, "axis", 0);
-  if (axis < 0)
-    axis += out->rank;
-  int64_t ost[MAX_RANK], ist[MAX_RANK], offset = 0;
-  contiguous_strides(out, ost);
+  int axis = concat_axis(kb->cc, n);
+  RtShape out = kb_out_shape(kb, 0);
+  LLVMValueRef ost[MAX_RANK], ist[MAX_RANK], offset = kb_idx(kb, 0);
+  kb_strides(kb, &out, ost);
   for (int i = 0; i < n->nin; i++) {
-    const Shape *in = &n->in[i]->shape;
-    contiguous_strides(in, ist);
-    copy_strided(kb, n->out[0]->dtype, kb->out[0], offset * ost[axis], kb->in[i], 0, in->rank, in->dim,
-                 ost, ist);
-    offset += in->dim[axis];
+    RtShape in = kb_in_shape(kb, i), part = in;
+    for (int d = 0; d < in.rank; d++) // within the output where the inputs disagree
+      if (d != axis)
+        part.dim[d] = kb_min(kb, DT_I64, in.dim[d], out.dim[d]);
+    kb_strides(kb, &in, ist);
+    copy_strided_rt(kb, n->out[0]->dtype, kb->out[0], LLVMBuildNSWMul(kb->b, offset, ost[axis], ""), kb->in[i],
+                    kb_idx(kb, 0), in.rank, part.dim, ost, ist);
+    offset = LLVMBuildNSWAdd(kb->b, offset, in.dim[axis], "");
   }
 }
 
 // Split sizes: the 'split' attribute (< 13) or input (>= 13), else equal parts
-// (num_outputs since 18, the last part smaller).
-static void split_sizes(Compiler *cc, Node *n, int axis, int64_t *sizes) {
+// (num_outputs since 18, the last part smaller). Returns whether they were given.
+static bool split_sizes(Compiler *cc, Node *n, int axis, int64_t *sizes) {
   const Shape *in = &n->in[0]->shape;
   const int64_t *a;
   int count = -1;
   Value *sv = n->opset >= 13 ? node_input(n, 1) : NULL;
+  bool dynamic = n->in[0]->dynamic & DYN_DIM(axis);
   if (sv) {
     need_const(cc, n, 1);
     count = (int)shape_numel(&sv->shape);
@@ -166,47 +193,80 @@ static void split_sizes(Compiler *cc, Node *n, int axis, int64_t *sizes) {
   } else {
     int64_t parts = n->nout, total = in->dim[axis];
     int64_t chunk = (total + parts - 1) / parts;
-    for (int i = 0; i < n->nout; i++) {
+    for (int i = 0; i < n->nout; i++) { // a data-dependent axis: each part's bound is a chunk
       int64_t left = total - chunk * i;
-      sizes[i] = left < 0 ? 0 : left < chunk ? left : chunk;
+      sizes[i] = dynamic ? chunk : left < 0 ? 0 : left < chunk ? left : chunk;
     }
-    return;
+    return false;
   }
   int64_t sum = 0;
   for (int i = 0; i < n->nout; i++)
     sum += sizes[i];
-  if (sum != in->dim[axis])
+  if (sum != in->dim[axis] && !(dynamic && sum <= in->dim[axis])) // the sizes bound a data-dependent axis
     fatal_at(cc, n, "split sizes add up to %lld, the axis has %lld", (long long)sum, (long long)in->dim[axis]);
+  return true;
 }
+
+typedef struct {
+  int axis;
+  bool given;     // sizes given: the parts have them; else equal parts of the run-time axis
+  int64_t *sizes; // per output
+} SplitPlan;
 
 void infer_Split(Compiler *cc, Node *n) {
   const Shape *in = &n->in[0]->shape;
-  int axis = norm_axis(cc, n, attr_int(n, "axis", 0), in->rank);
-  int64_t *sizes = pool_alloc(&cc->pool, sizeof(int64_t) * (size_t)n->nout);
-  split_sizes(cc, n, axis, sizes);
-  n->priv = sizes;
+  SplitPlan *p = pool_alloc(&cc->pool, sizeof(SplitPlan));
+  p->axis = norm_axis(cc, n, attr_int(n, "axis", 0), in->rank);
+  p->sizes = pool_alloc(&cc->pool, sizeof(int64_t) * (size_t)n->nout);
+  p->given = split_sizes(cc, n, p->axis, p->sizes);
+  n->priv = p;
   for (int i = 0; i < n->nout; i++) {
     Shape s = *in;
-    s.dim[axis] = sizes[i];
+    s.dim[p->axis] = p->sizes[i];
     set_output(n, i, n->in[0]->dtype, s);
   }
 }
 
+// Part I's offset and length along the axis of run-time length LEN.
+static void split_part(KB *kb, const Node *n, LLVMValueRef len, int i, LLVMValueRef *offset, LLVMValueRef *size) {
+  const SplitPlan *p = n->priv;
+  if (p->given) {
+    int64_t off = 0;
+    for (int j = 0; j < i; j++)
+      off += p->sizes[j];
+    *offset = kb_idx(kb, off), *size = kb_idx(kb, p->sizes[i]);
+    return;
+  }
+  LLVMValueRef parts = kb_idx(kb, n->nout);
+  LLVMValueRef chunk = LLVMBuildSDiv(kb->b, LLVMBuildNSWAdd(kb->b, len, LLVMBuildNSWSub(kb->b, parts, kb_idx(kb, 1), ""), ""), parts, "");
+  *offset = LLVMBuildNSWMul(kb->b, chunk, kb_idx(kb, i), "");
+  *size = kb_max(kb, DT_I64, kb_min(kb, DT_I64, LLVMBuildNSWSub(kb->b, len, *offset, ""), chunk), kb_idx(kb, 0));
+}
+
+void dims_Split(KB *kb, const Node *n, RtShape *out) {
+  const SplitPlan *p = n->priv;
+  RtShape in = kb_in_shape(kb, 0);
+  for (int i = 0; i < n->nout; i++) {
+    LLVMValueRef offset;
+    out[i] = in;
+    split_part(kb, n, in.dim[p->axis], i, &offset, &out[i].dim[p->axis]);
+  }
+}
+
 void lower_Split(KB *kb, Node *n) {
-  const Shape *in = &n->in[0]->shape;
-  const int64_t *sizes = n->priv;
-  int axis = (int)attr_int(n, "axis", 0);
-  if (axis < 0)
-    axis += in->rank;
-  int64_t ist[MAX_RANK], ost[MAX_RANK], offset = 0;
-  contiguous_strides(in, ist);
-  for (int i = 0; i < n->nout; offset += sizes[i++]) {
+  const SplitPlan *p = n->priv;
+  RtShape in = kb_in_shape(kb, 0);
+  LLVMValueRef ist[MAX_RANK], ost[MAX_RANK];
+  kb_strides(kb, &in, ist);
+  for (int i = 0; i < n->nout; i++) {
     if (!n->out[i])
       continue;
-    const Shape *out = &n->out[i]->shape;
-    contiguous_strides(out, ost);
-    copy_strided(kb, n->in[0]->dtype, kb->out[i], 0, kb->in[0], offset * ist[axis], out->rank,
-                 out->dim, ost, ist);
+    RtShape out = kb_out_shape(kb, i);
+    LLVMValueRef offset, size;
+    split_part(kb, n, in.dim[p->axis], i, &offset, &size);
+    kb_strides(kb, &out, ost);
+    copy_strided_rt(kb, n->in[0]->dtype, kb->out[i], kb_idx(kb, 0), kb->in[0], LLVMBuildNSWMul(kb->b, offset, ist[p->axis], ""),
+                    out.rank, out.dim, ost, ist);
   }
 }
 
@@ -214,7 +274,8 @@ void lower_Split(KB *kb, Node *n) {
 // Slice: starts/ends/axes/steps as attributes (< 10) or inputs (>= 10).
 //
 typedef struct {
-  int64_t start[MAX_RANK], step[MAX_RANK];
+  bool sliced[MAX_RANK];
+  int64_t start[MAX_RANK], end[MAX_RANK], step[MAX_RANK]; // as given
 } SliceParams;
 
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
@@ -251,80 +312,128 @@ void infer_Slice(Compiler *cc, Node *n) {
     fatal_at(cc, n, "%d slice axes for rank %d", count, in->rank);
   SliceParams *p = pool_alloc(&cc->pool, sizeof(SliceParams));
   Shape out = *in;
-  for (int d = 0; d < in->rank; d++)
-    p->step[d] = 1;
-  bool seen[MAX_RANK] = {0};
   for (int i = 0; i < count; i++) {
     int ax = norm_axis(cc, n, axes[i], in->rank);
-    if (seen[ax])
+    if (p->sliced[ax])
       fatal_at(cc, n, "axis %d repeated", ax);
-    seen[ax] = true;
     int64_t dim = in->dim[ax], step = steps[i], st = starts[i], en = ends[i];
     if (step == 0)
       fatal_at(cc, n, "step 0 on axis %d", ax);
+    p->sliced[ax] = true;
+    p->start[ax] = st, p->end[ax] = en, p->step[ax] = step;
     if (st < 0)
       st += dim;
     if (en < 0)
       en += dim;
-    int64_t len;
     if (step > 0) {
       st = clamp64(st, 0, dim);
       en = clamp64(en, 0, dim);
-      len = en > st ? (en - st + step - 1) / step : 0;
+      out.dim[ax] = en > st ? (en - st + step - 1) / step : 0;
     } else {
       st = clamp64(st, 0, dim - 1);
       en = clamp64(en, -1, dim - 1);
-      len = st > en ? (st - en - step - 1) / -step : 0;
+      out.dim[ax] = st > en ? (st - en - step - 1) / -step : 0;
     }
-    out.dim[ax] = len;
-    p->start[ax] = st;
-    p->step[ax] = step;
   }
   n->priv = p;
   set_output(n, 0, n->in[0]->dtype, out);
 }
 
+// The first index and the length of axis D of run-time length DIM, as inference computes
+// them (in 64 bits: the given starts and ends may be near the int64 limits).
+static void slice_axis(KB *kb, const SliceParams *p, int d, LLVMValueRef dim, LLVMValueRef *start, LLVMValueRef *len) {
+  if (!p->sliced[d]) {
+    *start = kb_idx(kb, 0), *len = dim;
+    return;
+  }
+  LLVMTypeRef i64 = LLVMInt64TypeInContext(kb->ctx);
+  LLVMValueRef n = LLVMBuildSExt(kb->b, dim, i64, ""), zero = LLVMConstInt(i64, 0, 0), one = LLVMConstInt(i64, 1, 0);
+  LLVMValueRef st = LLVMConstInt(i64, (unsigned long long)p->start[d], 1), en = LLVMConstInt(i64, (unsigned long long)p->end[d], 1);
+  int64_t step = p->step[d];
+  if (p->start[d] < 0)
+    st = LLVMBuildAdd(kb->b, st, n, "");
+  if (p->end[d] < 0)
+    en = LLVMBuildAdd(kb->b, en, n, "");
+  LLVMValueRef l;
+  if (step > 0) {
+    st = kb_min(kb, DT_I64, kb_max(kb, DT_I64, st, zero), n);
+    en = kb_min(kb, DT_I64, kb_max(kb, DT_I64, en, zero), n);
+    l = LLVMBuildSDiv(kb->b, LLVMBuildAdd(kb->b, LLVMBuildSub(kb->b, en, st, ""), LLVMConstInt(i64, (unsigned long long)(step - 1), 1), ""),
+                      LLVMConstInt(i64, (unsigned long long)step, 1), "");
+  } else {
+    LLVMValueRef last = LLVMBuildSub(kb->b, n, one, "");
+    st = kb_min(kb, DT_I64, kb_max(kb, DT_I64, st, zero), last);
+    en = kb_min(kb, DT_I64, kb_max(kb, DT_I64, en, LLVMConstInt(i64, (unsigned long long)-1, 1)), last);
+    l = LLVMBuildSDiv(kb->b, LLVMBuildSub(kb->b, LLVMBuildSub(kb->b, st, en, ""), LLVMConstInt(i64, (unsigned long long)(step + 1), 1), ""),
+                      LLVMConstInt(i64, (unsigned long long)-step, 1), "");
+  }
+  *start = LLVMBuildIntCast2(kb->b, st, kb->t_idx, 1, "");
+  *len = LLVMBuildIntCast2(kb->b, kb_max(kb, DT_I64, l, zero), kb->t_idx, 1, "");
+}
+
+void dims_Slice(KB *kb, const Node *n, RtShape *out) {
+  out[0] = kb_in_shape(kb, 0);
+  for (int d = 0; d < out[0].rank; d++) {
+    LLVMValueRef start;
+    slice_axis(kb, n->priv, d, out[0].dim[d], &start, &out[0].dim[d]);
+  }
+}
+
 void lower_Slice(KB *kb, Node *n) {
   const SliceParams *p = n->priv;
-  const Shape *in = &n->in[0]->shape, *out = &n->out[0]->shape;
-  int64_t ist[MAX_RANK], ost[MAX_RANK], sst[MAX_RANK], off = 0;
-  contiguous_strides(in, ist);
-  contiguous_strides(out, ost);
-  for (int d = 0; d < in->rank; d++) {
-    sst[d] = ist[d] * p->step[d];
-    off += p->start[d] * ist[d];
+  RtShape in = kb_in_shape(kb, 0), out = kb_out_shape(kb, 0);
+  LLVMValueRef ist[MAX_RANK], ost[MAX_RANK], sst[MAX_RANK], off = kb_idx(kb, 0);
+  kb_strides(kb, &in, ist);
+  kb_strides(kb, &out, ost);
+  for (int d = 0; d < in.rank; d++) {
+    LLVMValueRef start, len;
+    slice_axis(kb, p, d, in.dim[d], &start, &len);
+    sst[d] = LLVMBuildNSWMul(kb->b, ist[d], kb_idx(kb, p->sliced[d] ? p->step[d] : 1), "");
+    off = LLVMBuildNSWAdd(kb->b, off, LLVMBuildNSWMul(kb->b, start, ist[d], ""), "");
   }
-  copy_strided(kb, n->in[0]->dtype, kb->out[0], 0, kb->in[0], off, out->rank, out->dim, ost, sst);
+  copy_strided_rt(kb, n->in[0]->dtype, kb->out[0], kb_idx(kb, 0), kb->in[0], off, out.rank, out.dim, ost, sst);
 }
 
 //
 // Expand / Tile
 //
-void infer_Expand(Compiler *cc, Node *n) {
-  Value *sv = need_const(cc, n, 1);
+static Shape expand_target(Compiler *cc, const Node *n) {
+  Value *sv = need_const(cc, (Node *)n, 1);
   Shape target = {.rank = (int)shape_numel(&sv->shape)};
   if (target.rank > MAX_RANK)
     fatal_at(cc, n, "rank %d exceeds the supported %d", target.rank, MAX_RANK);
   for (int i = 0; i < target.rank; i++)
     target.dim[i] = value_int(sv, i);
-  Shape s;
-  if (!broadcast_shapes(&n->in[0]->shape, &target, &s))
+  return target;
+}
+
+void infer_Expand(Compiler *cc, Node *n) {
+  Shape target = expand_target(cc, n), s;
+  if (n->in[0]->dynamic)
+    s = broadcast_bounds(&n->in[0]->shape, n->in[0]->dynamic, &target, 0, NULL);
+  else if (!broadcast_shapes(&n->in[0]->shape, &target, &s))
     fatal_at(cc, n, "cannot expand %s to %s", shape_str(&cc->pool, &n->in[0]->shape),
              shape_str(&cc->pool, &target));
   set_output(n, 0, n->in[0]->dtype, s);
 }
 
+void dims_Expand(KB *kb, const Node *n, RtShape *out) {
+  Shape target = expand_target(kb->cc, n);
+  RtShape in = kb_in_shape(kb, 0), t = kb_shape_const(kb, &target);
+  out[0] = kb_broadcast_shape(kb, &in, &t);
+}
+
 void lower_Expand(KB *kb, Node *n) {
-  const Shape *in = &n->in[0]->shape, *out = &n->out[0]->shape;
-  int64_t ost[MAX_RANK], sst[MAX_RANK], acc = 1;
-  contiguous_strides(out, ost);
-  for (int d = out->rank - 1; d >= 0; d--) {
-    int id = d - (out->rank - in->rank);
-    int64_t dim = id >= 0 ? in->dim[id] : 1;
-    sst[d] = dim == 1 ? 0 : acc;
-    acc *= dim;
+  RtShape in = kb_in_shape(kb, 0), out = kb_out_shape(kb, 0);
+  LLVMValueRef ost[MAX_RANK], sst[MAX_RANK], acc = kb_idx(kb, 1), one = kb_idx(kb, 1);
+  kb_strides(kb, &out, ost);
+  for (int d = out.rank - 1; d >= 0; d--) {
+    int id = d - (out.rank - in.rank);
+    LLVMValueRef dim = id >= 0 ? in.dim[id] : one;
+    sst[d] = kb_select(kb, LLVMBuildICmp(kb->b, LLVMIntEQ, dim, one, ""), kb_idx(kb, 0), acc);
+    acc = LLVMBuildNSWMul(kb->b, acc, dim, "");
   }
-  copy_strided(kb, n->in[0]->dtype, kb->out[0], 0, kb->in[0], 0, out->rank, out->dim, ost, sst);
+  copy_strided_rt(kb, n->in[0]->dtype, kb->out[0], kb_idx(kb, 0), kb->in[0], kb_idx(kb, 0), out.rank, out.dim, ost, sst);
 }
 
 void infer_Tile(Compiler *cc, Node *n) {
@@ -333,34 +442,43 @@ void infer_Tile(Compiler *cc, Node *n) {
   if (shape_numel(&rv->shape) != in->rank)
     fatal_at(cc, n, "repeats has %lld entries for rank %d", (long long)shape_numel(&rv->shape), in->rank);
   Shape s = *in;
+  int64_t *repeats = pool_alloc(&cc->pool, sizeof(int64_t) * MAX_RANK);
   for (int d = 0; d < in->rank; d++) {
-    int64_t r = value_int(rv, d);
+    int64_t r = repeats[d] = value_int(rv, d);
     if (r < 0)
       fatal_at(cc, n, "negative repeat %lld", (long long)r);
     s.dim[d] *= r;
   }
+  n->priv = repeats;
   set_output(n, 0, n->in[0]->dtype, s);
+}
+
+void dims_Tile(KB *kb, const Node *n, RtShape *out) {
+  const int64_t *repeats = n->priv;
+  out[0] = kb_in_shape(kb, 0);
+  for (int d = 0; d < out[0].rank; d++)
+    out[0].dim[d] = LLVMBuildNSWMul(kb->b, out[0].dim[d], kb_idx(kb, repeats[d]), "");
 }
 
 // Output dim d splits into (repeat, in_dim): the repeat index has source stride 0.
 void lower_Tile(KB *kb, Node *n) {
-  const Shape *in = &n->in[0]->shape, *out = &n->out[0]->shape;
-  int64_t ist[MAX_RANK], ost[MAX_RANK], dims[MAX_NEST], ds[MAX_NEST], ss[MAX_NEST];
-  contiguous_strides(in, ist);
-  contiguous_strides(out, ost);
-  for (int d = 0; d < in->rank; d++) {
-    int64_t reps = in->dim[d] ? out->dim[d] / in->dim[d] : 0;
-    dims[2 * d] = reps, ds[2 * d] = in->dim[d] * ost[d], ss[2 * d] = 0;
-    dims[2 * d + 1] = in->dim[d], ds[2 * d + 1] = ost[d], ss[2 * d + 1] = ist[d];
+  const int64_t *repeats = n->priv;
+  RtShape in = kb_in_shape(kb, 0), out = kb_out_shape(kb, 0);
+  LLVMValueRef ist[MAX_RANK], ost[MAX_RANK], dims[MAX_NEST], ds[MAX_NEST], ss[MAX_NEST];
+  kb_strides(kb, &in, ist);
+  kb_strides(kb, &out, ost);
+  for (int d = 0; d < in.rank; d++) {
+    dims[2 * d] = kb_idx(kb, repeats[d]), ds[2 * d] = LLVMBuildNSWMul(kb->b, in.dim[d], ost[d], ""), ss[2 * d] = kb_idx(kb, 0);
+    dims[2 * d + 1] = in.dim[d], ds[2 * d + 1] = ost[d], ss[2 * d + 1] = ist[d];
   }
-  copy_strided(kb, n->in[0]->dtype, kb->out[0], 0, kb->in[0], 0, 2 * in->rank, dims, ds, ss);
+  copy_strided_rt(kb, n->in[0]->dtype, kb->out[0], kb_idx(kb, 0), kb->in[0], kb_idx(kb, 0), 2 * in.rank, dims, ds, ss);
 }
 
 //
 // Pad: constant, reflect, edge (and wrap, opset 19). Pads as attribute (< 11) or input.
 //
 typedef struct {
-  int64_t begin[MAX_RANK];
+  int64_t begin[MAX_RANK], end[MAX_RANK];
   int mode; // 0 constant, 1 reflect, 2 edge, 3 wrap
 } PadParams;
 
@@ -395,7 +513,7 @@ void infer_Pad(Compiler *cc, Node *n) {
   Shape s = *in;
   for (int d = 0; d < rank; d++) {
     s.dim[d] = in->dim[d] + pads[d] + pads[d + rank];
-    p->begin[d] = pads[d];
+    p->begin[d] = pads[d], p->end[d] = pads[d + rank];
     if (s.dim[d] < 0)
       fatal_at(cc, n, "pads make axis %d negative", d);
     if (p->mode && in->dim[d] == 0 && s.dim[d] > 0)
@@ -405,30 +523,42 @@ void infer_Pad(Compiler *cc, Node *n) {
   set_output(n, 0, n->in[0]->dtype, s);
 }
 
+// The output dims; the other modes than constant have nothing to repeat on an empty axis:
+// their output is empty then.
+void dims_Pad(KB *kb, const Node *n, RtShape *out) {
+  const PadParams *p = n->priv;
+  RtShape in = kb_in_shape(kb, 0);
+  out[0] = in;
+  for (int d = 0; d < in.rank; d++) {
+    LLVMValueRef dim = LLVMBuildNSWAdd(kb->b, in.dim[d], kb_idx(kb, p->begin[d] + p->end[d]), "");
+    if (p->mode)
+      dim = kb_select(kb, LLVMBuildICmp(kb->b, LLVMIntEQ, in.dim[d], kb_idx(kb, 0), ""), kb_idx(kb, 0), dim);
+    out[0].dim[d] = dim;
+  }
+}
+
 // Maps output index i (shifted by the begin pad) into [0, dim) for the non-constant modes.
-static LLVMValueRef pad_source(KB *kb, int mode, LLVMValueRef i, int64_t dim) {
+static LLVMValueRef pad_source(KB *kb, int mode, LLVMValueRef i, LLVMValueRef dim) {
   LLVMBuilderRef b = kb->b;
-  LLVMValueRef zero = kb_idx(kb, 0), last = kb_idx(kb, dim - 1);
+  LLVMValueRef zero = kb_idx(kb, 0), one = kb_idx(kb, 1), last = LLVMBuildSub(b, dim, one, "");
   if (mode == 2)
     return kb_min(kb, DT_I64, kb_max(kb, DT_I64, i, zero), last);
-  if (mode == 3) { // wrap: ((i % dim) + dim) % dim
-    LLVMValueRef d = kb_idx(kb, dim);
-    return LLVMBuildSRem(b, LLVMBuildAdd(b, LLVMBuildSRem(b, i, d, ""), d, ""), d, "");
-  }
-  if (dim == 1)
-    return zero;
-  // reflect: period 2*(dim-1), fold the second half back
-  LLVMValueRef period = kb_idx(kb, 2 * (dim - 1));
+  if (mode == 3) // wrap: ((i % dim) + dim) % dim
+    return LLVMBuildSRem(b, LLVMBuildAdd(b, LLVMBuildSRem(b, i, dim, ""), dim, ""), dim, "");
+  // reflect: period 2*(dim-1), fold the second half back (a single element repeats)
+  LLVMValueRef period = kb_max(kb, DT_I64, LLVMBuildMul(b, kb_idx(kb, 2), last, ""), one);
   LLVMValueRef m = LLVMBuildSRem(b, LLVMBuildAdd(b, LLVMBuildSRem(b, i, period, ""), period, ""), period, "");
-  return kb_select(kb, LLVMBuildICmp(b, LLVMIntSGT, m, last, ""), LLVMBuildSub(b, period, m, ""), m);
+  m = kb_select(kb, LLVMBuildICmp(b, LLVMIntSGT, m, last, ""), LLVMBuildSub(b, period, m, ""), m);
+  return kb_select(kb, LLVMBuildICmp(b, LLVMIntEQ, dim, one, ""), zero, m);
 }
 
 void lower_Pad(KB *kb, Node *n) {
   const PadParams *p = n->priv;
-  const Shape *in = &n->in[0]->shape, *out = &n->out[0]->shape;
+  RtShape in = kb_in_shape(kb, 0), out = kb_out_shape(kb, 0);
   DType dt = n->in[0]->dtype;
-  int64_t ist[MAX_RANK];
-  contiguous_strides(in, ist);
+  LLVMValueRef ist[MAX_RANK], ost[MAX_RANK];
+  kb_strides(kb, &in, ist);
+  kb_strides(kb, &out, ost);
   LLVMValueRef cval = kb_const(kb, dtype_compute(dt), 0.0);
   if (dt == DT_BOOL)
     cval = LLVMConstInt(kb_ctype(kb, dt), 0, 0);
@@ -438,26 +568,26 @@ void lower_Pad(KB *kb, Node *n) {
     cval = kb_load(kb, dt, kb->in[2], kb_idx(kb, 0));
   Loop loops[MAX_RANK];
   LLVMValueRef idx[MAX_RANK];
-  kb_for_shape(kb, loops, out, idx);
+  kb_for_rt(kb, loops, &out, idx);
   LLVMValueRef inside = LLVMConstInt(LLVMInt1TypeInContext(kb->ctx), 1, 0);
   LLVMValueRef src = kb_idx(kb, 0);
-  for (int d = 0; d < out->rank; d++) {
+  for (int d = 0; d < out.rank; d++) {
     LLVMValueRef i = LLVMBuildSub(kb->b, idx[d], kb_idx(kb, p->begin[d]), "");
     if (p->mode == 0) {
       LLVMValueRef ok = LLVMBuildAnd(kb->b, LLVMBuildICmp(kb->b, LLVMIntSGE, i, kb_idx(kb, 0), ""),
-                                     LLVMBuildICmp(kb->b, LLVMIntSLT, i, kb_idx(kb, in->dim[d]), ""), "");
+                                     LLVMBuildICmp(kb->b, LLVMIntSLT, i, in.dim[d], ""), "");
       inside = LLVMBuildAnd(kb->b, inside, ok, "");
       i = kb_select(kb, ok, i, kb_idx(kb, 0));
     } else {
-      i = pad_source(kb, p->mode, i, in->dim[d]);
+      i = pad_source(kb, p->mode, i, in.dim[d]);
     }
-    src = LLVMBuildAdd(kb->b, src, LLVMBuildMul(kb->b, i, kb_idx(kb, ist[d]), ""), "");
+    src = LLVMBuildAdd(kb->b, src, LLVMBuildMul(kb->b, i, ist[d], ""), "");
   }
   LLVMValueRef v = kb_load(kb, dt, kb->in[0], src);
   if (p->mode == 0)
     v = kb_select(kb, inside, v, cval);
-  kb_store(kb, dt, kb->out[0], kb_flat(kb, out, idx), v);
-  kb_end_for_shape(kb, loops, out);
+  kb_store(kb, dt, kb->out[0], kb_dot(kb, out.rank, idx, ost), v);
+  kb_end_for_rt(kb, loops, &out);
 }
 
 //
@@ -499,24 +629,26 @@ void copy_element(KB *kb, DType dt, LLVMValueRef dst, LLVMValueRef dst_idx, LLVM
   LLVMBuildStore(kb->b, v, kb_gep(kb, dt, dst, dst_idx));
 }
 
-void lower_Gather(KB *kb, Node *n) {
-  RtShape data = kb_in_shape(kb, 0), ind = kb_in_shape(kb, 1), out = {0};
-  int axis = (int)attr_int(n, "axis", 0);
-  if (axis < 0)
-    axis += data.rank;
-  LLVMValueRef outer = kb_idx(kb, 1), inner = kb_idx(kb, 1);
-  for (int d = 0; d < data.rank; d++) {
-    if (d < axis)
-      outer = LLVMBuildNSWMul(kb->b, outer, data.dim[d], "");
-    if (d > axis)
-      inner = LLVMBuildNSWMul(kb->b, inner, data.dim[d], "");
+static int gather_axis(Compiler *cc, const Node *n) {
+  return norm_axis(cc, n, attr_int(n, "axis", 0), n->in[0]->shape.rank);
+}
+
+void dims_Gather(KB *kb, const Node *n, RtShape *out) {
+  RtShape data = kb_in_shape(kb, 0), ind = kb_in_shape(kb, 1);
+  int axis = gather_axis(kb->cc, n);
+  out[0].rank = 0;
+  for (int d = 0; d < data.rank; d++)
     if (d == axis)
       for (int j = 0; j < ind.rank; j++)
-        out.dim[out.rank++] = ind.dim[j];
+        out[0].dim[out[0].rank++] = ind.dim[j];
     else
-      out.dim[out.rank++] = data.dim[d];
-  }
-  kb_set_out_shape(kb, 0, &out);
+      out[0].dim[out[0].rank++] = data.dim[d];
+}
+
+void lower_Gather(KB *kb, Node *n) {
+  RtShape data = kb_in_shape(kb, 0), ind = kb_in_shape(kb, 1);
+  int axis = gather_axis(kb->cc, n);
+  LLVMValueRef outer = kb_numel_range(kb, &data, 0, axis), inner = kb_numel_range(kb, &data, axis + 1, data.rank);
   LLVMValueRef nind = kb_numel(kb, &ind), dim = data.dim[axis];
   DType dt = n->in[0]->dtype;
   Loop lo, lj, li;

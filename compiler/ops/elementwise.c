@@ -10,35 +10,22 @@
 //
 // Inference
 //
-// Broadcasting where A (when A_DYN) or B (when B_DYN) holds upper bounds of data-dependent
-// dims: a static dim other than 1 fixes the result (the bound must then match at run time),
-// two bounds give the larger one.
-static Shape broadcast_bounds(const Shape *a, bool a_dyn, const Shape *b, bool b_dyn) {
-  Shape r = {.rank = a->rank > b->rank ? a->rank : b->rank};
-  for (int i = 0; i < r.rank; i++) {
-    int ia = a->rank - r.rank + i, ib = b->rank - r.rank + i;
-    int64_t da = ia >= 0 ? a->dim[ia] : 1, db = ib >= 0 ? b->dim[ib] : 1;
-    bool fixed_a = !a_dyn && da != 1, fixed_b = !b_dyn && db != 1;
-    r.dim[i] = fixed_a ? da : fixed_b ? db : da > db ? da : db;
-  }
-  return r;
-}
-
 static Shape broadcast_inputs(Compiler *cc, Node *n, int first) {
   Shape s = {0};
-  bool started = false, dyn = false;
+  bool started = false;
+  unsigned dyn = 0; // data-dependent dims of s
   for (int i = first; i < n->nin; i++) {
     if (!n->in[i])
       continue;
     if (!started) {
       s = n->in[i]->shape;
+      dyn = n->in[i]->dynamic;
       started = true;
     } else if (dyn || n->in[i]->dynamic)
-      s = broadcast_bounds(&s, dyn, &n->in[i]->shape, n->in[i]->dynamic);
+      s = broadcast_bounds(&s, dyn, &n->in[i]->shape, n->in[i]->dynamic, &dyn);
     else if (!broadcast_shapes(&s, &n->in[i]->shape, &s))
       fatal_at(cc, n, "shapes %s and %s do not broadcast", shape_str(&cc->pool, &s),
                shape_str(&cc->pool, &n->in[i]->shape));
-    dyn |= n->in[i]->dynamic;
   }
   return s;
 }
@@ -436,45 +423,35 @@ static BroadcastNest plan_nest(const Node *n) {
   return bn;
 }
 
-// Inputs of data-dependent shape: the output dims, the broadcast strides and the loop bounds
-// are computed at run time. Shapes that do not broadcast give an empty output.
-static void lower_eltwise_dynamic(KB *kb, Node *n) {
-  const Shape *bound = &n->out[0]->shape;
-  int rank = bound->rank;
-  RtShape in[16], out = {.rank = rank};
-  LLVMValueRef st[16][MAX_RANK], ost[MAX_RANK], idx[MAX_RANK], x[16];
-  LLVMValueRef one = kb_idx(kb, 1), valid = LLVMConstInt(LLVMInt1TypeInContext(kb->ctx), 1, 0);
-  if (n->nin > countof(x))
-    fatal_at(kb->cc, n, "more than %d inputs", countof(x));
-  for (int i = 0; i < n->nin; i++) // aligned to the output rank with leading 1s
-    if (n->in[i]) {
-      RtShape s = kb_in_shape(kb, i);
-      in[i].rank = rank;
-      for (int d = 0; d < rank; d++)
-        in[i].dim[d] = d < rank - s.rank ? one : s.dim[d - (rank - s.rank)];
-    }
-  for (int d = 0; d < rank; d++) {
-    out.dim[d] = one;
-    for (int i = 0; i < n->nin; i++)
-      if (n->in[i])
-        out.dim[d] = kb_select(kb, LLVMBuildICmp(kb->b, LLVMIntEQ, in[i].dim[d], one, ""), out.dim[d], in[i].dim[d]);
-    for (int i = 0; i < n->nin; i++)
-      if (n->in[i]) {
-        LLVMValueRef ok = LLVMBuildOr(kb->b, LLVMBuildICmp(kb->b, LLVMIntEQ, in[i].dim[d], one, ""),
-                                      LLVMBuildICmp(kb->b, LLVMIntEQ, in[i].dim[d], out.dim[d], ""), "");
-        valid = LLVMBuildAnd(kb->b, valid, ok, "");
-      }
-    valid = LLVMBuildAnd(kb->b, valid, LLVMBuildICmp(kb->b, LLVMIntSLE, out.dim[d], kb_idx(kb, bound->dim[d]), ""), "");
-  }
-  for (int d = 0; d < rank; d++)
-    out.dim[d] = kb_select(kb, valid, out.dim[d], kb_idx(kb, 0));
-  kb_set_out_shape(kb, 0, &out);
-  kb_strides(kb, &out, ost);
+// The output's run-time dims: the inputs' broadcast (empty where they do not broadcast).
+void dims_broadcast(KB *kb, const Node *n, RtShape *out) {
+  bool first = true;
   for (int i = 0; i < n->nin; i++)
     if (n->in[i]) {
-      kb_strides(kb, &in[i], st[i]);
+      RtShape s = kb_in_shape(kb, i);
+      out[0] = first ? s : kb_broadcast_shape(kb, &out[0], &s);
+      first = false;
+    }
+}
+
+// Inputs of data-dependent shape: the broadcast strides and the loop bounds are computed at
+// run time, over the output's dims (dims_broadcast).
+static void lower_eltwise_dynamic(KB *kb, Node *n) {
+  RtShape out = kb_out_shape(kb, 0);
+  int rank = out.rank;
+  LLVMValueRef st[16][MAX_RANK], ost[MAX_RANK], idx[MAX_RANK], x[16];
+  LLVMValueRef one = kb_idx(kb, 1);
+  if (n->nin > countof(x))
+    fatal_at(kb->cc, n, "more than %d inputs", countof(x));
+  kb_strides(kb, &out, ost);
+  for (int i = 0; i < n->nin; i++) // aligned to the output rank with leading 1s
+    if (n->in[i]) {
+      RtShape s = kb_in_shape(kb, i), in = {.rank = rank};
       for (int d = 0; d < rank; d++)
-        st[i][d] = kb_select(kb, LLVMBuildICmp(kb->b, LLVMIntEQ, in[i].dim[d], one, ""), kb_idx(kb, 0), st[i][d]);
+        in.dim[d] = d < rank - s.rank ? one : s.dim[d - (rank - s.rank)];
+      kb_strides(kb, &in, st[i]);
+      for (int d = 0; d < rank; d++)
+        st[i][d] = kb_select(kb, LLVMBuildICmp(kb->b, LLVMIntEQ, in.dim[d], one, ""), kb_idx(kb, 0), st[i][d]);
     }
   Loop loops[MAX_RANK];
   kb_for_rt(kb, loops, &out, idx);

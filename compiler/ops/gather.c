@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-static int get_axis(Compiler *cc, Node *n) {
+static int get_axis(Compiler *cc, const Node *n) {
   return norm_axis(cc, n, attr_int(n, "axis", 0), n->in[0]->shape.rank);
 }
 
@@ -35,10 +35,14 @@ void infer_GatherElements(Compiler *cc, Node *n) {
   set_output(n, 0, n->in[0]->dtype, *ind);
 }
 
+void dims_GatherElements(KB *kb, const Node *n, RtShape *out) {
+  (void)n;
+  out[0] = kb_in_shape(kb, 1);
+}
+
 void lower_GatherElements(KB *kb, Node *n) {
   int axis = get_axis(kb->cc, n);
   RtShape data = kb_in_shape(kb, 0), ind = kb_in_shape(kb, 1);
-  kb_set_out_shape(kb, 0, &ind);
   LLVMValueRef dst[MAX_RANK], sst[MAX_RANK], idx[MAX_RANK];
   kb_strides(kb, &ind, dst);
   kb_strides(kb, &data, sst);
@@ -133,14 +137,19 @@ static void end_tuples(KB *kb, Loop *loops, const RtShape *ind) {
   kb_end_for_rt(kb, loops, &outer);
 }
 
+void dims_GatherND(KB *kb, const Node *n, RtShape *out) {
+  const NDParams *p = n->priv;
+  RtShape data = kb_in_shape(kb, 0), ind = kb_in_shape(kb, 1);
+  out[0].rank = 0;
+  for (int d = 0; d < ind.rank - 1; d++)
+    out[0].dim[out[0].rank++] = ind.dim[d];
+  for (int d = p->batch + p->k; d < data.rank; d++)
+    out[0].dim[out[0].rank++] = data.dim[d];
+}
+
 void lower_GatherND(KB *kb, Node *n) {
   const NDParams *p = n->priv;
-  RtShape data = kb_in_shape(kb, 0), ind = kb_in_shape(kb, 1), out = {0};
-  for (int d = 0; d < ind.rank - 1; d++)
-    out.dim[out.rank++] = ind.dim[d];
-  for (int d = p->batch + p->k; d < data.rank; d++)
-    out.dim[out.rank++] = data.dim[d];
-  kb_set_out_shape(kb, 0, &out);
+  RtShape data = kb_in_shape(kb, 0), ind = kb_in_shape(kb, 1);
   LLVMValueRef dst[MAX_RANK], idx[MAX_RANK];
   kb_strides(kb, &data, dst);
   LLVMValueRef inner = slice_size(kb, p, &data);
@@ -175,7 +184,10 @@ static void scatter_common(Compiler *cc, Node *n) {
   check_index_type(cc, n, 1);
   if (n->in[2]->dtype != n->in[0]->dtype)
     fatal_at(cc, n, "updates are %s, the data %s", dtype_onnx_name(n->in[2]->dtype), dtype_onnx_name(n->in[0]->dtype));
-  get_reduction(cc, n);
+  Reduction r = get_reduction(cc, n);
+  if (r != RED_NONE && n->in[0]->dtype == DT_STRING) // strings are copied, never combined
+    fatal_at(cc, n, "input 0 ('%s') is a string tensor: not supported with reduction '%s'", n->in[0]->name,
+             attr_string(n, "reduction", "none"));
   set_output(n, 0, n->in[0]->dtype, n->in[0]->shape);
 }
 
@@ -197,10 +209,9 @@ static void combine(KB *kb, Reduction r, DType dt, LLVMValueRef out, LLVMValueRe
   kb_store(kb, dt, out, at, v);
 }
 
-// The output starts as the data; its shape is the data's.
+// The output starts as the data; its shape is the data's (dims_same).
 static RtShape copy_data(KB *kb, Node *n) {
   RtShape data = kb_in_shape(kb, 0);
-  kb_set_out_shape(kb, 0, &data);
   LLVMValueRef bytes = LLVMBuildNSWMul(kb->b, kb_numel(kb, &data), kb_idx(kb, kb_sizeof(kb, n->in[0]->dtype)), "");
   LLVMBuildMemCpy(kb->b, kb->out[0], 1, kb->in[0], 1, bytes);
   return data;

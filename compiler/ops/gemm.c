@@ -18,15 +18,15 @@ static LLVMValueRef at(KB *kb, const MatRef *m, LLVMValueRef r, LLVMValueRef c) 
   return i;
 }
 
-// Y[MxN] = alpha * A[MxK] B[KxN] + (Y's initial value when accumulate, else 0).
-// The i-k-j order streams rows of B and Y, so the inner loop vectorizes; types whose storage
-// is narrower than their arithmetic (f16, bf16) accumulate in a register with i-j-k instead.
-static void emit_matmul(KB *kb, MatRef a, MatRef b, MatRef y, int64_t M, int64_t N, int64_t K,
+// Y[MxN] = alpha * A[MxK] B[KxN] + (Y's initial value when accumulate, else 0), M rows at run
+// time. The i-k-j order streams rows of B and Y, so the inner loop vectorizes; types whose
+// storage is narrower than their arithmetic (f16, bf16) accumulate in a register with i-j-k.
+static void emit_matmul(KB *kb, MatRef a, MatRef b, MatRef y, LLVMValueRef M, int64_t N, int64_t K,
                         double alpha, bool accumulate) {
   DType ct = dtype_compute(y.dt);
   Loop li, lj, lk;
   if (ct != y.dt) {
-    LLVMValueRef i = kb_for(kb, &li, M), j = kb_for(kb, &lj, N);
+    LLVMValueRef i = kb_for_v(kb, &li, kb_idx(kb, 0), M, 1), j = kb_for(kb, &lj, N);
     LLVMValueRef acc = kb_var(kb, kb_ctype(kb, ct), kb_const(kb, ct, 0.0));
     LLVMValueRef k = kb_for(kb, &lk, K);
     LLVMValueRef p = kb_mul(kb, ct, kb_load(kb, a.dt, a.ptr, at(kb, &a, i, k)), kb_load(kb, b.dt, b.ptr, at(kb, &b, k, j)));
@@ -40,7 +40,7 @@ static void emit_matmul(KB *kb, MatRef a, MatRef b, MatRef y, int64_t M, int64_t
     kb_end_for(kb, &li);
     return;
   }
-  LLVMValueRef i = kb_for(kb, &li, M);
+  LLVMValueRef i = kb_for_v(kb, &li, kb_idx(kb, 0), M, 1);
   if (!accumulate) {
     LLVMValueRef j = kb_for(kb, &lj, N);
     kb_store(kb, y.dt, y.ptr, at(kb, &y, i, j), kb_const(kb, ct, 0.0));
@@ -63,6 +63,10 @@ void infer_Gemm(Compiler *cc, Node *n) {
   if (widen_half(cc, n))
     return;
   const Shape *a = &n->in[0]->shape, *b = &n->in[1]->shape;
+  if (n->in[1]->dynamic || (node_input(n, 2) && n->in[2]->dynamic))
+    reject_dynamic(cc, n, n->in[1]->dynamic ? 1 : 2, "Gemm takes data-dependent rows of A only");
+  if (n->in[0]->dynamic && attr_int(n, "transA", 0))
+    reject_dynamic(cc, n, 0, "Gemm takes data-dependent rows of A only without transA");
   if (a->rank != 2 || b->rank != 2)
     fatal_at(cc, n, "A and B must be matrices, got %s and %s", shape_str(&cc->pool, a), shape_str(&cc->pool, b));
   bool ta = attr_int(n, "transA", 0), tb = attr_int(n, "transB", 0);
@@ -74,7 +78,13 @@ void infer_Gemm(Compiler *cc, Node *n) {
   if (c && (!broadcast_shapes(&c->shape, &y, &bc) || !shape_eq(&bc, &y)))
     fatal_at(cc, n, "C of shape %s does not broadcast to %s", shape_str(&cc->pool, &c->shape),
              shape_str(&cc->pool, &y));
+  if (c && n->in[0]->dynamic && c->shape.rank == 2 && c->shape.dim[0] != 1)
+    reject_dynamic(cc, n, 0, "with data-dependent rows of A, C must broadcast over the rows");
   set_output(n, 0, n->in[0]->dtype, y);
+}
+
+void dims_Gemm(KB *kb, const Node *n, RtShape *out) {
+  out[0] = (RtShape){.rank = 2, .dim = {kb_in_shape(kb, 0).dim[0], kb_idx(kb, n->out[0]->shape.dim[1])}};
 }
 
 //
@@ -146,12 +156,13 @@ void lower_Gemm(KB *kb, Node *n) {
   const Shape *as = &n->in[0]->shape, *ys = &n->out[0]->shape;
   bool ta = attr_int(n, "transA", 0), tb = attr_int(n, "transB", 0);
   int64_t M = ys->dim[0], N = ys->dim[1], K = as->dim[!ta];
+  LLVMValueRef rows = n->in[0]->dynamic ? kb_out_shape(kb, 0).dim[0] : NULL; // data-dependent rows of A
   DType dt = n->out[0]->dtype, ct = dtype_compute(dt);
   Operand oa = {n->in[0], kb->in[0], ta ? 1 : K, ta ? M : 1}, ob = {n->in[1], kb->in[1], tb ? 1 : N, tb ? K : 1};
   float beta0 = attr_float(n, "beta", 1.0f);
   bool has_c = own_input(n, 2) && beta0 != 0.0f;
   if (all_f32(n) && engine_takes(&ob) && M * N > 0 && K > 0) {
-    GemmArgs g = {.M = M, .N = N, .K = K, .c = kb->out[0], .c_rs = N, .alpha = attr_float(n, "alpha", 1.0f)};
+    GemmArgs g = {.M = M, .N = N, .K = K, .rows = rows, .c = kb->out[0], .c_rs = N, .alpha = attr_float(n, "alpha", 1.0f)};
     engine_operands(kb, &g, &oa, &ob);
     if (has_c)
       g.bias_kind = gemm_bias(kb, n, M, N, beta0, &g.bias);
@@ -162,7 +173,7 @@ void lower_Gemm(KB *kb, Node *n) {
       return;
     }
   }
-  LLVMValueRef zero = kb_idx(kb, 0);
+  LLVMValueRef zero = kb_idx(kb, 0), Mv = rows ? rows : kb_idx(kb, M);
   MatRef a = {kb->in[0], zero, ta ? 1 : K, ta ? M : 1, dt};
   MatRef b = {kb->in[1], zero, tb ? 1 : N, tb ? K : 1, dt};
   MatRef y = {kb->out[0], zero, N, 1, dt};
@@ -173,14 +184,14 @@ void lower_Gemm(KB *kb, Node *n) {
     int64_t crs = cs->rank == 2 && cs->dim[0] != 1 ? cs->dim[1] : 0;
     int64_t ccs = cs->rank >= 1 && cs->dim[cs->rank - 1] != 1 ? 1 : 0;
     Loop li, lj;
-    LLVMValueRef i = kb_for(kb, &li, M), j = kb_for(kb, &lj, N);
+    LLVMValueRef i = kb_for_v(kb, &li, zero, Mv, 1), j = kb_for(kb, &lj, N);
     LLVMValueRef ci = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, i, kb_idx(kb, crs), ""), LLVMBuildMul(kb->b, j, kb_idx(kb, ccs), ""), "");
     LLVMValueRef v = kb_mul(kb, ct, kb_load(kb, c->dtype, kb->in[2], ci), kb_const(kb, ct, beta));
     kb_store(kb, dt, y.ptr, at(kb, &y, i, j), v);
     kb_end_for(kb, &lj);
     kb_end_for(kb, &li);
   }
-  emit_matmul(kb, a, b, y, M, N, K, attr_float(n, "alpha", 1.0f), c && beta != 0.0f);
+  emit_matmul(kb, a, b, y, Mv, N, K, attr_float(n, "alpha", 1.0f), c && beta != 0.0f);
   epilogue_apply_all(kb, n);
 }
 
@@ -214,7 +225,47 @@ void infer_MatMul(Compiler *cc, Node *n) {
     return;
   if (n->in[0]->dtype != n->in[1]->dtype)
     fatal_at(cc, n, "operand types differ");
-  set_output(n, 0, n->in[0]->dtype, matmul_shape(cc, n, &n->in[0]->shape, &n->in[1]->shape));
+  Shape a = n->in[0]->shape;
+  const Shape *b = &n->in[1]->shape;
+  if (n->in[1]->dynamic)
+    reject_dynamic(cc, n, 1, "MatMul takes data-dependent dims of A only (B must be static)");
+  if (n->in[0]->dynamic && b->rank > 2)
+    reject_dynamic(cc, n, 0, "MatMul takes data-dependent dims of A only with a B of rank 1 or 2");
+  if (a.rank > 0 && b->rank > 0 && (n->in[0]->dynamic & DYN_DIM(a.rank - 1)) && a.dim[a.rank - 1] >= b->dim[0])
+    a.dim[a.rank - 1] = b->dim[0]; // K is B's: the model is valid only if A agrees at run time
+  set_output(n, 0, n->in[0]->dtype, matmul_shape(cc, n, &a, b));
+}
+
+// A's batch and row dims (B is static, of rank 1 or 2), then B's columns.
+void dims_MatMul(KB *kb, const Node *n, RtShape *out) {
+  RtShape a = kb_in_shape(kb, 0);
+  const Shape *b = &n->in[1]->shape;
+  out[0].rank = 0;
+  for (int d = 0; d + 1 < a.rank; d++)
+    out[0].dim[out[0].rank++] = a.dim[d];
+  if (b->rank == 2)
+    out[0].dim[out[0].rank++] = kb_idx(kb, b->dim[1]);
+}
+
+// A of data-dependent shape times a static B ([K, N] or [K]): A's batch and row dims flatten
+// into rows (compact, row-major), as many as there are at run time.
+static void lower_matmul_rows(KB *kb, Node *n) {
+  const Shape *bs = &n->in[1]->shape;
+  int64_t K = bs->dim[0], N = bs->rank == 2 ? bs->dim[1] : 1, M = K ? shape_numel(&n->in[0]->shape) / K : 0;
+  RtShape as = kb_in_shape(kb, 0);
+  LLVMValueRef rows = K ? kb_min(kb, DT_I64, LLVMBuildUDiv(kb->b, kb_numel(kb, &as), kb_idx(kb, K), ""), kb_idx(kb, M))
+                        : kb_idx(kb, 0);
+  if (all_f32(n) && M * N > 0 && K > 0) {
+    GemmArgs g = {.M = M, .N = N, .K = K, .rows = rows, .c = kb->out[0], .c_rs = N, .alpha = 1.0};
+    Operand oa = {n->in[0], kb->in[0], K, 1}, ob = {n->in[1], kb->in[1], N, 1};
+    engine_operands(kb, &g, &oa, &ob);
+    gemm_emit(kb, &g);
+    return;
+  }
+  DType dt = n->out[0]->dtype;
+  LLVMValueRef zero = kb_idx(kb, 0);
+  MatRef a = {kb->in[0], zero, K, 1, dt}, b = {kb->in[1], zero, N, 1, dt}, y = {kb->out[0], zero, N, 1, dt};
+  emit_matmul(kb, a, b, y, rows, N, K, 1.0, false);
 }
 
 // Element strides of each batch dim of an operand broadcast to the output batch shape.
@@ -292,6 +343,10 @@ static void lower_matmul_engine(KB *kb, Node *n, const MatMulGeom *mg) {
 }
 
 void lower_MatMul(KB *kb, Node *n) {
+  if (n->in[0]->dynamic) {
+    lower_matmul_rows(kb, n);
+    return;
+  }
   DType dt = n->out[0]->dtype;
   MatMulGeom g = matmul_geometry(&n->in[0]->shape, &n->in[1]->shape);
   if (all_f32(n) && g.M * g.N > 0 && g.K > 0) {
@@ -304,7 +359,7 @@ void lower_MatMul(KB *kb, Node *n) {
   MatRef a = {kb->in[0], kb_flat_strided(kb, g.batch.rank, g.a_st, idx), g.K, 1, dt};
   MatRef b = {kb->in[1], kb_flat_strided(kb, g.batch.rank, g.b_st, idx), g.N, 1, dt};
   MatRef y = {kb->out[0], kb_flat_strided(kb, g.batch.rank, g.y_st, idx), g.N, 1, dt};
-  emit_matmul(kb, a, b, y, g.M, g.N, g.K, 1.0, false);
+  emit_matmul(kb, a, b, y, kb_idx(kb, g.M), g.N, g.K, 1.0, false);
   kb_end_for_shape(kb, loops, &g.batch);
   epilogue_apply_all(kb, n);
 }

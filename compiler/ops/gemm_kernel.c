@@ -267,9 +267,29 @@ static void emit_tile(KB *kb, const GemmArgs *g, const Tile *t) {
     g->tile_done(kb, g, t->r0, h, t->c0, (int64_t)(nv - 1) * vl + t->valid);
 }
 
+// Rows known at run time: the full tiles in a loop, then the rest one row at a time.
+static void emit_run_time_rows(KB *kb, const GemmArgs *g, Tile t) {
+  int64_t mr = g->tile.mr;
+  LLVMValueRef full = LLVMBuildUDiv(kb->b, g->rows, kb_idx(kb, mr), "");
+  Loop lt, lr;
+  t.a_tile = g->a;
+  t.h = (int)mr;
+  t.r0 = mul_i(kb, kb_for_v(kb, &lt, kb_idx(kb, 0), full, 1), mr);
+  emit_tile(kb, g, &t);
+  kb_end_for(kb, &lt);
+  t.h = 1;
+  t.r0 = kb_for_v(kb, &lr, mul_i(kb, full, mr), g->rows, 1);
+  emit_tile(kb, g, &t);
+  kb_end_for(kb, &lr);
+}
+
 // All row tiles of one column panel for one block of K: a loop over the full tiles, then the
 // shorter last one.
 static void emit_row_tiles(KB *kb, const GemmArgs *g, Tile t) {
+  if (g->rows) {
+    emit_run_time_rows(kb, g, t);
+    return;
+  }
   int64_t mr = g->tile.mr, full = g->M / mr, last = g->M - full * mr;
   if (full > 0) {
     Loop lt;
@@ -335,8 +355,8 @@ int gemm_threads(const Compiler *cc) {
 static void emit_full_panels(KB *kb, const GemmArgs *g, Tile t, int64_t full, int64_t width) {
   if (kb->threads > 1 && full > 1 && 2.0 * (double)g->M * (double)g->N * (double)g->K >= GEMM_PARALLEL_MIN_FLOP) {
     GemmArgs local = *g;
-    LLVMValueRef *capture[64] = {&local.a, &local.b, &local.b_rows, &local.b_pack, &local.c, &local.bias};
-    int ncapture = 6;
+    LLVMValueRef *capture[64] = {&local.a, &local.b, &local.b_rows, &local.b_pack, &local.c, &local.bias, &local.rows};
+    int ncapture = 7;
     for (int i = 0; i < g->ncapture && ncapture < countof(capture); i++)
       capture[ncapture++] = g->capture[i];
     ParallelLoop par;

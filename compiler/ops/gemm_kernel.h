@@ -31,6 +31,8 @@ typedef LLVMValueRef GemmVectorFn(KB *kb, const GemmArgs *g, LLVMValueRef v, LLV
 
 struct GemmArgs {
   int64_t M, N, K;
+  LLVMValueRef rows;     // optional: the rows at run time (at most M; A not packed), for an A
+                         // whose rows are data-dependent
   GemmTile tile;
   LLVMValueRef a;        // packed (gemm_pack_a) when a_packed, else element (r, k) at a[r*a_rs + k*a_cs]
   bool a_packed;

@@ -39,26 +39,23 @@ void infer_OneHot(Compiler *cc, Node *n) {
   set_output(n, 0, n->in[2]->dtype, s);
 }
 
+static int onehot_axis(Compiler *cc, const Node *n) {
+  return norm_axis(cc, n, attr_int(n, "axis", -1), n->out[0]->shape.rank);
+}
+
+void dims_OneHot(KB *kb, const Node *n, RtShape *out) {
+  RtShape ind = kb_in_shape(kb, 0);
+  int axis = onehot_axis(kb->cc, n);
+  out[0].rank = ind.rank + 1;
+  for (int d = 0, j = 0; d < out[0].rank; d++)
+    out[0].dim[d] = d == axis ? kb_idx(kb, n->out[0]->shape.dim[axis]) : ind.dim[j++];
+}
+
 void lower_OneHot(KB *kb, Node *n) {
-  RtShape ind = kb_in_shape(kb, 0), out = {.rank = ind.rank + 1};
-  int axis = (int)attr_int(n, "axis", -1);
-  if (axis < 0)
-    axis += out.rank;
+  RtShape ind = kb_in_shape(kb, 0);
+  int axis = onehot_axis(kb->cc, n);
   int64_t depth = n->out[0]->shape.dim[axis];
-  LLVMValueRef outer = kb_idx(kb, 1), inner = kb_idx(kb, 1);
-  for (int d = 0, j = 0; d < out.rank; d++) {
-    if (d == axis) {
-      out.dim[d] = kb_idx(kb, depth);
-      continue;
-    }
-    out.dim[d] = ind.dim[j];
-    if (d < axis)
-      outer = LLVMBuildNSWMul(kb->b, outer, ind.dim[j], "");
-    else
-      inner = LLVMBuildNSWMul(kb->b, inner, ind.dim[j], "");
-    j++;
-  }
-  kb_set_out_shape(kb, 0, &out);
+  LLVMValueRef outer = kb_numel_range(kb, &ind, 0, axis), inner = kb_numel_range(kb, &ind, axis, ind.rank);
   DType it = n->in[0]->dtype, vt = n->in[2]->dtype;
   LLVMTypeRef st = kb_type(kb, vt);
   LLVMValueRef off = LLVMBuildLoad2(kb->b, st, kb_gep(kb, vt, kb->in[2], kb_idx(kb, 0)), "");
@@ -95,7 +92,6 @@ void infer_Trilu(Compiler *cc, Node *n) {
 
 void lower_Trilu(KB *kb, Node *n) {
   RtShape s = kb_in_shape(kb, 0);
-  kb_set_out_shape(kb, 0, &s);
   DType dt = n->in[0]->dtype;
   bool upper = attr_int(n, "upper", 1);
   LLVMValueRef k = kb_idx(kb, 0);
@@ -128,7 +124,6 @@ void infer_EyeLike(Compiler *cc, Node *n) {
 
 void lower_EyeLike(KB *kb, Node *n) {
   RtShape s = kb_in_shape(kb, 0);
-  kb_set_out_shape(kb, 0, &s);
   DType dt = n->out[0]->dtype;
   LLVMValueRef k = kb_idx(kb, attr_int(n, "k", 0)), one = typed_const(kb, dt, 1), zero = typed_const(kb, dt, 0);
   Loop li, lj;

@@ -1,8 +1,6 @@
 // infer_util.c — helpers every op family's inference uses.
 #include "../compiler.h"
 
-#include <string.h>
-
 void set_output(Node *n, int i, DType dt, Shape shape) {
   if (i >= n->nout || !n->out[i])
     return;
@@ -48,93 +46,60 @@ bool broadcast_shapes(const Shape *a, const Shape *b, Shape *out) {
   return true;
 }
 
-int norm_axis(Compiler *cc, Node *n, int64_t axis, int rank) {
+Shape broadcast_bounds(const Shape *a, unsigned a_dyn, const Shape *b, unsigned b_dyn, unsigned *dyn) {
+  Shape r = {.rank = a->rank > b->rank ? a->rank : b->rank};
+  unsigned rd = 0;
+  for (int i = 0; i < r.rank; i++) {
+    int ia = a->rank - r.rank + i, ib = b->rank - r.rank + i;
+    int64_t da = ia >= 0 ? a->dim[ia] : 1, db = ib >= 0 ? b->dim[ib] : 1;
+    bool dyn_a = ia >= 0 && (a_dyn & DYN_DIM(ia)), dyn_b = ib >= 0 && (b_dyn & DYN_DIM(ib));
+    bool fixed_a = !dyn_a && da != 1, fixed_b = !dyn_b && db != 1;
+    r.dim[i] = fixed_a ? da : fixed_b ? db : da > db ? da : db;
+    if (dyn_a || dyn_b)
+      rd |= DYN_DIM(i);
+  }
+  if (dyn)
+    *dyn = rd;
+  return r;
+}
+
+int norm_axis(Compiler *cc, const Node *n, int64_t axis, int rank) {
   if (axis < -rank || axis >= (rank ? rank : 1))
     fatal_at(cc, n, "axis %lld is out of range for rank %d", (long long)axis, rank);
   return (int)(axis < 0 ? axis + rank : axis);
 }
 
 bool is_view_op(const Node *n) {
-  if (!n->op)
-    return false;
-  switch (n->op->kind) {
-  case OP_Reshape:
-  case OP_Flatten:
-  case OP_Squeeze:
-  case OP_Unsqueeze:
-  case OP_Identity:
-  case OP_Dropout:
-    return n->out[0] && n->in[0] && n->in[0]->type == VAL_TENSOR;
-  default: return false;
-  }
+  return n->op && (n->op->flags & OPF_VIEW) && n->out[0] && n->in[0] && n->in[0]->type == VAL_TENSOR;
+}
+
+Value *dynamic_tensor(Value *v) {
+  if (!v)
+    return NULL;
+  if (v->type == VAL_TENSOR)
+    return v->dynamic ? v : NULL;
+  for (int i = 0; i < v->nelems; i++)
+    if (dynamic_tensor(v->elems[i]))
+      return dynamic_tensor(v->elems[i]);
+  return NULL;
 }
 
 bool has_dynamic_input(const Node *n) {
   for (int i = 0; i < n->nin; i++)
-    if (n->in[i] && n->in[i]->dynamic)
+    if (dynamic_tensor(n->in[i]))
       return true;
   return false;
 }
 
-bool accepts_dynamic_inputs(const Node *n) {
-  if (n->op->scalar) // elementwise: lower_eltwise
-    return true;
-  switch (n->op->kind) {
-  case OP_Identity: // a view with the same dims
-  case OP_Copy:
-  case OP_Transpose:
-  case OP_Gather:
-  case OP_GatherElements: // gather.c
-  case OP_GatherND:
-  case OP_Scatter:
-  case OP_ScatterElements:
-  case OP_ScatterND:
-  case OP_OneHot: // generate.c
-  case OP_Trilu:
-  case OP_EyeLike:
-  case OP_NonZero: // select.c
-  case OP_Compress:
-  case OP_StringNormalizer: // text.c
-  case OP_TfIdfVectorizer:
-    return true;
-  default: return false;
-  }
+bool has_dynamic_output(const Node *n) {
+  for (int i = 0; i < n->nout; i++)
+    if (dynamic_tensor(n->out[i]))
+      return true;
+  return false;
 }
 
-bool accepts_string_inputs(const Node *n) {
-  switch (n->op->kind) {
-  case OP_Identity: // views and shape queries
-  case OP_Reshape:
-  case OP_Flatten:
-  case OP_Squeeze:
-  case OP_Unsqueeze:
-  case OP_Shape:
-  case OP_Size:
-  case OP_Copy:
-  case OP_Transpose: // copy.c, gather.c, select.c: elements copied as they are (pointers)
-  case OP_Concat:
-  case OP_Split:
-  case OP_Slice:
-  case OP_Expand:
-  case OP_Tile:
-  case OP_Gather:
-  case OP_DepthToSpace:
-  case OP_SpaceToDepth:
-  case OP_ReverseSequence:
-  case OP_GatherElements:
-  case OP_GatherND:
-  case OP_Compress:
-  case OP_Where:
-  case OP_Equal: // text.c: the text itself
-  case OP_Cast:
-  case OP_CastLike:
-  case OP_StringNormalizer:
-  case OP_TfIdfVectorizer:
-    return true;
-  case OP_Scatter: // copies, unless the updates are combined arithmetically
-  case OP_ScatterElements:
-  case OP_ScatterND:
-    return !strcmp(attr_string(n, "reduction", "none"), "none");
-  default: return false;
-  }
+void reject_dynamic(Compiler *cc, Node *n, int i, const char *why) {
+  Value *v = dynamic_tensor(n->in[i]);
+  fatal_at(cc, n, "input %d ('%s') has a data-dependent shape (produced by %s): %s", i, n->in[i]->name,
+           v && v->producer ? v->producer->op_type : "?", why ? why : pool_printf(&cc->pool, "not supported by %s", n->op_type));
 }

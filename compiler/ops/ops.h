@@ -9,6 +9,7 @@
 InferFn infer_unary, infer_binary, infer_binary_mixed, infer_predicate, infer_where, infer_cast,
     infer_clip;
 LowerFn lower_eltwise, lower_cast;
+DimsFn dims_broadcast;
 ScalarFn scalar_add, scalar_sub, scalar_mul, scalar_div, scalar_neg, scalar_abs, scalar_relu,
     scalar_leaky_relu, scalar_prelu, scalar_thresholded_relu, scalar_sigmoid, scalar_tanh,
     scalar_exp, scalar_log, scalar_erf, scalar_sqrt, scalar_ceil, scalar_floor, scalar_round,
@@ -24,17 +25,23 @@ ScalarFn scalar_add, scalar_sub, scalar_mul, scalar_div, scalar_neg, scalar_abs,
 // shape.c
 InferFn infer_Reshape, infer_Flatten, infer_Squeeze, infer_Unsqueeze, infer_Identity,
     infer_Dropout, infer_Shape, infer_Size, infer_Constant, infer_ConstantOfShape;
-LowerFn lower_Dropout, lower_ConstantOfShape, lower_Copy;
+LowerFn lower_Dropout, lower_ConstantOfShape, lower_Copy, lower_Shape, lower_Size;
+DimsFn dims_Reshape, dims_Flatten, dims_Squeeze, dims_Unsqueeze, dims_same, dims_Shape, dims_Size;
 
 // copy.c
 InferFn infer_Transpose, infer_Concat, infer_Split, infer_Slice, infer_Expand, infer_Tile,
     infer_Pad, infer_Gather, infer_DepthToSpace, infer_SpaceToDepth, infer_ReverseSequence;
 LowerFn lower_Transpose, lower_Concat, lower_Split, lower_Slice, lower_Expand, lower_Tile,
     lower_Pad, lower_Gather, lower_DepthToSpace, lower_SpaceToDepth, lower_ReverseSequence;
+DimsFn dims_Transpose, dims_Concat, dims_Split, dims_Slice, dims_Expand, dims_Tile, dims_Pad, dims_Gather;
 // Copies a strided view: dst[dst_off + i.dst_st] = src[src_off + i.src_st] over DIMS.
 void copy_strided(KB *kb, DType dt, LLVMValueRef dst, int64_t dst_off, LLVMValueRef src,
                   int64_t src_off, int rank, const int64_t *dims, const int64_t *dst_st,
                   const int64_t *src_st);
+// The same over run-time dims, offsets and strides (t_idx values); when they are all
+// constants, copy_strided itself.
+void copy_strided_rt(KB *kb, DType dt, LLVMValueRef dst, LLVMValueRef dst_off, LLVMValueRef src, LLVMValueRef src_off,
+                     int rank, const LLVMValueRef *dims, const LLVMValueRef *dst_st, const LLVMValueRef *src_st);
 // Loads index POS of input 1 (the indices), wrapped if negative and clamped into [0, dim).
 LLVMValueRef load_index(KB *kb, Value *ind, LLVMValueRef pos, int64_t dim);
 // The same for an index tensor of type DT at BASE and a run-time DIM (a t_idx value).
@@ -45,14 +52,17 @@ void copy_element(KB *kb, DType dt, LLVMValueRef dst, LLVMValueRef dst_idx, LLVM
 // gather.c
 InferFn infer_GatherElements, infer_GatherND, infer_ScatterElements, infer_ScatterND;
 LowerFn lower_GatherElements, lower_GatherND, lower_ScatterElements, lower_ScatterND;
+DimsFn dims_GatherElements, dims_GatherND;
 
 // generate.c
 InferFn infer_OneHot, infer_Trilu, infer_EyeLike, infer_Range;
 LowerFn lower_OneHot, lower_Trilu, lower_EyeLike, lower_Range;
+DimsFn dims_OneHot;
 
 // sort.c
 InferFn infer_TopK, infer_Unique;
 LowerFn lower_TopK, lower_Unique;
+DimsFn dims_TopK;
 
 // loss.c
 InferFn infer_loss;
@@ -80,6 +90,7 @@ MatMulGeom matmul_geometry(const Shape *a, const Shape *b);
 Shape matmul_shape(Compiler *cc, Node *n, const Shape *a, const Shape *b);
 InferFn infer_Gemm, infer_MatMul;
 LowerFn lower_Gemm, lower_MatMul;
+DimsFn dims_Gemm, dims_MatMul;
 
 // conv.c
 typedef struct {
@@ -112,6 +123,7 @@ LowerFn lower_BatchNormalization, lower_norm, lower_LRN;
 // resize.c
 InferFn infer_Resize, infer_GridSample, infer_RoiAlign;
 LowerFn lower_Resize, lower_GridSample, lower_RoiAlign;
+DimsFn dims_Resize;
 
 // softmax.c
 InferFn infer_softmax;
@@ -120,6 +132,7 @@ LowerFn lower_softmax;
 // reduce.c
 InferFn infer_reduce, infer_arg, infer_CumSum;
 LowerFn lower_reduce, lower_arg, lower_CumSum;
+DimsFn dims_reduce, dims_arg;
 
 // linalg.c
 InferFn infer_Einsum, infer_Det;
@@ -138,6 +151,7 @@ InferFn infer_SequenceEmpty, infer_SequenceConstruct, infer_SequenceInsert, infe
     infer_SequenceErase, infer_SequenceLength, infer_SplitToSequence, infer_ConcatFromSequence,
     infer_SequenceMap, infer_Optional, infer_OptionalHasElement, infer_OptionalGetElement;
 LowerFn lower_SplitToSequence, lower_ConcatFromSequence;
+DimsFn dims_ConcatFromSequence;
 
 // signal.c
 InferFn infer_DFT, infer_STFT, infer_window, infer_MelWeightMatrix;

@@ -49,6 +49,16 @@ void infer_reduce(Compiler *cc, Node *n) {
   set_output(n, 0, n->in[0]->dtype, y);
 }
 
+void dims_reduce(KB *kb, const Node *n, RtShape *out) {
+  const ReduceAxes *ra = n->priv;
+  RtShape x = kb_in_shape(kb, 0);
+  bool keep = attr_int(n, "keepdims", 1);
+  out[0].rank = 0;
+  for (int d = 0; d < x.rank; d++)
+    if (!ra->reduced[d] || keep)
+      out[0].dim[out[0].rank++] = ra->reduced[d] ? kb_idx(kb, 1) : x.dim[d];
+}
+
 static LLVMValueRef lowest(KB *kb, DType ct, bool max_end) {
   if (dtype_is_float(ct))
     return kb_const(kb, ct, max_end ? INFINITY : -INFINITY);
@@ -65,18 +75,15 @@ typedef struct {
   int n;
 } ReduceNest;
 
-static LLVMValueRef begin_reduce(KB *kb, ReduceNest *rn, const Shape *x, const bool *reduced, LLVMValueRef base) {
-  int64_t st[MAX_RANK], acc = 1;
-  for (int d = x->rank - 1; d >= 0; d--) {
-    st[d] = acc;
-    acc *= x->dim[d];
-  }
+static LLVMValueRef begin_reduce(KB *kb, ReduceNest *rn, const RtShape *x, const bool *reduced, LLVMValueRef base) {
+  LLVMValueRef st[MAX_RANK];
+  kb_strides(kb, x, st);
   rn->n = 0;
   LLVMValueRef off = base;
   for (int d = 0; d < x->rank; d++)
     if (reduced[d]) {
-      LLVMValueRef i = kb_for(kb, &rn->loops[rn->n++], x->dim[d]);
-      off = LLVMBuildAdd(kb->b, off, LLVMBuildMul(kb->b, i, kb_idx(kb, st[d]), ""), "");
+      LLVMValueRef i = kb_for_v(kb, &rn->loops[rn->n++], kb_idx(kb, 0), x->dim[d], 1);
+      off = LLVMBuildAdd(kb->b, off, LLVMBuildMul(kb->b, i, st[d], ""), "");
     }
   return off;
 }
@@ -87,39 +94,35 @@ static void end_reduce(KB *kb, ReduceNest *rn) {
 }
 
 // Offset of the first input element of the output element at KEPT indices.
-static LLVMValueRef outer_offset(KB *kb, const Shape *x, const bool *reduced, Loop *loops, Shape *kept, LLVMValueRef *kidx) {
-  int64_t st[MAX_RANK], acc = 1;
-  for (int d = x->rank - 1; d >= 0; d--) {
-    st[d] = acc;
-    acc *= x->dim[d];
-  }
-  *kept = (Shape){0};
-  int64_t kst[MAX_RANK];
+static LLVMValueRef outer_offset(KB *kb, const RtShape *x, const bool *reduced, Loop *loops, RtShape *kept, LLVMValueRef *kidx) {
+  LLVMValueRef st[MAX_RANK], kst[MAX_RANK];
+  kb_strides(kb, x, st);
+  *kept = (RtShape){0};
   for (int d = 0; d < x->rank; d++)
     if (!reduced[d]) {
       kst[kept->rank] = st[d];
       kept->dim[kept->rank++] = x->dim[d];
     }
-  kb_for_shape(kb, loops, kept, kidx);
-  return kb_flat_strided(kb, kept->rank, kst, kidx);
+  kb_for_rt(kb, loops, kept, kidx);
+  return kb_dot(kb, kept->rank, kidx, kst);
 }
 
 void lower_reduce(KB *kb, Node *n) {
   const ReduceAxes *ra = n->priv;
-  const Shape *x = &n->in[0]->shape;
+  RtShape xs = kb_in_shape(kb, 0), *x = &xs;
   DType dt = n->in[0]->dtype, ct = dtype_compute(dt);
   LLVMTypeRef t = kb_ctype(kb, ct);
   OpKind k = n->op->kind;
   Loop outer[MAX_RANK];
-  LLVMValueRef kidx[MAX_RANK];
-  Shape kept;
+  LLVMValueRef kidx[MAX_RANK], kst[MAX_RANK];
+  RtShape kept;
   bool none[MAX_RANK] = {0};
   LLVMValueRef base = outer_offset(kb, x, ra->noop ? none : ra->reduced, outer, &kept, kidx);
   const bool *red = ra->noop ? none : ra->reduced;
-  int64_t count = 1;
+  LLVMValueRef count = kb_idx(kb, 1);
   for (int d = 0; d < x->rank; d++)
     if (red[d])
-      count *= x->dim[d];
+      count = LLVMBuildNSWMul(kb->b, count, x->dim[d], "");
   ReduceNest rn;
   LLVMValueRef shift = NULL;
   if (k == OP_ReduceLogSumExp) { // subtract the max first: no overflow
@@ -150,7 +153,9 @@ void lower_reduce(KB *kb, Node *n) {
   end_reduce(kb, &rn);
   r = kb_get(kb, t, acc);
   switch (k) {
-  case OP_ReduceMean: r = kb_div(kb, ct, r, kb_const(kb, ct, (double)count)); break;
+  case OP_ReduceMean:
+    r = kb_div(kb, ct, r, dtype_is_float(ct) ? LLVMBuildSIToFP(kb->b, count, t, "") : LLVMBuildIntCast2(kb->b, count, t, 1, ""));
+    break;
   case OP_ReduceL2:
     r = dtype_is_float(ct) ? kb_call_intrinsic(kb, "llvm.sqrt", t, &r, 1)
                            : kb_convert(kb, kb_call_intrinsic(kb, "llvm.sqrt", kb_ctype(kb, DT_F64), (LLVMValueRef[]){kb_convert(kb, r, ct, DT_F64)}, 1), DT_F64, ct);
@@ -159,8 +164,9 @@ void lower_reduce(KB *kb, Node *n) {
   case OP_ReduceLogSumExp: r = kb_add(kb, ct, math_log(kb, ct, r), shift); break;
   default: break;
   }
-  kb_store(kb, dt, kb->out[0], kb_flat(kb, &kept, kidx), r);
-  kb_end_for_shape(kb, outer, &kept);
+  kb_strides(kb, &kept, kst);
+  kb_store(kb, dt, kb->out[0], kb_dot(kb, kept.rank, kidx, kst), r);
+  kb_end_for_rt(kb, outer, &kept);
 }
 
 void infer_arg(Compiler *cc, Node *n) {
@@ -177,25 +183,38 @@ void infer_arg(Compiler *cc, Node *n) {
   set_output(n, 0, DT_I64, y);
 }
 
+void dims_arg(KB *kb, const Node *n, RtShape *out) {
+  RtShape x = kb_in_shape(kb, 0);
+  int axis = norm_axis(kb->cc, n, attr_int(n, "axis", 0), x.rank);
+  out[0] = x;
+  out[0].dim[axis] = kb_idx(kb, 1);
+  if (!attr_int(n, "keepdims", 1))
+    for (int d = axis; d + 1 < x.rank; d++)
+      out[0].dim[d] = x.dim[d + 1];
+  out[0].rank -= !attr_int(n, "keepdims", 1);
+}
+
+// The input viewed as [outer, len, inner] around AXIS, in run-time dims.
+static void axis_split(KB *kb, const RtShape *x, int axis, LLVMValueRef *outer, LLVMValueRef *len, LLVMValueRef *inner) {
+  *outer = kb_numel_range(kb, x, 0, axis);
+  *len = x->dim[axis];
+  *inner = kb_numel_range(kb, x, axis + 1, x->rank);
+}
+
 void lower_arg(KB *kb, Node *n) {
-  const Shape *x = &n->in[0]->shape;
-  int axis = (int)attr_int(n, "axis", 0);
-  if (axis < 0)
-    axis += x->rank;
+  RtShape x = kb_in_shape(kb, 0);
+  int axis = norm_axis(kb->cc, n, attr_int(n, "axis", 0), x.rank);
   bool last = attr_int(n, "select_last_index", 0), is_max = n->op->kind == OP_ArgMax;
   DType dt = n->in[0]->dtype, ct = dtype_compute(dt);
-  int64_t outer = 1, inner = 1, len = x->dim[axis];
-  for (int d = 0; d < axis; d++)
-    outer *= x->dim[d];
-  for (int d = axis + 1; d < x->rank; d++)
-    inner *= x->dim[d];
+  LLVMValueRef outer, len, inner, zero = kb_idx(kb, 0);
+  axis_split(kb, &x, axis, &outer, &len, &inner);
   Loop lo, li, lk;
-  LLVMValueRef o = kb_for(kb, &lo, outer), in = kb_for(kb, &li, inner);
-  LLVMValueRef base = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, kb_idx(kb, len * inner), ""), in, "");
+  LLVMValueRef o = kb_for_v(kb, &lo, zero, outer, 1), in = kb_for_v(kb, &li, zero, inner, 1);
+  LLVMValueRef base = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, LLVMBuildMul(kb->b, len, inner, ""), ""), in, "");
   LLVMValueRef best = kb_var(kb, kb_ctype(kb, ct), kb_load(kb, dt, kb->in[0], base));
   LLVMValueRef where = kb_var(kb, kb->t_idx, kb_idx(kb, 0));
-  LLVMValueRef k = kb_for(kb, &lk, len);
-  LLVMValueRef v = kb_load(kb, dt, kb->in[0], LLVMBuildAdd(kb->b, base, LLVMBuildMul(kb->b, k, kb_idx(kb, inner), ""), ""));
+  LLVMValueRef k = kb_for_v(kb, &lk, zero, len, 1);
+  LLVMValueRef v = kb_load(kb, dt, kb->in[0], LLVMBuildAdd(kb->b, base, LLVMBuildMul(kb->b, k, inner, ""), ""));
   LLVMValueRef cur = kb_get(kb, kb_ctype(kb, ct), best);
   LLVMValueRef better = is_max ? (last ? kb_ge(kb, ct, v, cur) : kb_gt(kb, ct, v, cur))
                                : (last ? kb_le(kb, ct, v, cur) : kb_lt(kb, ct, v, cur));
@@ -203,7 +222,7 @@ void lower_arg(KB *kb, Node *n) {
   kb_set(kb, where, kb_select(kb, better, k, kb_get(kb, kb->t_idx, where)));
   kb_end_for(kb, &lk);
   LLVMValueRef r = LLVMBuildSExtOrBitCast(kb->b, kb_get(kb, kb->t_idx, where), LLVMInt64TypeInContext(kb->ctx), "");
-  kb_store(kb, DT_I64, kb->out[0], LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, kb_idx(kb, inner), ""), in, ""), r);
+  kb_store(kb, DT_I64, kb->out[0], LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, inner, ""), in, ""), r);
   kb_end_for(kb, &li);
   kb_end_for(kb, &lo);
 }
@@ -221,23 +240,20 @@ void infer_CumSum(Compiler *cc, Node *n) {
 }
 
 void lower_CumSum(KB *kb, Node *n) {
-  const Shape *x = &n->in[0]->shape;
-  int axis = norm_axis(kb->cc, n, value_int(n->in[1], 0), x->rank);
+  RtShape x = kb_in_shape(kb, 0);
+  int axis = norm_axis(kb->cc, n, value_int(n->in[1], 0), x.rank);
   bool exclusive = attr_int(n, "exclusive", 0), reverse = attr_int(n, "reverse", 0);
   DType dt = n->in[0]->dtype, ct = dtype_compute(dt);
-  int64_t outer = 1, inner = 1, len = x->dim[axis];
-  for (int d = 0; d < axis; d++)
-    outer *= x->dim[d];
-  for (int d = axis + 1; d < x->rank; d++)
-    inner *= x->dim[d];
+  LLVMValueRef outer, len, inner, zero = kb_idx(kb, 0);
+  axis_split(kb, &x, axis, &outer, &len, &inner);
   Loop lo, li, lk;
-  LLVMValueRef o = kb_for(kb, &lo, outer), in = kb_for(kb, &li, inner);
-  LLVMValueRef base = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, kb_idx(kb, len * inner), ""), in, "");
+  LLVMValueRef o = kb_for_v(kb, &lo, zero, outer, 1), in = kb_for_v(kb, &li, zero, inner, 1);
+  LLVMValueRef base = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, LLVMBuildMul(kb->b, len, inner, ""), ""), in, "");
   LLVMValueRef acc = kb_var(kb, kb_ctype(kb, ct), kb_const(kb, ct, 0.0));
-  LLVMValueRef k = kb_for(kb, &lk, len);
+  LLVMValueRef k = kb_for_v(kb, &lk, zero, len, 1);
   if (reverse)
-    k = LLVMBuildSub(kb->b, kb_idx(kb, len - 1), k, "");
-  LLVMValueRef at = LLVMBuildAdd(kb->b, base, LLVMBuildMul(kb->b, k, kb_idx(kb, inner), ""), "");
+    k = LLVMBuildSub(kb->b, LLVMBuildSub(kb->b, len, kb_idx(kb, 1), ""), k, "");
+  LLVMValueRef at = LLVMBuildAdd(kb->b, base, LLVMBuildMul(kb->b, k, inner, ""), "");
   LLVMValueRef before = kb_get(kb, kb_ctype(kb, ct), acc);
   LLVMValueRef after = kb_add(kb, ct, before, kb_load(kb, dt, kb->in[0], at));
   kb_set(kb, acc, after);

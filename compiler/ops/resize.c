@@ -11,7 +11,8 @@
 // the source coordinate of every output position along every axis is too: inference computes,
 // in double precision like the ONNX reference, which input elements each output position
 // reads along each axis and with which weights (its taps). The lowering walks the output and
-// sums the tensor product of the per-axis taps, read from constant tables.
+// sums the tensor product of the per-axis taps, read from constant tables. A dim of
+// data-dependent length may only be on an axis that is copied (scale 1): it keeps its length.
 //
 typedef enum {
   AXIS_COPY,   // output position o reads input position o
@@ -245,6 +246,7 @@ void infer_Resize(Compiler *cc, Node *n) {
   if (!attr_form && !scales == !sizes)
     fatal_at(cc, n, "exactly one of scales and sizes must be given");
   Value *given = scales ? scales : sizes;
+  bool sized[MAX_RANK] = {0}; // the output length is requested (the sizes form)
   if (given && shape_numel(&given->shape) != naxes)
     fatal_at(cc, n, "%s has %lld values for %d axes", scales ? "scales" : "sizes",
              (long long)shape_numel(&given->shape), naxes);
@@ -263,6 +265,7 @@ void infer_Resize(Compiler *cc, Node *n) {
       fatal_at(cc, n, "keep_aspect_ratio_policy '%s' is not supported", policy);
     double common = smaller ? INFINITY : 0;
     for (int i = 0; i < naxes; i++) {
+      sized[axes[i]] = true;
       out[axes[i]] = value_int(sizes, i);
       scale[axes[i]] = (double)out[axes[i]] / (double)x->dim[axes[i]];
       common = smaller ? fmin(common, scale[axes[i]]) : fmax(common, scale[axes[i]]);
@@ -286,21 +289,33 @@ void infer_Resize(Compiler *cc, Node *n) {
       fatal_at(cc, n, "the output would be empty along axis %d", d);
     y.dim[d] = out[d];
     build_axis(cc, &it, &p->axis[d], x->dim[d], out[d], scale[d], lo[d], hi[d]);
+    if ((n->in[0]->dynamic & DYN_DIM(d)) && (sized[d] || scale[d] != 1 || p->axis[d].kind != AXIS_COPY))
+      reject_dynamic(cc, n, 0, pool_printf(&cc->pool, "axis %d is resized, which needs its length at compile time", d));
   }
   n->priv = p;
   set_output(n, 0, n->in[0]->dtype, y);
 }
 
+// Data-dependent dims are on copied axes: the output's are the input's.
+void dims_Resize(KB *kb, const Node *n, RtShape *out) {
+  RtShape in = kb_in_shape(kb, 0);
+  out[0] = kb_shape_const(kb, &n->out[0]->shape);
+  for (int d = 0; d < in.rank; d++)
+    if (n->in[0]->dynamic & DYN_DIM(d))
+      out[0].dim[d] = in.dim[d];
+}
+
 void lower_Resize(KB *kb, Node *n) {
   const ResizePlan *p = n->priv;
   const Shape *x = &n->in[0]->shape, *y = &n->out[0]->shape;
+  RtShape xs = kb_in_shape(kb, 0), ys = kb_out_shape(kb, 0);
   DType dt = n->out[0]->dtype;
   // Weighted sums in the data's float compute type; integers in double, then truncated.
   DType wt = dtype_is_float(dt) ? dtype_compute(dt) : DT_F64;
   LLVMTypeRef wty = kb_ctype(kb, wt);
-  int64_t st[MAX_RANK], acc_st = 1;
-  for (int d = x->rank - 1; d >= 0; d--)
-    st[d] = acc_st, acc_st *= x->dim[d];
+  LLVMValueRef st[MAX_RANK], yst[MAX_RANK];
+  kb_strides(kb, &xs, st);
+  kb_strides(kb, &ys, yst);
   LLVMValueRef index[MAX_RANK] = {0}, weight[MAX_RANK] = {0}, outside[MAX_RANK] = {0};
   bool weighted = false;
   for (int d = 0; d < x->rank; d++) {
@@ -320,7 +335,7 @@ void lower_Resize(KB *kb, Node *n) {
   }
   Loop lo[MAX_RANK], lt[MAX_RANK];
   LLVMValueRef oi[MAX_RANK];
-  kb_for_shape(kb, lo, y, oi);
+  kb_for_rt(kb, lo, &ys, oi);
   LLVMValueRef off = kb_idx(kb, 0), out_of_roi = NULL;
   for (int d = 0; d < x->rank; d++) {
     if (outside[d]) {
@@ -331,7 +346,7 @@ void lower_Resize(KB *kb, Node *n) {
     if (ax->kind == AXIS_TAPS)
       continue;
     LLVMValueRef pos = ax->kind == AXIS_COPY ? oi[d] : LLVMBuildSExt(kb->b, kb_load(kb, DT_I32, index[d], oi[d]), kb->t_idx, "");
-    off = LLVMBuildNSWAdd(kb->b, off, LLVMBuildNSWMul(kb->b, pos, kb_idx(kb, st[d]), ""), "");
+    off = LLVMBuildNSWAdd(kb->b, off, LLVMBuildNSWMul(kb->b, pos, st[d], ""), "");
   }
   LLVMValueRef v;
   if (!weighted) {
@@ -345,7 +360,7 @@ void lower_Resize(KB *kb, Node *n) {
       LLVMValueRef t = kb_for(kb, &lt[d], ax->ntaps);
       LLVMValueRef at = LLVMBuildNSWAdd(kb->b, LLVMBuildNSWMul(kb->b, oi[d], kb_idx(kb, ax->ntaps), ""), t, "");
       LLVMValueRef pos = LLVMBuildSExt(kb->b, kb_load(kb, DT_I32, index[d], at), kb->t_idx, "");
-      off = LLVMBuildNSWAdd(kb->b, off, LLVMBuildNSWMul(kb->b, pos, kb_idx(kb, st[d]), ""), "");
+      off = LLVMBuildNSWAdd(kb->b, off, LLVMBuildNSWMul(kb->b, pos, st[d], ""), "");
       LLVMValueRef wd = kb_load(kb, wt, weight[d], at);
       w = w ? kb_mul(kb, wt, w, wd) : wd;
     }
@@ -358,8 +373,8 @@ void lower_Resize(KB *kb, Node *n) {
   }
   if (out_of_roi)
     v = kb_select(kb, out_of_roi, kb_convert(kb, kb_const(kb, wt, p->extrapolation_value), wt, dt), v);
-  kb_store(kb, dt, kb->out[0], kb_flat(kb, y, oi), v);
-  kb_end_for_shape(kb, lo, y);
+  kb_store(kb, dt, kb->out[0], kb_dot(kb, ys.rank, oi, yst), v);
+  kb_end_for_rt(kb, lo, &ys);
 }
 
 //

@@ -23,7 +23,7 @@ void infer_NonZero(Compiler *cc, Node *n) {
     fatal_at(cc, n, "string input is not supported");
   Shape s = {.rank = 2, .dim = {x->rank ? x->rank : 1, shape_numel(x)}};
   set_output(n, 0, DT_I64, s);
-  n->out[0]->dynamic = true;
+  n->out[0]->dynamic = DYN_DIM(1);
 }
 
 void lower_NonZero(KB *kb, Node *n) {
@@ -66,12 +66,14 @@ void infer_Compress(Compiler *cc, Node *n) {
     fatal_at(cc, n, "condition must be 1-D");
   const Attr *a = node_attr(n, "axis");
   Shape s = {.rank = 1, .dim = {shape_numel(x)}};
+  uint16_t dynamic = DYN_DIM(0);
   if (a) {
-    norm_axis(cc, n, a->i, x->rank);
+    int axis = norm_axis(cc, n, a->i, x->rank);
     s = *x;
+    dynamic = n->in[0]->dynamic | DYN_DIM(axis);
   }
   set_output(n, 0, n->in[0]->dtype, s);
-  n->out[0]->dynamic = true;
+  n->out[0]->dynamic = dynamic;
 }
 
 void lower_Compress(KB *kb, Node *n) {
@@ -152,7 +154,7 @@ void infer_NonMaxSuppression(Compiler *cc, Node *n) {
   n->priv = g;
   n->scratch = g->boxes > 0 ? g->boxes : 1; // a "visited" flag per box
   set_output(n, 0, DT_I64, (Shape){.rank = 2, .dim = {g->batches * g->classes * per_class, 3}});
-  n->out[0]->dynamic = true;
+  n->out[0]->dynamic = DYN_DIM(0);
 }
 
 // Corner coordinates (lo, hi) of one axis of a box: [y1, x1, y2, x2] with any diagonal pair

@@ -3,7 +3,8 @@
 // ops only rearrange those lists during inference and need no code; SequenceAt and
 // OptionalGetElement replace themselves by the member they pick. SplitToSequence and
 // ConcatFromSequence move data; SequenceMap instantiates its body once per member, since
-// members may differ in shape.
+// members may differ in shape. Members may have data-dependent shapes (Value::dynamic): the
+// list ops pass them on, SplitToSequence and ConcatFromSequence copy with run-time dims.
 #include "../compiler.h"
 #include "ops.h"
 
@@ -103,9 +104,12 @@ void infer_SplitToSequence(Compiler *cc, Node *n) {
   SplitPlan *p = pool_alloc(&cc->pool, sizeof(SplitPlan));
   p->axis = norm_axis(cc, n, attr_int(n, "axis", 0), x->shape.rank);
   int64_t dim = x->shape.dim[p->axis], count, chunk = 1;
+  bool data_axis = x->dynamic & DYN_DIM(p->axis);
   if (split && split->shape.rank == 1) {
     count = shape_numel(&split->shape);
   } else {
+    if (data_axis)
+      reject_dynamic(cc, n, 0, "splitting its data-dependent axis into equal parts would give a data-dependent count");
     chunk = split ? value_int(split, 0) : 1;
     if (chunk <= 0)
       fatal_at(cc, n, "split must be positive");
@@ -119,10 +123,12 @@ void infer_SplitToSequence(Compiler *cc, Node *n) {
       fatal_at(cc, n, "negative split size");
     total += p->sizes[i];
   }
-  if (total != dim)
+  if (total != dim && !(data_axis && total <= dim)) // the sizes bound a data-dependent axis
     fatal_at(cc, n, "split sizes add up to %lld, the axis has %lld", (long long)total, (long long)dim);
   // Without split, keepdims=0 drops the (size 1) axis; the data layout is the same.
   bool squeeze = !split && !attr_int(n, "keepdims", 1);
+  unsigned below = DYN_DIM(p->axis) - 1u, kept = x->dynamic & ~DYN_DIM(p->axis); // the sizes are given
+  uint16_t member_dynamic = (uint16_t)(squeeze ? (kept & below) | ((kept >> 1) & ~below) : kept);
   Value **elems = pool_alloc(&cc->pool, sizeof(Value *) * (size_t)(count + 1));
   for (int64_t i = 0; i < count; i++) {
     Value *e = elems[i] = graph_new_value(n->graph, pool_printf(&cc->pool, "%s[%lld]", n->out[0]->name, (long long)i));
@@ -136,31 +142,29 @@ void infer_SplitToSequence(Compiler *cc, Node *n) {
       e->shape.rank--;
     }
     e->typed = true;
+    e->dynamic = member_dynamic;
   }
   set_list(n, VAL_SEQUENCE, x->dtype, elems, (int)count);
   n->priv = p;
 }
 
-static void strides_of(const Shape *s, int64_t *st) {
-  int64_t acc = 1;
-  for (int d = s->rank - 1; d >= 0; d--) {
-    st[d] = acc;
-    acc *= s->dim[d];
-  }
-}
-
 void lower_SplitToSequence(KB *kb, Node *n) {
   const SplitPlan *p = n->priv;
-  const Shape *x = &n->in[0]->shape;
-  int64_t st[MAX_RANK], offset = 0;
-  strides_of(x, st);
+  RtShape x = kb_in_shape(kb, 0);
+  LLVMValueRef st[MAX_RANK], pst[MAX_RANK];
+  kb_strides(kb, &x, st);
+  int64_t offset = 0;
   for (int i = 0; i < n->out[0]->nelems; offset += p->sizes[i++]) {
-    Shape piece = *x; // with the axis kept, whatever the member's own shape
-    piece.dim[p->axis] = p->sizes[i];
-    int64_t pst[MAX_RANK];
-    strides_of(&piece, pst);
-    copy_strided(kb, n->in[0]->dtype, kb->out_elems[0][i], 0, kb->in[0], offset * st[p->axis], piece.rank, piece.dim,
-                 pst, st);
+    RtShape piece = x; // with the axis kept, whatever the member's own shape
+    piece.dim[p->axis] = kb_idx(kb, p->sizes[i]);
+    kb_strides(kb, &piece, pst);
+    copy_strided_rt(kb, n->in[0]->dtype, kb->out_elems[0][i], kb_idx(kb, 0), kb->in[0],
+                    LLVMBuildNSWMul(kb->b, kb_idx(kb, offset), st[p->axis], ""), piece.rank, piece.dim, pst, st);
+    RtShape member = piece; // keepdims=0: without the axis
+    member.rank = n->out[0]->elems[i]->shape.rank;
+    for (int d = p->axis; member.rank < piece.rank && d < member.rank; d++)
+      member.dim[d] = piece.dim[d + 1];
+    kb_set_elem_shape(kb, 0, i, &member);
   }
 }
 
@@ -188,8 +192,9 @@ void infer_ConcatFromSequence(Compiler *cc, Node *n) {
   for (int i = 0; i < s->nelems; i++) {
     Shape piece = concat_piece(s->elems[i], axis, new_axis);
     bool fits = piece.rank == out.rank && s->elems[i]->dtype == s->elems[0]->dtype;
+    bool data = s->elems[i]->dynamic || s->elems[0]->dynamic; // must agree at run time
     for (int d = 0; fits && d < rank; d++)
-      fits = d == axis || piece.dim[d] == out.dim[d];
+      fits = d == axis || piece.dim[d] == out.dim[d] || data;
     if (!fits)
       fatal_at(cc, n, "member %d (%s) does not concatenate with member 0 (%s)", i,
                shape_str(&cc->pool, &s->elems[i]->shape), shape_str(&cc->pool, &s->elems[0]->shape));
@@ -199,19 +204,39 @@ void infer_ConcatFromSequence(Compiler *cc, Node *n) {
   set_output(n, 0, s->elems[0]->dtype, out);
 }
 
+// Member I's run-time dims as concatenated (see concat_piece).
+static RtShape concat_piece_rt(KB *kb, const Node *n, int i) {
+  int axis = *(const int *)n->priv;
+  RtShape m = kb_elem_shape(kb, 0, i);
+  if (!attr_int(n, "new_axis", 0))
+    return m;
+  RtShape s = {.rank = m.rank + 1};
+  for (int d = 0, k = 0; d < s.rank; d++)
+    s.dim[d] = d == axis ? kb_idx(kb, 1) : m.dim[k++];
+  return s;
+}
+
+void dims_ConcatFromSequence(KB *kb, const Node *n, RtShape *out) {
+  int axis = *(const int *)n->priv;
+  out[0] = concat_piece_rt(kb, n, 0);
+  for (int i = 1; i < n->in[0]->nelems; i++)
+    out[0].dim[axis] = LLVMBuildNSWAdd(kb->b, out[0].dim[axis], concat_piece_rt(kb, n, i).dim[axis], "");
+}
+
 void lower_ConcatFromSequence(KB *kb, Node *n) {
   int axis = *(const int *)n->priv;
-  bool new_axis = attr_int(n, "new_axis", 0) != 0;
-  const Value *s = n->in[0];
-  int64_t ost[MAX_RANK], offset = 0;
-  strides_of(&n->out[0]->shape, ost);
-  for (int i = 0; i < s->nelems; i++) {
-    Shape piece = concat_piece(s->elems[i], axis, new_axis);
-    int64_t pst[MAX_RANK];
-    strides_of(&piece, pst);
-    copy_strided(kb, n->out[0]->dtype, kb->out[0], offset * ost[axis], kb->in_elems[0][i], 0, piece.rank, piece.dim,
-                 ost, pst);
-    offset += piece.dim[axis];
+  RtShape out = kb_out_shape(kb, 0);
+  LLVMValueRef ost[MAX_RANK], pst[MAX_RANK], offset = kb_idx(kb, 0);
+  kb_strides(kb, &out, ost);
+  for (int i = 0; i < n->in[0]->nelems; i++) {
+    RtShape piece = concat_piece_rt(kb, n, i), part = piece;
+    for (int d = 0; d < piece.rank; d++) // within the output where the members disagree
+      if (d != axis)
+        part.dim[d] = kb_min(kb, DT_I64, piece.dim[d], out.dim[d]);
+    kb_strides(kb, &piece, pst);
+    copy_strided_rt(kb, n->out[0]->dtype, kb->out[0], LLVMBuildNSWMul(kb->b, offset, ost[axis], ""), kb->in_elems[0][i],
+                    kb_idx(kb, 0), part.rank, part.dim, ost, pst);
+    offset = LLVMBuildNSWAdd(kb->b, offset, piece.dim[axis], "");
   }
 }
 

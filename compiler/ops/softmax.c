@@ -118,9 +118,18 @@ static void lower_softmax_rows(KB *kb, Node *n, const AxisSplit *s) {
   kb_end_for(kb, &lo);
 }
 
+// The split of the input's run-time dims (constants when they are static).
+static void split_dims(KB *kb, const Node *n, LLVMValueRef *outer, LLVMValueRef *len, LLVMValueRef *inner) {
+  RtShape x = kb_in_shape(kb, 0);
+  int axis = norm_axis(kb->cc, n, attr_int(n, "axis", n->opset < 13 ? 1 : -1), x.rank);
+  *outer = kb_numel_range(kb, &x, 0, axis);
+  *len = kb_numel_range(kb, &x, axis, n->opset < 13 ? x.rank : axis + 1);
+  *inner = kb_numel_range(kb, &x, n->opset < 13 ? x.rank : axis + 1, x.rank);
+}
+
 void lower_softmax(KB *kb, Node *n) {
   const AxisSplit *s = n->priv;
-  if (s->inner == 1 && n->op->kind != OP_Hardmax && n->out[0]->dtype == DT_F32 && s->len > 0) {
+  if (s->inner == 1 && n->op->kind != OP_Hardmax && n->out[0]->dtype == DT_F32 && s->len > 0 && !n->in[0]->dynamic) {
     lower_softmax_rows(kb, n, s);
     return;
   }
@@ -128,26 +137,28 @@ void lower_softmax(KB *kb, Node *n) {
   LLVMTypeRef t = kb_ctype(kb, ct);
   OpKind kind = n->op->kind;
   Loop lo, li, lk;
-  LLVMValueRef o = kb_for(kb, &lo, s->outer), in = kb_for(kb, &li, s->inner);
-  LLVMValueRef base = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, kb_idx(kb, s->len * s->inner), ""), in, "");
-#define AT(k) LLVMBuildAdd(kb->b, base, LLVMBuildMul(kb->b, k, kb_idx(kb, s->inner), ""), "")
+  LLVMValueRef outer, len, inner, zero = kb_idx(kb, 0);
+  split_dims(kb, n, &outer, &len, &inner);
+  LLVMValueRef o = kb_for_v(kb, &lo, zero, outer, 1), in = kb_for_v(kb, &li, zero, inner, 1);
+  LLVMValueRef base = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, LLVMBuildMul(kb->b, len, inner, ""), ""), in, "");
+#define AT(k) LLVMBuildAdd(kb->b, base, LLVMBuildMul(kb->b, k, inner, ""), "")
   LLVMValueRef maxv = kb_var(kb, t, kb_const(kb, ct, -INFINITY));
   LLVMValueRef argmax = kb_var(kb, kb->t_idx, kb_idx(kb, 0));
-  LLVMValueRef k = kb_for(kb, &lk, s->len);
+  LLVMValueRef k = kb_for_v(kb, &lk, zero, len, 1);
   LLVMValueRef v = kb_load(kb, dt, kb->in[0], AT(k));
   LLVMValueRef better = kb_gt(kb, ct, v, kb_get(kb, t, maxv));
   kb_set(kb, argmax, kb_select(kb, better, k, kb_get(kb, kb->t_idx, argmax)));
   kb_set(kb, maxv, kb_select(kb, better, v, kb_get(kb, t, maxv)));
   kb_end_for(kb, &lk);
   if (kind == OP_Hardmax) {
-    k = kb_for(kb, &lk, s->len);
+    k = kb_for_v(kb, &lk, zero, len, 1);
     LLVMValueRef hit = LLVMBuildICmp(kb->b, LLVMIntEQ, k, kb_get(kb, kb->t_idx, argmax), "");
     kb_store(kb, dt, kb->out[0], AT(k), kb_select(kb, hit, kb_const(kb, ct, 1.0), kb_const(kb, ct, 0.0)));
     kb_end_for(kb, &lk);
   } else {
     LLVMValueRef mx = kb_get(kb, t, maxv);
     LLVMValueRef sum = kb_var(kb, t, kb_const(kb, ct, 0.0));
-    k = kb_for(kb, &lk, s->len);
+    k = kb_for_v(kb, &lk, zero, len, 1);
     LLVMValueRef e = math_exp(kb, ct, kb_sub(kb, ct, kb_load(kb, dt, kb->in[0], AT(k)), mx));
     if (kind == OP_Softmax)
       kb_store(kb, dt, kb->out[0], AT(k), e);
@@ -156,7 +167,7 @@ void lower_softmax(KB *kb, Node *n) {
     LLVMValueRef total = kb_get(kb, t, sum);
     LLVMValueRef shift = kind == OP_LogSoftmax ? kb_add(kb, ct, mx, math_log(kb, ct, total)) : NULL;
     LLVMValueRef inv = kind == OP_Softmax ? kb_div(kb, ct, kb_const(kb, ct, 1.0), total) : NULL;
-    k = kb_for(kb, &lk, s->len);
+    k = kb_for_v(kb, &lk, zero, len, 1);
     LLVMValueRef r = kind == OP_Softmax ? kb_mul(kb, ct, kb_load(kb, dt, kb->out[0], AT(k)), inv)
                                         : kb_sub(kb, ct, kb_load(kb, dt, kb->in[0], AT(k)), shift);
     kb_store(kb, dt, kb->out[0], AT(k), r);

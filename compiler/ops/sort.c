@@ -10,8 +10,9 @@
 //
 // TopK: the K largest (or smallest) elements along an axis and their indices, best first;
 // equal elements keep their order (the lower index first). K is an attribute (opset < 10) or
-// an input: known at compile time the outputs are static; a run-time K makes them dynamic,
-// bounded by the axis, their actual length K clamped into [0, axis length].
+// an input: known at compile time the outputs are static (unless the axis has a data-dependent
+// length: K is then min(K, that length)); a run-time K makes them dynamic, bounded by the
+// axis, their actual length K clamped into [0, axis length].
 //
 static bool topk_static(const Node *n) { return n->opset < 10 || n->in[1]->data; }
 
@@ -34,33 +35,34 @@ void infer_TopK(Compiler *cc, Node *n) {
   if (!topk_static(n) && shape_numel(&n->in[1]->shape) != 1)
     fatal_at(cc, n, "K must have one element");
   int64_t k = topk_static(n) ? topk_k(cc, n) : x->dim[axis];
-  if (k < 0 || k > x->dim[axis])
+  bool data_axis = n->in[0]->dynamic & DYN_DIM(axis); // K = min(K, its length at run time)
+  if (k < 0 || (k > x->dim[axis] && !data_axis))
     fatal_at(cc, n, "K = %lld is out of range for an axis of %lld", (long long)k, (long long)x->dim[axis]);
   Shape s = *x;
-  s.dim[axis] = k;
+  s.dim[axis] = k < x->dim[axis] ? k : x->dim[axis];
   set_output(n, 0, n->in[0]->dtype, s);
   set_output(n, 1, DT_I64, s);
   for (int i = 0; i < 2 && !topk_static(n); i++)
     if (n->out[i])
-      n->out[i]->dynamic = true;
+      n->out[i]->dynamic = DYN_DIM(axis);
   int64_t numel = shape_numel(&s);
   n->scratch = (n->out[0] ? 0 : dtype_size(n->in[0]->dtype) * numel) + (n->out[1] ? 0 : 8 * numel);
 }
 
-// K in [0, LEN] as an index: the constant, or the run-time input clamped (with the outputs'
-// actual dims written for the entry point).
-static LLVMValueRef topk_k_value(KB *kb, Node *n, int axis, int64_t len) {
-  if (topk_static(n))
-    return kb_idx(kb, topk_k(kb->cc, n));
-  Value *kv = n->in[1];
-  LLVMValueRef k = LLVMBuildIntCast2(kb->b, kb_convert(kb, kb_load(kb, kv->dtype, kb->in[1], kb_idx(kb, 0)), kv->dtype, DT_I64),
-                                     kb->t_idx, 1, "");
-  k = kb_min(kb, DT_I64, kb_max(kb, DT_I64, k, kb_idx(kb, 0)), kb_idx(kb, len));
-  RtShape s = kb_shape_const(kb, &n->out[0]->shape);
-  s.dim[axis] = k;
-  kb_set_out_shape(kb, 0, &s);
-  kb_set_out_shape(kb, 1, &s);
-  return k;
+// The outputs' dims: the input's, with K (the constant, or the run-time input) clamped into
+// [0, the axis length] along the axis.
+void dims_TopK(KB *kb, const Node *n, RtShape *out) {
+  RtShape x = kb_in_shape(kb, 0);
+  int axis = norm_axis(kb->cc, n, attr_int(n, "axis", -1), x.rank);
+  LLVMValueRef k;
+  if (topk_static(n)) {
+    k = kb_idx(kb, topk_k(kb->cc, (Node *)n));
+  } else {
+    Value *kv = n->in[1];
+    k = LLVMBuildIntCast2(kb->b, kb_convert(kb, kb_load(kb, kv->dtype, kb->in[1], kb_idx(kb, 0)), kv->dtype, DT_I64), kb->t_idx, 1, "");
+  }
+  out[0] = out[1] = x;
+  out[0].dim[axis] = out[1].dim[axis] = kb_min(kb, DT_I64, kb_max(kb, DT_I64, k, kb_idx(kb, 0)), x.dim[axis]);
 }
 
 // Emits `if (v is better than w)` per `largest`: strictly, so ties keep the earlier element.
@@ -69,33 +71,30 @@ static LLVMValueRef better(KB *kb, DType ct, bool largest, LLVMValueRef v, LLVMV
 }
 
 void lower_TopK(KB *kb, Node *n) {
-  const Shape *x = &n->in[0]->shape;
-  int axis = norm_axis(kb->cc, n, attr_int(n, "axis", -1), x->rank);
-  int64_t len = x->dim[axis], bound = n->out[0] ? n->out[0]->shape.dim[axis] : n->out[1]->shape.dim[axis];
-  LLVMValueRef k = topk_k_value(kb, n, axis, len);
-  if (bound == 0 || shape_numel(x) == 0)
+  RtShape x = kb_in_shape(kb, 0);
+  int axis = norm_axis(kb->cc, n, attr_int(n, "axis", -1), x.rank);
+  int out = n->out[0] ? 0 : 1;
+  const Shape *bound = &n->out[out]->shape;
+  if (bound->dim[axis] == 0 || shape_numel(&n->in[0]->shape) == 0)
     return;
+  LLVMValueRef k = kb_out_shape(kb, out).dim[axis], len = x.dim[axis];
   bool largest = attr_int(n, "largest", 1);
   DType dt = n->in[0]->dtype, ct = dtype_compute(dt);
-  int64_t outer = 1, inner = 1;
-  for (int d = 0; d < axis; d++)
-    outer *= x->dim[d];
-  for (int d = axis + 1; d < x->rank; d++)
-    inner *= x->dim[d];
+  LLVMValueRef outer = kb_numel_range(kb, &x, 0, axis), inner = kb_numel_range(kb, &x, axis + 1, x.rank);
   // The kept elements live in the outputs (compact with the actual K), or in scratch for an
   // output not requested.
   LLVMValueRef vals = n->out[0] ? kb->out[0] : kb->scratch;
-  LLVMValueRef idxs = n->out[1] ? kb->out[1] : n->out[0] ? kb->scratch : kb_gep(kb, dt, kb->scratch, kb_idx(kb, outer * bound * inner));
+  LLVMValueRef idxs = n->out[1] ? kb->out[1] : n->out[0] ? kb->scratch : kb_gep(kb, dt, kb->scratch, kb_idx(kb, shape_numel(bound)));
   IfBlock any;
   kb_if(kb, &any, LLVMBuildICmp(kb->b, LLVMIntSGT, k, kb_idx(kb, 0), ""));
   Loop lo, li, lj, lq;
-  LLVMValueRef o = kb_for(kb, &lo, outer), in = kb_for(kb, &li, inner);
-  LLVMValueRef src = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, kb_idx(kb, len * inner), ""), in, "");
-  LLVMValueRef dst = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, LLVMBuildMul(kb->b, k, kb_idx(kb, inner), ""), ""), in, "");
-#define SRC(j) LLVMBuildAdd(kb->b, src, LLVMBuildMul(kb->b, j, kb_idx(kb, inner), ""), "")
-#define DST(q) LLVMBuildAdd(kb->b, dst, LLVMBuildMul(kb->b, q, kb_idx(kb, inner), ""), "")
+  LLVMValueRef o = kb_for_v(kb, &lo, kb_idx(kb, 0), outer, 1), in = kb_for_v(kb, &li, kb_idx(kb, 0), inner, 1);
+  LLVMValueRef src = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, LLVMBuildMul(kb->b, len, inner, ""), ""), in, "");
+  LLVMValueRef dst = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, o, LLVMBuildMul(kb->b, k, inner, ""), ""), in, "");
+#define SRC(j) LLVMBuildAdd(kb->b, src, LLVMBuildMul(kb->b, j, inner, ""), "")
+#define DST(q) LLVMBuildAdd(kb->b, dst, LLVMBuildMul(kb->b, q, inner, ""), "")
   LLVMValueRef count = kb_var(kb, kb->t_idx, kb_idx(kb, 0));
-  LLVMValueRef j = kb_for(kb, &lj, len);
+  LLVMValueRef j = kb_for_v(kb, &lj, kb_idx(kb, 0), len, 1);
   LLVMValueRef v = kb_load(kb, dt, kb->in[0], SRC(j));
   LLVMValueRef c = kb_get(kb, kb->t_idx, count);
   LLVMValueRef full = LLVMBuildICmp(kb->b, LLVMIntEQ, c, k, "");
@@ -164,7 +163,7 @@ void infer_Unique(Compiler *cc, Node *n) {
   set_output(n, 3, DT_I64, list);
   for (int i = 0; i < n->nout; i++)
     if (n->out[i] && i != 2) // the inverse indices have one entry per input slice
-      n->out[i]->dynamic = true;
+      n->out[i]->dynamic = DYN_DIM(i == 0 && g->axis >= 0 ? g->axis : 0);
   n->scratch = 4 * 8 * (g->n > 0 ? g->n : 1); // first, count, slot_of (per slice), rank
 }
 

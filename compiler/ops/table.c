@@ -6,8 +6,8 @@
 #include <string.h>
 
 const OpDesc op_table[OP_COUNT_] = {
-#define OP(name, domain, first, last, infer, lower, scalar, shape_inputs, required, max_in, attrs) \
-  [OP_##name] = {OP_##name, #name, domain, first, last, infer, lower, scalar, shape_inputs, required, max_in, attrs},
+#define OP(name, domain, first, last, infer, lower, scalar, dims, shape_inputs, required, max_in, flags, attrs) \
+  [OP_##name] = {OP_##name, #name, domain, first, last, infer, lower, scalar, dims, shape_inputs, required, max_in, flags, attrs},
 #include "ops.def"
 #undef OP
 };
@@ -33,13 +33,18 @@ void list_ops(FILE *out, bool markdown) {
     sorted[i] = &op_table[i];
   qsort(sorted, OP_COUNT_, sizeof sorted[0], by_name);
   if (markdown)
-    fprintf(out, "| op | domain | opsets |\n| --- | --- | --- |\n");
+    fprintf(out, "| op | domain | opsets | data-dependent shapes |\n| --- | --- | --- | --- |\n");
   for (int i = 0; i < OP_COUNT_; i++) {
     const OpDesc *op = sorted[i];
     const char *domain = *op->domain ? op->domain : "ai.onnx";
+    bool dynamic = op->flags & OPF_DYNAMIC; // takes inputs of data-dependent shape
+    char opsets[32];
+    snprintf(opsets, sizeof opsets, "%d-%d", op->first_opset, op->last_opset);
     if (markdown)
-      fprintf(out, "| %s | %s | %d-%d |\n", op->name, domain, op->first_opset, op->last_opset);
+      fprintf(out, "| %s | %s | %s | %s |\n", op->name, domain, opsets, dynamic ? "yes" : "");
+    else if (dynamic)
+      fprintf(out, "%-28s %-26s %-6s dynamic\n", op->name, domain, opsets);
     else
-      fprintf(out, "%-28s %-26s %d-%d\n", op->name, domain, op->first_opset, op->last_opset);
+      fprintf(out, "%-28s %-26s %s\n", op->name, domain, opsets);
   }
 }

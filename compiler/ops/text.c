@@ -138,7 +138,6 @@ static LLVMValueRef text_to_number(KB *kb, LLVMValueRef s, DType to) {
 void lower_cast_text(KB *kb, Node *n) {
   DType from = n->in[0]->dtype, to = n->out[0]->dtype;
   RtShape s = kb_in_shape(kb, 0);
-  kb_set_out_shape(kb, 0, &s);
   Loop l;
   LLVMValueRef i = kb_for_v(kb, &l, kb_idx(kb, 0), kb_numel(kb, &s), 1);
   LLVMValueRef x = kb_load(kb, from, kb->in[0], i), y = x; // text to text: the same pointers
@@ -209,7 +208,7 @@ void infer_StringNormalizer(Compiler *cc, Node *n) {
   Shape ys = *xs;
   ys.dim[ys.rank - 1] = bound;
   set_output(n, 0, DT_STRING, ys);
-  n->out[0]->dynamic = p->nstops > 0;
+  n->out[0]->dynamic = p->nstops > 0 ? DYN_DIM(ys.rank - 1) : 0;
   if (p->change != CASE_NONE) { // mapped text is never longer than the original
     p->slot = value_max_strlen(x) + 1;
     n->scratch = bound * p->slot;

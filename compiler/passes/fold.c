@@ -15,7 +15,7 @@ bool fold_node(Compiler *cc, Node *n) {
     if (v->dynamic) { // the actual shape is known now
       for (int d = 0; d < v->shape.rank; d++)
         v->shape.dim[d] = dims[i][d];
-      v->dynamic = false;
+      v->dynamic = 0;
     }
     v->data = data[i];
   }

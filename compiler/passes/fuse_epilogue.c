@@ -22,10 +22,13 @@ static bool is_graph_output(const Graph *g, const Value *v) {
   return false;
 }
 
+// (A product with data-dependent rows lowers without epilogues, even when its output's shape
+// is static.)
 static bool is_host(const Graph *g, const Node *n) {
   OpKind k = n->op->kind;
   return (k == OP_Conv || k == OP_Gemm || k == OP_MatMul) && n->nout == 1 && n->out[0] &&
-         n->out[0]->dtype == DT_F32 && !n->out[0]->dynamic && !n->epilogue && !is_graph_output(g, n->out[0]);
+         n->out[0]->dtype == DT_F32 && !n->out[0]->dynamic && !has_dynamic_input(n) && !n->epilogue &&
+         !is_graph_output(g, n->out[0]);
 }
 
 typedef struct {

@@ -110,17 +110,16 @@ static void check_inputs_typed(Compiler *cc, Node *n) {
 // An input whose shape is only known at run time (NonZero, Unique...: `shape` is an upper
 // bound) reaches only ops whose lowering reads its actual dims.
 static void check_dynamic_inputs(Compiler *cc, Node *n) {
-  if (accepts_dynamic_inputs(n))
+  if (n->op->flags & OPF_DYNAMIC)
     return;
   for (int i = 0; i < n->nin; i++)
-    if (n->in[i] && n->in[i]->dynamic)
-      fatal_at(cc, n, "input %d ('%s') has a data-dependent shape (produced by %s): not supported by %s", i,
-               n->in[i]->name, n->in[i]->producer ? n->in[i]->producer->op_type : "?", n->op_type);
+    if (dynamic_tensor(n->in[i]))
+      reject_dynamic(cc, n, i, NULL);
 }
 
 // String tensors reach only ops that copy them or read their text.
 static void check_string_inputs(Compiler *cc, Node *n) {
-  if (accepts_string_inputs(n))
+  if (n->op->flags & OPF_STRINGS)
     return;
   for (int i = 0; i < n->nin; i++)
     if (n->in[i] && n->in[i]->type == VAL_TENSOR && n->in[i]->dtype == DT_STRING)
@@ -165,9 +164,8 @@ void infer_graph(Compiler *cc, Graph *g) {
     }
     n->inferred = true;
     n->may_fail |= subgraphs_may_fail(n);
-    for (int j = 0; dynamic && j < n->nout; j++) // sizes computed from data-dependent sizes
-      if (n->out[j] && n->out[j]->type == VAL_TENSOR)
-        n->out[j]->dynamic = true;
+    if (dynamic || has_dynamic_output(n)) // sizes computed from data-dependent sizes
+      mark_dynamic_dims(cc, n);
     for (int j = 0; j < n->nout; j++) {
       if (n->out[j] && !n->out[j]->typed)
         fatal_at(cc, n, "output %d has no type after inference", j);

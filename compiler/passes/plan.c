@@ -15,12 +15,6 @@ typedef struct {
   int order;         // creation order: a deterministic tie-break
 } Buffer;
 
-static Value *storage_root(Value *v) {
-  while (v->alias_of)
-    v = v->alias_of;
-  return v;
-}
-
 static bool in_arena(const Value *v) {
   return v->type == VAL_TENSOR && v->input_index < 0 && v->output_index < 0 && !v->data && !v->alias_of;
 }
@@ -120,10 +114,10 @@ MemoryPlan plan_memory(Compiler *cc, Graph *g) {
       continue;
     if (in_arena(v))
       add_buffer(bufs, &nb, align_up(target_bytes(cc, v), align), def[v->id], last_use[v->id], &v->offset);
-    if (v->dynamic && !v->alias_of) // run-time dims live as long as the data (views share
-      // them); the entry point reports those of graph outputs after the last node
+    if (v->dynamic) // run-time dims (views have their own); the entry point reports those of
+      // graph outputs after the last node
       add_buffer(bufs, &nb, align_up(8 * v->shape.rank, align), def[v->id],
-                 v->output_index >= 0 ? nsteps : last_use[storage_root(v)->id], &v->dims_offset);
+                 v->output_index >= 0 ? nsteps : last_use[v->id], &v->dims_offset);
   }
   for (int s = 0; s < nsteps; s++) {
     Node *n = g->nodes.items[s];

@@ -47,7 +47,9 @@ expect_error "$dir/order.onnx" "node 'early' (Relu): input 'later' is not produc
 expect_error "$dir/bad_attr.onnx" "node 'conv' (Conv): unsupported attribute 'magic'"
 expect_error "$dir/future_opset.onnx" "node 'relu' (Relu): opset 99 is not supported"
 expect_error "$dir/retired_attr.onnx" "node 'mean' (ReduceMean): attribute 'axes' is not part of ReduceMean-18"
-expect_error "$dir/dynamic_reshape.onnx" "node 'reshape' (Reshape): input 0 ('nz') has a data-dependent shape (produced by NonZero): not supported by Reshape"
+expect_error "$dir/dynamic_reshape.onnx" "node 'reshape' (Reshape): input 0 ('nz') has a data-dependent shape (produced by NonZero): a target shape without 0 or -1 for its data-dependent dims is not supported"
+expect_error "$dir/dynamic_einsum.onnx" "node 'einsum' (Einsum): input 0 ('f') has a data-dependent shape (produced by Cast): not supported by Einsum"
+expect_error "$dir/dynamic_matmul.onnx" "node 'matmul' (MatMul): input 1 ('f') has a data-dependent shape (produced by Cast): MatMul takes data-dependent dims of A only (B must be static)"
 expect_error "$dir/suspicious.onnx" "warnings are errors (-Werror)" -Werror
 sed 's/<vector bits="128" registers="32"\/>/<vector bits="wide"\/>/' "$src/targets/aarch64/armv8.xml" > "$work/bad_schema.xml"
 head -c 300 "$src/targets/aarch64/armv8.xml" > "$work/bad_xml.xml"

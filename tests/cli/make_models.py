@@ -71,11 +71,22 @@ save(model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [vi("x", [4])]
 # An attribute ONNX moved to an input, still set by an exporter that mixed opsets.
 save(model([helper.make_node("ReduceMean", ["x"], ["y"], name="mean", axes=[1], keepdims=0)],
            [vi("x", [2, 3])], [vi("y", [2])], opset=18), "retired_attr.onnx")
-# A view (Reshape) of a data-dependent shape needs dims at compile time: rejected clearly.
+# Data-dependent shapes reach ops that take them; the others, and forms that cannot follow
+# them, are rejected clearly: a Reshape to a fixed shape, an op without support (Einsum),
+# MatMul with such a B.
 save(model([helper.make_node("NonZero", ["x"], ["nz"], name="nonzero"),
-            helper.make_node("Reshape", ["nz", "flat"], ["y"], name="reshape")],
-           [vi("x", [3, 4])], [vi("y", [None], TensorProto.INT64)],
-           [numpy_helper.from_array(np.array([-1], dtype=np.int64), "flat")]), "dynamic_reshape.onnx")
+            helper.make_node("Reshape", ["nz", "fixed"], ["y"], name="reshape")],
+           [vi("x", [3, 4])], [vi("y", [None, None], TensorProto.INT64)],
+           [numpy_helper.from_array(np.array([4, 3], dtype=np.int64), "fixed")]), "dynamic_reshape.onnx")
+save(model([helper.make_node("NonZero", ["x"], ["nz"], name="nonzero"),
+            helper.make_node("Cast", ["nz"], ["f"], name="cast", to=TensorProto.FLOAT),
+            helper.make_node("Einsum", ["f"], ["y"], name="einsum", equation="ij->ji")],
+           [vi("x", [3, 4])], [vi("y", [None, None])]), "dynamic_einsum.onnx")
+save(model([helper.make_node("NonZero", ["x"], ["nz"], name="nonzero"),
+            helper.make_node("Cast", ["nz"], ["f"], name="cast", to=TensorProto.FLOAT),
+            helper.make_node("MatMul", ["w", "f"], ["y"], name="matmul")],
+           [vi("x", [3, 4])], [vi("y", [None, None])],
+           [numpy_helper.from_array(np.ones((3, 2), np.float32), "w")]), "dynamic_matmul.onnx")
 # Compiles, with warnings: an initializer nobody reads, and float64 math in a float32 model.
 save(model([helper.make_node("Cast", ["x"], ["xd"], name="to_double", to=TensorProto.DOUBLE),
             helper.make_node("Mul", ["xd", "xd"], ["sq"], name="square"),

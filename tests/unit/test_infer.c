@@ -143,6 +143,60 @@ START_TEST(operand_counts_checked) {
 }
 END_TEST
 
+// Which dims of a value are data-dependent follows from each op's dims function: they flow
+// through Transpose and MatMul's rows, Concat across them keeps its axis static, and a
+// reduction over them gives a static shape again.
+START_TEST(dynamic_dims_follow_dims_functions) {
+  Compiler *cc = compiler_new();
+  bool failed;
+  Graph *g = graph_new(cc, NULL, "g");
+  g->opset_onnx = 13;
+  Value *x = test_input(g, "x", DT_F32, 2, (int64_t[]){4, 3});
+  Value *keep = test_input(g, "keep", DT_BOOL, 1, (int64_t[]){4});
+  Node *rows = test_node(g, "Compress", 2, (Value *[]){x, keep}, 1);
+  test_int_attr(cc, rows, "axis", 0);
+  Node *tr = test_node(g, "Transpose", 1, (Value *[]){rows->out[0]}, 1);
+  Node *cat = test_node(g, "Concat", 2, (Value *[]){tr->out[0], tr->out[0]}, 1);
+  test_int_attr(cc, cat, "axis", 0);
+  Node *sum = test_node(g, "ReduceSum", 2, (Value *[]){tr->out[0], const_i64(g, 1, (int64_t[]){1})}, 1);
+  test_int_attr(cc, sum, "keepdims", 0);
+  Value *w = graph_const(g, "w", DT_F32, (Shape){2, {3, 5}}, NULL);
+  Node *mm = test_node(g, "MatMul", 2, (Value *[]){rows->out[0], w}, 1);
+  WITH_COMPILER(cc, &failed, infer_graph(cc, g));
+  ck_assert(!failed);
+  ck_assert_int_eq(rows->out[0]->dynamic, DYN_DIM(0));
+  ck_assert_int_eq(tr->out[0]->dynamic, DYN_DIM(1));
+  ck_assert_int_eq(cat->out[0]->dynamic, DYN_DIM(1));
+  ck_assert_int_eq(cat->out[0]->shape.dim[0], 6);
+  ck_assert_int_eq(sum->out[0]->dynamic, 0);
+  ck_assert_int_eq(sum->out[0]->shape.dim[0], 3);
+  ck_assert_int_eq(mm->out[0]->dynamic, DYN_DIM(0));
+  ck_assert_int_eq(mm->out[0]->shape.dim[1], 5);
+  compiler_free(cc);
+}
+END_TEST
+
+// An op that cannot follow a data-dependent shape says so, naming the node and the producer.
+START_TEST(dynamic_input_rejected_clearly) {
+  Compiler *cc = compiler_new();
+  bool failed;
+  Graph *g = graph_new(cc, NULL, "g");
+  g->opset_onnx = 13;
+  cc->model_path = "m.onnx";
+  Value *x = test_input(g, "x", DT_F32, 2, (int64_t[]){4, 3});
+  Node *nz = test_node(g, "NonZero", 1, (Value *[]){x}, 1);
+  Node *flat = test_node(g, "Reshape", 2, (Value *[]){nz->out[0], const_i64(g, 1, (int64_t[]){24})}, 1);
+  flat->name = "flat";
+  nz->out[0]->name = "nz";
+  WITH_COMPILER(cc, &failed, infer_graph(cc, g));
+  ck_assert(failed);
+  ck_assert_str_eq(cc->diag.buf, "edgecc: error: m.onnx: node 'flat' (Reshape): input 0 ('nz') has a data-dependent "
+                                 "shape (produced by NonZero): a target shape without 0 or -1 for its data-dependent "
+                                 "dims is not supported\n");
+  compiler_free(cc);
+}
+END_TEST
+
 Suite *infer_suite(void) {
   Suite *s = suite_create("infer");
   TCase *tc = tcase_create("shapes");
@@ -154,6 +208,8 @@ Suite *infer_suite(void) {
   tcase_add_test(tc, broadcast_error_names_node);
   tcase_add_test(tc, unsupported_ops_reported_together);
   tcase_add_test(tc, operand_counts_checked);
+  tcase_add_test(tc, dynamic_dims_follow_dims_functions);
+  tcase_add_test(tc, dynamic_input_rejected_clearly);
   suite_add_tcase(s, tc);
   return s;
 }
