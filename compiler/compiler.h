@@ -549,6 +549,21 @@ LLVMValueRef kb_parallel_begin(KB *kb, ParallelLoop *p, int64_t n, LLVMValueRef 
 void kb_parallel_end(KB *kb, ParallelLoop *p);
 
 //
+// codegen/sum.c — long sums in blocks: chunks of a few hundred terms per vector lane (summed in
+// vector registers), the chunk sums added pairwise. Every long float sum goes through it.
+//
+#define KB_MAX_SUMS 4
+#define KB_SUM_MAX_DIMS 64
+// Fills TERMS[s] (of type TYPES[s]) with the terms at loop indices IDX, one per dim of the nest.
+typedef void SumTermFn(KB *kb, LLVMValueRef *idx, LLVMValueRef *terms, void *ctx);
+// SUMS[s] = the sum over the nest of RANK <= KB_SUM_MAX_DIMS dims (innermost last) of TERM's s-th value, for NSUMS
+// <= KB_MAX_SUMS sums of integers, floats or float vectors. DIMS are the trip counts at run time
+// (t_idx), BOUNDS their upper bounds; DIMS NULL: the bounds are the dims. TERM may build any code
+// (stores too); it may be built more than once.
+void kb_sum(KB *kb, int nsums, const LLVMTypeRef *types, int rank, const int64_t *bounds, const LLVMValueRef *dims,
+            SumTermFn *term, void *ctx, LLVMValueRef *sums);
+
+//
 // codegen/math.c — transcendentals as inline polynomials (vectorizable, no libm for f32)
 //
 LLVMValueRef math_exp(KB *kb, DType ct, LLVMValueRef x);
