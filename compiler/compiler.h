@@ -709,6 +709,8 @@ typedef struct {
 #define DEFAULT_MAX_STRING_LENGTH 255 // bytes of a string input element, without --max-string-length
 
 typedef enum { WEIGHTS_KEEP, WEIGHTS_INT8, WEIGHTS_INT4, WEIGHTS_FP16 } WeightFormat;
+// --conv-algo: how float 3x3 stride-1 convolutions run (ops/conv_winograd.c)
+typedef enum { CONV_AUTO, CONV_GEMM, CONV_WINOGRAD, CONV_WINOGRAD4 } ConvAlgo;
 
 struct Options {
   const char *target_name;
@@ -732,6 +734,7 @@ struct Options {
   PtrVec structures;        // StructureBinding*
   int64_t max_string_length; // bound on the bytes of every string input element (0: default)
   int threads;              // worker threads the generated code may use (0 or 1: one)
+  ConvAlgo conv_algo;       // --conv-algo
   bool verbose;
   // Compression of float models (passes/compress.c)
   WeightFormat weights;     // --weights: weight-only int8/int4/fp16 for Conv, MatMul, Gemm

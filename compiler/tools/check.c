@@ -145,6 +145,7 @@ static Result run_data_set(const ToolArgs *a, Toolchain *tc, const char *model, 
   else if (a->target_name)
     edgecc_set_target(c, a->target_name);
   edgecc_set_threads(c, edgecc_options(a->compiler)->threads);
+  edgecc_set_conv_algo(c, (edgecc_conv_algo)edgecc_options(a->compiler)->conv_algo);
   Result r = RESULT_FAIL;
   bool unsupported = false;
   Tensor *got;
