@@ -6,8 +6,6 @@
 // logarithm of the number of chunks instead of the number of terms.
 #include "../compiler.h"
 
-#include <string.h>
-
 // Terms per chunk and vector lane; the vectorizer's interleaved accumulators split it further.
 #define TERMS_PER_LANE 256
 
@@ -29,7 +27,7 @@ static bool is_float_type(LLVMTypeRef t) {
   if (LLVMGetTypeKind(t) == LLVMVectorTypeKind)
     t = LLVMGetElementType(t);
   LLVMTypeKind k = LLVMGetTypeKind(t);
-  return k == LLVMFloatTypeKind || k == LLVMDoubleTypeKind || k == LLVMHalfTypeKind;
+  return k == LLVMFloatTypeKind || k == LLVMDoubleTypeKind;
 }
 
 static LLVMValueRef add(KB *kb, LLVMValueRef a, LLVMValueRef b) {
@@ -139,6 +137,39 @@ static int bit_length(int64_t v) {
   return n;
 }
 
+// Sums the nest in chunks: GROUP indices of dim SPLIT (the innermost dim whose inner dims fit
+// a chunk and bounds[split] of them do not) by the whole dims after it, the dims before it
+// looping outside; the chunk totals go through the pairwise stack.
+static void sum_in_chunks(KB *kb, SumPlan *p, const int64_t *bounds, int64_t total, int64_t chunk, LLVMValueRef *acc,
+                          LLVMValueRef *sums) {
+  int split = p->rank - 1;
+  int64_t inner = 1;
+  while (inner * bounds[split] <= chunk) // ends: the whole nest exceeds a chunk
+    inner *= bounds[split--];
+  int64_t group = chunk / inner, chunks = total / (inner * bounds[split]) * (bounds[split] / group + 1);
+  p->levels = bit_length(chunks) + 1;
+  for (int s = 0; s < p->nsums; s++)
+    p->stack[s] = kb_var(kb, LLVMArrayType(p->types[s], (unsigned)p->levels), NULL);
+  p->count = kb_var(kb, kb->t_idx, kb_idx(kb, 0));
+  Loop outer[KB_SUM_MAX_DIMS], tiles;
+  for (int d = 0; d < split; d++)
+    p->idx[d] = kb_for_v(kb, &outer[d], kb_idx(kb, 0), p->dims[d], 1);
+  LLVMValueRef whole = LLVMBuildUDiv(kb->b, p->dims[split], kb_idx(kb, group), "");
+  LLVMValueRef t = kb_for_v(kb, &tiles, kb_idx(kb, 0), whole, 1);
+  add_chunk(kb, p, split, LLVMBuildNSWMul(kb->b, t, kb_idx(kb, group), ""), kb_idx(kb, group), acc);
+  push(kb, p, acc);
+  kb_end_for(kb, &tiles);
+  LLVMValueRef lo = LLVMBuildNSWMul(kb->b, whole, kb_idx(kb, group), "");
+  LLVMValueRef rest = LLVMBuildNSWSub(kb->b, p->dims[split], lo, "");
+  if (!LLVMIsConstant(rest) || LLVMConstIntGetSExtValue(rest) > 0) {
+    add_chunk(kb, p, split, lo, rest, acc);
+    push(kb, p, acc);
+  }
+  for (int d = split - 1; d >= 0; d--)
+    kb_end_for(kb, &outer[d]);
+  collapse(kb, p, sums);
+}
+
 void kb_sum(KB *kb, int nsums, const LLVMTypeRef *types, int rank, const int64_t *bounds, const LLVMValueRef *dims,
             SumTermFn *term, void *ctx, LLVMValueRef *sums) {
   LLVMValueRef static_dims[KB_SUM_MAX_DIMS];
@@ -149,48 +180,20 @@ void kb_sum(KB *kb, int nsums, const LLVMTypeRef *types, int rank, const int64_t
   }
   SumPlan p = {.rank = rank, .nsums = nsums, .dims = dims, .types = types, .term = term, .ctx = ctx};
   LLVMValueRef acc[KB_MAX_SUMS];
-  for (int s = 0; s < nsums; s++)
-    acc[s] = kb_var(kb, types[s], NULL);
   bool any_float = false;
-  int64_t total = 1;
-  for (int s = 0; s < nsums; s++)
+  for (int s = 0; s < nsums; s++) {
+    acc[s] = kb_var(kb, types[s], NULL);
     any_float |= is_float_type(types[s]);
+  }
+  int64_t total = 1, chunk = chunk_terms(kb, &p);
   for (int d = 0; d < rank; d++)
     total *= bounds[d];
-  int64_t chunk = chunk_terms(kb, &p);
-  if (!any_float || total <= chunk) { // one chunk: integers add exactly in any order
-    zero(kb, &p, acc);
-    add_terms(kb, &p, 0, acc);
-    for (int s = 0; s < nsums; s++)
-      sums[s] = kb_get(kb, types[s], acc[s]);
+  if (any_float && total > chunk) {
+    sum_in_chunks(kb, &p, bounds, total, chunk, acc, sums);
     return;
   }
-  // Chunks: GROUP indices of dim SPLIT (the innermost dim whose inner dims fit a chunk,
-  // bounds[split] of them do not) by whole dims after it; the dims before it loop outside.
-  int split = rank - 1;
-  int64_t inner = 1;
-  while (inner * bounds[split] <= chunk) // terminates: the whole nest exceeds a chunk
-    inner *= bounds[split--];
-  int64_t group = chunk / inner, chunks = total / (inner * bounds[split]) * (bounds[split] / group + 1);
-  p.levels = bit_length(chunks) + 1;
+  zero(kb, &p, acc); // one chunk (integers add exactly in any order)
+  add_terms(kb, &p, 0, acc);
   for (int s = 0; s < nsums; s++)
-    p.stack[s] = kb_var(kb, LLVMArrayType(types[s], (unsigned)p.levels), NULL);
-  p.count = kb_var(kb, kb->t_idx, kb_idx(kb, 0));
-  Loop outer[KB_SUM_MAX_DIMS], tiles;
-  for (int d = 0; d < split; d++)
-    p.idx[d] = kb_for_v(kb, &outer[d], kb_idx(kb, 0), dims[d], 1);
-  LLVMValueRef whole = LLVMBuildUDiv(kb->b, dims[split], kb_idx(kb, group), "");
-  LLVMValueRef t = kb_for_v(kb, &tiles, kb_idx(kb, 0), whole, 1);
-  add_chunk(kb, &p, split, LLVMBuildNSWMul(kb->b, t, kb_idx(kb, group), ""), kb_idx(kb, group), acc);
-  push(kb, &p, acc);
-  kb_end_for(kb, &tiles);
-  LLVMValueRef lo = LLVMBuildNSWMul(kb->b, whole, kb_idx(kb, group), "");
-  LLVMValueRef rest = LLVMBuildNSWSub(kb->b, dims[split], lo, "");
-  if (!LLVMIsConstant(rest) || LLVMConstIntGetSExtValue(rest) > 0) {
-    add_chunk(kb, &p, split, lo, rest, acc);
-    push(kb, &p, acc);
-  }
-  for (int d = split - 1; d >= 0; d--)
-    kb_end_for(kb, &outer[d]);
-  collapse(kb, &p, sums);
+    sums[s] = kb_get(kb, types[s], acc[s]);
 }
