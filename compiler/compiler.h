@@ -556,10 +556,10 @@ void kb_parallel_end(KB *kb, ParallelLoop *p);
 #define KB_SUM_MAX_DIMS 64
 // Fills TERMS[s] (of type TYPES[s]) with the terms at loop indices IDX, one per dim of the nest.
 typedef void SumTermFn(KB *kb, LLVMValueRef *idx, LLVMValueRef *terms, void *ctx);
-// SUMS[s] = the sum over the nest of RANK <= KB_SUM_MAX_DIMS dims (innermost last) of TERM's s-th value, for NSUMS
-// <= KB_MAX_SUMS sums of integers, floats or float vectors. DIMS are the trip counts at run time
-// (t_idx), BOUNDS their upper bounds; DIMS NULL: the bounds are the dims. TERM may build any code
-// (stores too); it may be built more than once.
+// SUMS[s] = the sum over the nest of RANK <= KB_SUM_MAX_DIMS dims (innermost last) of TERM's
+// s-th value, for NSUMS <= KB_MAX_SUMS sums of integers, floats or float vectors. DIMS are the
+// trip counts at run time (t_idx), BOUNDS their upper bounds; DIMS NULL: the bounds are the
+// dims. TERM may build any code (stores too); it may be built more than once.
 void kb_sum(KB *kb, int nsums, const LLVMTypeRef *types, int rank, const int64_t *bounds, const LLVMValueRef *dims,
             SumTermFn *term, void *ctx, LLVMValueRef *sums);
 
