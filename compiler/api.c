@@ -77,6 +77,7 @@ void edgecc_set_quantize_scheme(edgecc_compiler_ref c, int symmetric, int per_ch
 
 void edgecc_keep_float(edgecc_compiler_ref c, const char *node) { vec_push(&c->pool, &c->opt.keep_float, (void *)dup(c, node)); }
 void edgecc_set_threads(edgecc_compiler_ref c, int threads) { c->opt.threads = threads; }
+void edgecc_set_conv_algo(edgecc_compiler_ref c, edgecc_conv_algo algo) { c->opt.conv_algo = (ConvAlgo)algo; }
 const Options *edgecc_options(edgecc_compiler_ref c) { return &c->opt; }
 
 void edgecc_set_depfile(edgecc_compiler_ref c, const char *path, const char *target) {

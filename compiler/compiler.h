@@ -600,6 +600,21 @@ LLVMValueRef kb_parallel_begin(KB *kb, ParallelLoop *p, int64_t n, LLVMValueRef 
 void kb_parallel_end(KB *kb, ParallelLoop *p);
 
 //
+// codegen/sum.c — long sums in blocks: chunks of a few hundred terms per vector lane (summed in
+// vector registers), the chunk sums added pairwise. Every long float sum goes through it.
+//
+#define KB_MAX_SUMS 4
+#define KB_SUM_MAX_DIMS 64
+// Fills TERMS[s] (of type TYPES[s]) with the terms at loop indices IDX, one per dim of the nest.
+typedef void SumTermFn(KB *kb, LLVMValueRef *idx, LLVMValueRef *terms, void *ctx);
+// SUMS[s] = the sum over the nest of RANK <= KB_SUM_MAX_DIMS dims (innermost last) of TERM's
+// s-th value, for NSUMS <= KB_MAX_SUMS sums of integers, floats or float vectors. DIMS are the
+// trip counts at run time (t_idx), BOUNDS their upper bounds; DIMS NULL: the bounds are the
+// dims. TERM may build any code (stores too); it may be built more than once.
+void kb_sum(KB *kb, int nsums, const LLVMTypeRef *types, int rank, const int64_t *bounds, const LLVMValueRef *dims,
+            SumTermFn *term, void *ctx, LLVMValueRef *sums);
+
+//
 // codegen/math.c — transcendentals as inline polynomials (vectorizable, no libm for f32)
 //
 LLVMValueRef math_exp(KB *kb, DType ct, LLVMValueRef x);
@@ -751,6 +766,8 @@ typedef struct {
 #define DEFAULT_MAX_STRING_LENGTH 255 // bytes of a string input element, without --max-string-length
 
 typedef enum { WEIGHTS_KEEP, WEIGHTS_INT8, WEIGHTS_INT4, WEIGHTS_FP16 } WeightFormat;
+// --conv-algo: how float 3x3 stride-1 convolutions run (ops/conv_winograd.c)
+typedef enum { CONV_AUTO, CONV_GEMM, CONV_WINOGRAD, CONV_WINOGRAD4 } ConvAlgo;
 
 struct Options {
   const char *target_name;
@@ -774,6 +791,7 @@ struct Options {
   PtrVec structures;        // StructureBinding*
   int64_t max_string_length; // bound on the bytes of every string input element (0: default)
   int threads;              // worker threads the generated code may use (0 or 1: one)
+  ConvAlgo conv_algo;       // --conv-algo
   bool verbose;
   // Compression of float models (passes/compress.c)
   WeightFormat weights;     // --weights: weight-only int8/int4/fp16 for Conv, MatMul, Gemm

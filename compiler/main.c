@@ -34,6 +34,8 @@ static const char usage[] =
     "                          a FILE.pb; for shape-like inputs and values that choose If branches\n"
     "  --max-string-length N   bytes each string input element may have (default 255)\n"
     "  --threads N             let the generated code use N threads (default 1)\n"
+    "  --conv-algo=auto|gemm|winograd|winograd4  3x3 stride-1 convolutions: cost decides\n"
+    "                          (default), the direct product, Winograd F(2x2) or F(4x4)\n"
     "  -MD                     write a Make dependency file (default name: the output + .d)\n"
     "  -MF FILE, -MT TARGET    the dependency file's name and its rule's target\n"
     "  --report[=text|json]    per layer and total cost: flash, weights, arena, stack, MACs\n"
@@ -265,6 +267,14 @@ static int parse_args(Cli *cli, int argc, char **argv, Pool *pool) {
       if (!parse_int64(v, &n) || n < 1 || n > 1000000)
         return fail("--iters takes a count from 1 to 1000000, not '%s'", v);
       cli->tool.iterations = (int)n;
+    } else if (OPTION("--conv-algo", NULL)) {
+      static const char *algos[] = {"auto", "gemm", "winograd", "winograd4"};
+      int k = 0;
+      while (k < 4 && strcmp(v, algos[k]))
+        k++;
+      if (k == 4)
+        return fail("--conv-algo takes auto, gemm, winograd or winograd4, not '%s'", v);
+      edgecc_set_conv_algo(c, (edgecc_conv_algo)k);
     } else if (OPTION("--threads", NULL)) {
       int64_t n;
       if (!parse_int64(v, &n) || n < 1 || n > 64)

@@ -102,6 +102,16 @@ void edgecc_keep_float(edgecc_compiler_ref c, const char *node);
  * bare-metal targets always run on one). Default 1. */
 void edgecc_set_threads(edgecc_compiler_ref c, int threads);
 
+/* How float 3x3 stride-1 convolutions with constant weights run (docs/performance.md). AUTO
+ * (default): Winograd's F(2x2, 3x3), which rounds no worse than the direct product, where a
+ * cost estimate says it is faster, else the direct product. GEMM: always the direct product
+ * (im2col-free GEMM, the rounding of a plain dot product). WINOGRAD: F(2x2, 3x3) on every such
+ * convolution the target's vectors run (4 lanes or more). WINOGRAD4: F(4x4, 3x3) there: fewer
+ * operations, but 7 to 13 times the direct product's rounding error, beyond the conformance
+ * tolerance on data of large scale. */
+typedef enum { EDGECC_CONV_AUTO, EDGECC_CONV_GEMM, EDGECC_CONV_WINOGRAD, EDGECC_CONV_WINOGRAD4 } edgecc_conv_algo;
+void edgecc_set_conv_algo(edgecc_compiler_ref c, edgecc_conv_algo algo);
+
 /* After a successful compile, write a Make-style dependency file to PATH naming every file
  * the output depends on (the model, its external data, bound tensors, the target file).
  * TARGET is the rule's target (default: the output path). */

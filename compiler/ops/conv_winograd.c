@@ -16,6 +16,7 @@
 // row's slots, which that row rewrites later, and into a vector of slack after the chunk.
 #include "gemm_kernel.h"
 
+#include <float.h>
 #include <string.h>
 
 // Bytes of V and M per chunk: they should stay in L2 between the transforms and the products.
@@ -70,21 +71,42 @@ static double winograd_cycles(const ConvGemm *p, int m, int vl) {
   return product_cycles(fmas, cin, 4.0 * alpha * alpha * cout * cin) + transforms + planes;
 }
 
-bool conv_winograd_plan(const Node *n, const ConvGemm *p, ConvWinograd *w) {
-  const Compiler *cc = n->graph->cc;
-  int vl = vec_lanes(cc);
-  // The cost figures hold for 16-lane vectors (AVX-512) only: narrower vectors have fewer
-  // registers for the tiles and other costs, so they keep the direct product until measured.
-  if (n->in[0]->shape.rank != 4 || p->KH != 3 || p->KW != 3 || p->sh != 1 || p->sw != 1 || p->dh != 1 ||
-      p->dw != 1 || p->group != 1 || vl != 16)
-    return false;
-  double best = direct_cycles(p, vl) * 0.9; // Winograd must win clearly: the estimate is rough
+// Whether F(m x m, 3 x 3) rounds no worse than the direct product, so that it stays within
+// the conformance tolerance wherever the direct product does, whatever the data's scale. Measured
+// on trained-like layers (benchmarks/conv_accuracy.py, docs/performance.md): F(2x2)'s largest
+// error is 0.4 to 1 times the direct product's at 16 to 512 channels; F(4x4)'s is 7 to 13
+// times it at every channel count (its transforms' coefficients up to 5, 8 and 1/24 amplify
+// the rounding), enough to fail the tolerance on a first layer of raw pixels or on outputs of
+// RMS above about 3 at 256 channels.
+static bool winograd_accurate(int m) { return m == 2; }
+
+// The tile for P under --conv-algo ALGO (0: the direct product): F(4x4) when forced, else the
+// cheaper of the accurate tiles, for auto only if it beats the direct product clearly (the
+// estimate is rough).
+static int choose_tile(const ConvGemm *p, ConvAlgo algo, int vl) {
+  if (algo == CONV_WINOGRAD4)
+    return 4;
+  double best = algo == CONV_AUTO ? direct_cycles(p, vl) * 0.9 : DBL_MAX;
   int m = 0;
   for (int cand = 2; cand <= 4; cand += 2) {
     double c = winograd_cycles(p, cand, vl);
-    if (c < best)
+    if (winograd_accurate(cand) && c < best)
       best = c, m = cand;
   }
+  return m;
+}
+
+bool conv_winograd_plan(const Node *n, const ConvGemm *p, ConvWinograd *w) {
+  const Compiler *cc = n->graph->cc;
+  ConvAlgo algo = cc->opt.conv_algo;
+  int vl = vec_lanes(cc);
+  // The transforms run on vectors of at least 4 lanes. The cost figures hold for 16-lane
+  // vectors (AVX-512) only: narrower vectors have fewer registers for the tiles and other
+  // costs, so auto keeps the direct product there until measured.
+  if (n->in[0]->shape.rank != 4 || p->KH != 3 || p->KW != 3 || p->sh != 1 || p->sw != 1 || p->dh != 1 ||
+      p->dw != 1 || p->group != 1 || algo == CONV_GEMM || vl < 4 || (algo == CONV_AUTO && vl != 16))
+    return false;
+  int m = choose_tile(p, algo, vl);
   if (!m)
     return false;
   *w = (ConvWinograd){.m = m, .alpha = m + 2, .TH = ceil_div(p->OH, m), .TW = ceil_div(p->OW, m)};

@@ -174,6 +174,26 @@ void infer_Einsum(Compiler *cc, Node *n) {
   set_output(n, 0, dt, shape_of(nout, p->size));
 }
 
+typedef struct {
+  const Node *n;
+  LLVMValueRef *idx; // every label's index: the output's, then the summed ones
+} EinsumTerm;
+
+// The product of the operands at the output labels' indices and the summed ones (SUMMED).
+static void einsum_term(KB *kb, LLVMValueRef *summed, LLVMValueRef *terms, void *ctx) {
+  const EinsumTerm *e = ctx;
+  const EinsumPlan *p = e->n->priv;
+  DType dt = e->n->out[0]->dtype, ct = dtype_compute(dt);
+  for (int l = p->nout; l < p->nlabels; l++)
+    e->idx[l] = summed[l - p->nout];
+  LLVMValueRef prod = NULL;
+  for (int k = 0; k < e->n->nin; k++) {
+    LLVMValueRef v = kb_load(kb, dt, kb->in[k], kb_flat_strided(kb, p->nlabels, p->stride[k], e->idx));
+    prod = prod ? kb_mul(kb, ct, prod, v) : v;
+  }
+  terms[0] = prod;
+}
+
 void lower_Einsum(KB *kb, Node *n) {
   const EinsumPlan *p = n->priv;
   DType dt = n->out[0]->dtype, ct = dtype_compute(dt);
@@ -182,19 +202,11 @@ void lower_Einsum(KB *kb, Node *n) {
   LLVMValueRef idx[MAX_LABELS];
   for (int l = 0; l < p->nout; l++)
     idx[l] = kb_for(kb, &loops[l], p->size[l]);
-  LLVMValueRef acc = kb_var(kb, t, kb_const(kb, ct, 0.0));
-  for (int l = p->nout; l < p->nlabels; l++)
-    idx[l] = kb_for(kb, &loops[l], p->size[l]);
-  LLVMValueRef prod = NULL;
-  for (int k = 0; k < n->nin; k++) {
-    LLVMValueRef v = kb_load(kb, dt, kb->in[k], kb_flat_strided(kb, p->nlabels, p->stride[k], idx));
-    prod = prod ? kb_mul(kb, ct, prod, v) : v;
-  }
-  kb_set(kb, acc, kb_add(kb, ct, kb_get(kb, t, acc), prod));
-  for (int l = p->nlabels - 1; l >= p->nout; l--)
-    kb_end_for(kb, &loops[l]);
+  EinsumTerm term = {n, idx};
+  LLVMValueRef sum;
+  kb_sum(kb, 1, &t, p->nlabels - p->nout, p->size + p->nout, NULL, einsum_term, &term, &sum);
   Shape y = shape_of(p->nout, p->size);
-  kb_store(kb, dt, kb->out[0], kb_flat(kb, &y, idx), kb_get(kb, t, acc));
+  kb_store(kb, dt, kb->out[0], kb_flat(kb, &y, idx), sum);
   for (int l = p->nout - 1; l >= 0; l--)
     kb_end_for(kb, &loops[l]);
 }

@@ -43,33 +43,45 @@ void infer_loss(Compiler *cc, Node *n) {
   set_output(n, 1, n->in[0]->dtype, *x); // SoftmaxCrossEntropyLoss: log_prob
 }
 
+typedef struct {
+  DType dt;
+  const LossGeom *g;
+  LLVMValueRef base, max;
+} ClassTerm;
+
+// exp(x - max) of class IDX[0].
+static void class_exp_term(KB *kb, LLVMValueRef *idx, LLVMValueRef *terms, void *ctx) {
+  const ClassTerm *c = ctx;
+  DType ct = dtype_compute(c->dt);
+  LLVMValueRef at = LLVMBuildAdd(kb->b, c->base, LLVMBuildMul(kb->b, idx[0], kb_idx(kb, c->g->d), ""), "");
+  terms[0] = math_exp(kb, ct, kb_sub(kb, ct, kb_load(kb, c->dt, kb->in[0], at), c->max));
+}
+
 // log(sum(exp(x - max))) + max over the classes at (i, d): the log-softmax normalizer.
 static LLVMValueRef log_sum_exp(KB *kb, DType dt, const LossGeom *g, LLVMValueRef base) {
   DType ct = dtype_compute(dt);
   LLVMTypeRef t = kb_ctype(kb, ct);
-  LLVMValueRef mx = kb_var(kb, t, kb_load(kb, dt, kb->in[0], base)), sum = kb_var(kb, t, kb_const(kb, ct, 0));
+  LLVMValueRef mx = kb_var(kb, t, kb_load(kb, dt, kb->in[0], base));
   Loop l;
   LLVMValueRef c = kb_for(kb, &l, g->c);
   LLVMValueRef at = LLVMBuildAdd(kb->b, base, LLVMBuildMul(kb->b, c, kb_idx(kb, g->d), ""), "");
   kb_set(kb, mx, kb_max(kb, ct, kb_get(kb, t, mx), kb_load(kb, dt, kb->in[0], at)));
   kb_end_for(kb, &l);
-  LLVMValueRef m = kb_get(kb, t, mx);
-  c = kb_for(kb, &l, g->c);
-  at = LLVMBuildAdd(kb->b, base, LLVMBuildMul(kb->b, c, kb_idx(kb, g->d), ""), "");
-  kb_set(kb, sum, kb_add(kb, ct, kb_get(kb, t, sum), math_exp(kb, ct, kb_sub(kb, ct, kb_load(kb, dt, kb->in[0], at), m))));
-  kb_end_for(kb, &l);
-  return kb_add(kb, ct, math_log(kb, ct, kb_get(kb, t, sum)), m);
+  ClassTerm term = {dt, g, base, kb_get(kb, t, mx)};
+  LLVMValueRef sum;
+  kb_sum(kb, 1, &t, 1, &g->c, NULL, class_exp_term, &term, &sum);
+  return kb_add(kb, ct, math_log(kb, ct, sum), term.max);
 }
 
-void lower_loss(KB *kb, Node *n) {
+// The loss and weight of target position (IDX[0], IDX[1]), its loss stored when not reduced.
+static void position_term(KB *kb, LLVMValueRef *idx, LLVMValueRef *terms, void *ctx) {
+  const Node *n = ctx;
   const LossGeom *g = n->priv;
   bool softmax = n->op->kind == OP_SoftmaxCrossEntropyLoss;
   DType dt = n->in[0]->dtype, ct = dtype_compute(dt), it = n->in[1]->dtype;
-  LLVMTypeRef t = kb_ctype(kb, ct);
   const Attr *ii = node_attr(n, "ignore_index");
-  LLVMValueRef sum = kb_var(kb, t, kb_const(kb, ct, 0)), wsum = kb_var(kb, t, kb_const(kb, ct, 0));
-  Loop li, ld, lc;
-  LLVMValueRef i = kb_for(kb, &li, g->n), d = kb_for(kb, &ld, g->d);
+  LLVMValueRef i = idx[0], d = idx[1];
+  Loop lc;
   LLVMValueRef base = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, i, kb_idx(kb, g->c * g->d), ""), d, "");
   LLVMValueRef pos = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, i, kb_idx(kb, g->d), ""), d, "");
   LLVMValueRef lse = softmax ? log_sum_exp(kb, dt, g, base) : NULL;
@@ -94,12 +106,19 @@ void lower_loss(KB *kb, Node *n) {
   LLVMValueRef loss = kb_select(kb, ignored, kb_const(kb, ct, 0), kb_neg(kb, ct, kb_mul(kb, ct, logp, w)));
   if (g->reduction == LOSS_NONE)
     kb_store(kb, dt, kb->out[0], pos, loss);
-  kb_set(kb, sum, kb_add(kb, ct, kb_get(kb, t, sum), loss));
-  kb_set(kb, wsum, kb_add(kb, ct, kb_get(kb, t, wsum), w));
-  kb_end_for(kb, &ld);
-  kb_end_for(kb, &li);
+  terms[0] = loss;
+  terms[1] = w;
+}
+
+void lower_loss(KB *kb, Node *n) {
+  const LossGeom *g = n->priv;
+  DType dt = n->in[0]->dtype, ct = dtype_compute(dt);
+  LLVMTypeRef types[2] = {kb_ctype(kb, ct), kb_ctype(kb, ct)};
+  int64_t dims[2] = {g->n, g->d};
+  LLVMValueRef sums[2]; // of the losses and of the weights
+  kb_sum(kb, 2, types, 2, dims, NULL, position_term, n, sums);
   if (g->reduction == LOSS_SUM)
-    kb_store(kb, dt, kb->out[0], kb_idx(kb, 0), kb_get(kb, t, sum));
+    kb_store(kb, dt, kb->out[0], kb_idx(kb, 0), sums[0]);
   else if (g->reduction == LOSS_MEAN)
-    kb_store(kb, dt, kb->out[0], kb_idx(kb, 0), kb_div(kb, ct, kb_get(kb, t, sum), kb_get(kb, t, wsum)));
+    kb_store(kb, dt, kb->out[0], kb_idx(kb, 0), kb_div(kb, ct, sums[0], sums[1]));
 }

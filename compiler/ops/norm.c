@@ -264,30 +264,31 @@ static LLVMValueRef load_as(KB *kb, Value *v, LLVMValueRef base, LLVMValueRef id
   return kb_convert(kb, kb_load(kb, v->dtype, base, idx), v->dtype, ct);
 }
 
-// The running sum may be reassociated: the loop vectorizes into partial sums per lane.
-static LLVMValueRef reassociable(LLVMValueRef sum) {
-  if (LLVMCanValueUseFastMathFlags(sum))
-    LLVMSetFastMathFlags(sum, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract);
-  return sum;
+typedef struct {
+  Node *n;
+  const NormPlan *p;
+  LLVMValueRef base, center;
+} StatTerm;
+
+static void stat_term(KB *kb, LLVMValueRef *idx, LLVMValueRef *terms, void *ctx) {
+  const StatTerm *s = ctx;
+  DType st = s->p->stat_type;
+  LLVMValueRef off = add_idx(kb, s->base, kb_flat_strided(kb, s->p->nred, s->p->red_st, idx));
+  LLVMValueRef v = load_as(kb, s->n->in[0], kb->in[0], off, st);
+  if (s->center) {
+    LLVMValueRef d = kb_sub(kb, st, v, s->center);
+    v = kb_mul(kb, st, d, d);
+  }
+  terms[0] = v;
 }
 
 // Sum over the reduced nest of F(x) where F is identity (CENTER NULL) or (x - center)^2.
 static LLVMValueRef reduce_sum(KB *kb, Node *n, const NormPlan *p, LLVMValueRef base, LLVMValueRef center) {
-  DType st = p->stat_type;
-  LLVMTypeRef t = kb_ctype(kb, st);
-  LLVMValueRef acc = kb_var(kb, t, kb_const(kb, st, 0.0));
-  Nest red;
-  begin_nest(kb, &red, p->nred, p->red_dim);
-  LLVMValueRef off = add_idx(kb, base, kb_flat_strided(kb, p->nred, p->red_st, red.idx));
-  LLVMValueRef v = load_as(kb, n->in[0], kb->in[0], off, st);
-  if (center) {
-    LLVMValueRef d = kb_sub(kb, st, v, center);
-    kb_set(kb, acc, reassociable(kb_add(kb, st, kb_get(kb, t, acc), kb_mul(kb, st, d, d))));
-  } else {
-    kb_set(kb, acc, reassociable(kb_add(kb, st, kb_get(kb, t, acc), v)));
-  }
-  end_nest(kb, &red);
-  return kb_get(kb, t, acc);
+  LLVMTypeRef t = kb_ctype(kb, p->stat_type);
+  StatTerm term = {n, p, base, center};
+  LLVMValueRef sum;
+  kb_sum(kb, 1, &t, p->nred, p->red_dim, NULL, stat_term, &term, &sum);
+  return sum;
 }
 
 static LLVMValueRef sqrt_(KB *kb, LLVMValueRef v) {

@@ -54,75 +54,118 @@ static LLVMValueRef root(KB *kb, DType ct, LLVMValueRef s, int64_t p) {
   return math_exp(kb, ct, kb_div(kb, ct, math_log(kb, ct, s), kb_const(kb, ct, (double)p)));
 }
 
-void lower_pool(KB *kb, Node *n) {
+// The input offset of the window element at kernel indices K of output OI, and whether it
+// lies inside the input (else the offset is clamped into it).
+static LLVMValueRef window_offset(KB *kb, const Node *n, const LLVMValueRef *oi, LLVMValueRef *k, LLVMValueRef *pos,
+                                  LLVMValueRef *inside) {
   const ConvGeom *g = n->priv;
-  const Shape *x = &n->in[0]->shape, *y = &n->out[0]->shape;
-  DType dt = n->out[0]->dtype, ct = dtype_compute(dt);
-  bool is_max = n->op->kind == OP_MaxPool, is_lp = n->op->kind == OP_LpPool;
-  int64_t p = is_lp ? attr_int(n, "p", 2) : 0;
-  bool with_indices = is_max && n->nout > 1 && n->out[1];
-  bool count_pad = attr_int(n, "count_include_pad", 0);
-  Loop lo[MAX_RANK], lk[3];
-  LLVMValueRef oi[MAX_RANK];
-  kb_for_shape(kb, lo, y, oi);
-  LLVMTypeRef cty = kb_ctype(kb, ct);
-  LLVMValueRef init = is_max ? (dtype_is_float(ct) ? kb_const(kb, ct, -INFINITY)
-                                                   : LLVMConstInt(cty, dtype_is_signed(ct) ? 1ull << (LLVMGetIntTypeWidth(cty) - 1) : 0, 0))
-                             : kb_const(kb, ct, 0.0);
-  LLVMValueRef acc = kb_var(kb, cty, init);
-  LLVMValueRef count = kb_var(kb, kb->t_idx, kb_idx(kb, 0));
-  LLVMValueRef best = kb_var(kb, kb->t_idx, kb_idx(kb, 0));
-  LLVMValueRef plane = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, oi[0], kb_idx(kb, x->dim[1]), ""), oi[1], "");
-  LLVMValueRef xoff = plane, inside = NULL, pos[3];
+  const Shape *x = &n->in[0]->shape;
+  LLVMValueRef off = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, oi[0], kb_idx(kb, x->dim[1]), ""), oi[1], "");
+  *inside = NULL;
   for (int i = 0; i < g->nsp; i++) {
-    LLVMValueRef k = kb_for(kb, &lk[i], g->kernel[i]);
-    pos[i] = window_index(kb, g, i, oi[2 + i], k, x->dim[2 + i], &inside);
-    xoff = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, xoff, kb_idx(kb, x->dim[2 + i]), ""), pos[i], "");
+    pos[i] = window_index(kb, g, i, oi[2 + i], k[i], x->dim[2 + i], inside);
+    off = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, off, kb_idx(kb, x->dim[2 + i]), ""), pos[i], "");
   }
+  return off;
+}
+
+// MaxPool's maximum over the window of output OI, and in *BEST its flat index.
+static LLVMValueRef window_max(KB *kb, const Node *n, const LLVMValueRef *oi, LLVMValueRef best) {
+  const ConvGeom *g = n->priv;
+  const Shape *x = &n->in[0]->shape;
+  DType dt = n->out[0]->dtype, ct = dtype_compute(dt);
+  LLVMTypeRef cty = kb_ctype(kb, ct);
+  LLVMValueRef init = dtype_is_float(ct) ? kb_const(kb, ct, -INFINITY)
+                                         : LLVMConstInt(cty, dtype_is_signed(ct) ? 1ull << (LLVMGetIntTypeWidth(cty) - 1) : 0, 0);
+  LLVMValueRef acc = kb_var(kb, cty, init);
+  Loop lk[3];
+  LLVMValueRef k[3], pos[3], inside;
+  for (int i = 0; i < g->nsp; i++)
+    k[i] = kb_for(kb, &lk[i], g->kernel[i]);
+  LLVMValueRef xoff = window_offset(kb, n, oi, k, pos, &inside);
   IfBlock ib;
   kb_if(kb, &ib, inside);
   LLVMValueRef v = kb_load(kb, dt, kb->in[0], xoff);
   LLVMValueRef cur = kb_get(kb, cty, acc);
-  if (is_max) {
-    LLVMValueRef better = kb_gt(kb, ct, v, cur);
-    kb_set(kb, acc, kb_select(kb, better, v, cur));
-    if (with_indices) {
-      // storage_order 1 (column-major) numbers the spatial dims in reverse order.
-      LLVMValueRef flat = xoff;
-      if (attr_int(n, "storage_order", 0)) {
-        flat = kb_idx(kb, 0);
-        for (int i = g->nsp - 1; i >= 0; i--)
-          flat = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, flat, kb_idx(kb, x->dim[2 + i]), ""), pos[i], "");
-        int64_t spatial = shape_numel(x) / (x->dim[0] * x->dim[1]);
-        flat = LLVMBuildAdd(kb->b, flat, LLVMBuildMul(kb->b, plane, kb_idx(kb, spatial), ""), "");
-      }
-      kb_set(kb, best, kb_select(kb, better, flat, kb_get(kb, kb->t_idx, best)));
+  LLVMValueRef better = kb_gt(kb, ct, v, cur);
+  kb_set(kb, acc, kb_select(kb, better, v, cur));
+  if (best) {
+    // storage_order 1 (column-major) numbers the spatial dims in reverse order.
+    LLVMValueRef flat = xoff;
+    if (attr_int(n, "storage_order", 0)) {
+      flat = kb_idx(kb, 0);
+      for (int i = g->nsp - 1; i >= 0; i--)
+        flat = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, flat, kb_idx(kb, x->dim[2 + i]), ""), pos[i], "");
+      int64_t spatial = shape_numel(x) / (x->dim[0] * x->dim[1]);
+      LLVMValueRef plane = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, oi[0], kb_idx(kb, x->dim[1]), ""), oi[1], "");
+      flat = LLVMBuildAdd(kb->b, flat, LLVMBuildMul(kb->b, plane, kb_idx(kb, spatial), ""), "");
     }
-  } else {
-    kb_set(kb, acc, kb_add(kb, ct, cur, is_lp ? abs_pow(kb, ct, v, p) : v));
+    kb_set(kb, best, kb_select(kb, better, flat, kb_get(kb, kb->t_idx, best)));
   }
-  kb_set(kb, count, LLVMBuildAdd(kb->b, kb_get(kb, kb->t_idx, count), kb_idx(kb, 1), ""));
   kb_end_if(kb, &ib);
   for (int i = g->nsp - 1; i >= 0; i--)
     kb_end_for(kb, &lk[i]);
-  LLVMValueRef r = kb_get(kb, cty, acc);
-  if (is_lp) // padding contributes zeros to the norm
-    r = root(kb, ct, r, p);
-  else if (!is_max) {
-    LLVMValueRef cnt = kb_get(kb, kb->t_idx, count);
-    if (count_pad) { // the window clipped to the padded input
-      cnt = kb_idx(kb, 1);
-      for (int i = 0; i < g->nsp; i++) {
-        LLVMValueRef start = LLVMBuildSub(kb->b, LLVMBuildMul(kb->b, oi[2 + i], kb_idx(kb, g->stride[i]), ""), kb_idx(kb, g->pad_begin[i]), "");
-        LLVMValueRef end = kb_min(kb, DT_I64, LLVMBuildAdd(kb->b, start, kb_idx(kb, (g->kernel[i] - 1) * g->dilation[i] + 1), ""),
-                                  kb_idx(kb, x->dim[2 + i] + g->pad_end[i]));
-        LLVMValueRef len = LLVMBuildSub(kb->b, end, start, "");
-        // dilated windows count only the sampled positions
-        len = LLVMBuildSDiv(kb->b, LLVMBuildAdd(kb->b, len, kb_idx(kb, g->dilation[i] - 1), ""), kb_idx(kb, g->dilation[i]), "");
-        cnt = LLVMBuildMul(kb->b, cnt, len, "");
-      }
-    }
-    r = kb_div(kb, ct, r, kb_convert(kb, cnt, DT_I64, ct));
+  return kb_get(kb, cty, acc);
+}
+
+typedef struct {
+  const Node *n;
+  const LLVMValueRef *oi;
+  int64_t p; // LpPool's order, 0 for AveragePool
+} WindowTerm;
+
+// x (|x|^p) and 1 inside the input, 0 and 0 outside.
+static void window_term(KB *kb, LLVMValueRef *k, LLVMValueRef *terms, void *ctx) {
+  const WindowTerm *w = ctx;
+  DType dt = w->n->out[0]->dtype, ct = dtype_compute(dt);
+  LLVMValueRef pos[3], inside;
+  LLVMValueRef v = kb_load(kb, dt, kb->in[0], window_offset(kb, w->n, w->oi, k, pos, &inside));
+  if (w->p)
+    v = abs_pow(kb, ct, v, w->p);
+  terms[0] = kb_select(kb, inside, v, kb_const(kb, ct, 0.0));
+  terms[1] = LLVMBuildZExt(kb->b, inside, kb->t_idx, "");
+}
+
+// AveragePool's divisor: the window's positions inside the input (INSIDE), or with
+// count_include_pad the window clipped to the padded input.
+static LLVMValueRef window_count(KB *kb, const Node *n, const LLVMValueRef *oi, LLVMValueRef inside) {
+  const ConvGeom *g = n->priv;
+  const Shape *x = &n->in[0]->shape;
+  if (!attr_int(n, "count_include_pad", 0))
+    return inside;
+  LLVMValueRef cnt = kb_idx(kb, 1);
+  for (int i = 0; i < g->nsp; i++) {
+    LLVMValueRef start = LLVMBuildSub(kb->b, LLVMBuildMul(kb->b, oi[2 + i], kb_idx(kb, g->stride[i]), ""), kb_idx(kb, g->pad_begin[i]), "");
+    LLVMValueRef end = kb_min(kb, DT_I64, LLVMBuildAdd(kb->b, start, kb_idx(kb, (g->kernel[i] - 1) * g->dilation[i] + 1), ""),
+                              kb_idx(kb, x->dim[2 + i] + g->pad_end[i]));
+    LLVMValueRef len = LLVMBuildSub(kb->b, end, start, "");
+    // dilated windows count only the sampled positions
+    len = LLVMBuildSDiv(kb->b, LLVMBuildAdd(kb->b, len, kb_idx(kb, g->dilation[i] - 1), ""), kb_idx(kb, g->dilation[i]), "");
+    cnt = LLVMBuildMul(kb->b, cnt, len, "");
+  }
+  return cnt;
+}
+
+void lower_pool(KB *kb, Node *n) {
+  const ConvGeom *g = n->priv;
+  const Shape *y = &n->out[0]->shape;
+  DType dt = n->out[0]->dtype, ct = dtype_compute(dt);
+  bool is_max = n->op->kind == OP_MaxPool, is_lp = n->op->kind == OP_LpPool;
+  bool with_indices = is_max && n->nout > 1 && n->out[1];
+  Loop lo[MAX_RANK];
+  LLVMValueRef oi[MAX_RANK], r, best = with_indices ? kb_var(kb, kb->t_idx, NULL) : NULL;
+  kb_for_shape(kb, lo, y, oi);
+  if (is_max) {
+    if (best)
+      kb_set(kb, best, kb_idx(kb, 0));
+    r = window_max(kb, n, oi, best);
+  } else {
+    WindowTerm term = {n, oi, is_lp ? attr_int(n, "p", 2) : 0};
+    LLVMTypeRef types[2] = {kb_ctype(kb, ct), kb->t_idx};
+    LLVMValueRef sums[2];
+    kb_sum(kb, 2, types, g->nsp, g->kernel, NULL, window_term, &term, sums);
+    r = is_lp ? root(kb, ct, sums[0], term.p) // padding contributes zeros to the norm
+              : kb_div(kb, ct, sums[0], kb_convert(kb, window_count(kb, n, oi, sums[1]), DT_I64, ct));
   }
   kb_store(kb, dt, kb->out[0], kb_flat(kb, y, oi), r);
   if (with_indices)
@@ -143,6 +186,19 @@ void infer_global_pool(Compiler *cc, Node *n) {
   }
 }
 
+typedef struct {
+  const Node *n;
+  LLVMValueRef base;
+  int64_t p; // GlobalLpPool's order, 0 for GlobalAveragePool
+} PlaneTerm;
+
+static void plane_term(KB *kb, LLVMValueRef *idx, LLVMValueRef *terms, void *ctx) {
+  const PlaneTerm *t = ctx;
+  DType dt = t->n->in[0]->dtype;
+  LLVMValueRef v = kb_load(kb, dt, kb->in[0], LLVMBuildAdd(kb->b, t->base, idx[0], ""));
+  terms[0] = t->p ? abs_pow(kb, dtype_compute(dt), v, t->p) : v;
+}
+
 void lower_global_pool(KB *kb, Node *n) {
   const Shape *x = &n->in[0]->shape;
   DType dt = n->in[0]->dtype, ct = dtype_compute(dt);
@@ -150,16 +206,20 @@ void lower_global_pool(KB *kb, Node *n) {
   bool is_max = n->op->kind == OP_GlobalMaxPool, is_lp = n->op->kind == OP_GlobalLpPool;
   int64_t order = is_lp ? attr_int(n, "p", 2) : 0;
   Loop lp, li;
-  LLVMValueRef p = kb_for(kb, &lp, planes);
-  LLVMValueRef acc = kb_var(kb, kb_ctype(kb, ct), kb_const(kb, ct, is_max ? -INFINITY : 0.0));
-  LLVMValueRef i = kb_for(kb, &li, size);
-  LLVMValueRef v = kb_load(kb, dt, kb->in[0], LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, p, kb_idx(kb, size), ""), i, ""));
-  LLVMValueRef cur = kb_get(kb, kb_ctype(kb, ct), acc);
-  if (is_lp)
-    v = abs_pow(kb, ct, v, order);
-  kb_set(kb, acc, is_max ? kb_max(kb, ct, cur, v) : kb_add(kb, ct, cur, v));
-  kb_end_for(kb, &li);
-  LLVMValueRef r = kb_get(kb, kb_ctype(kb, ct), acc);
+  LLVMValueRef p = kb_for(kb, &lp, planes), r;
+  LLVMValueRef base = LLVMBuildMul(kb->b, p, kb_idx(kb, size), "");
+  if (is_max) {
+    LLVMValueRef acc = kb_var(kb, kb_ctype(kb, ct), kb_const(kb, ct, -INFINITY));
+    LLVMValueRef i = kb_for(kb, &li, size);
+    LLVMValueRef v = kb_load(kb, dt, kb->in[0], LLVMBuildAdd(kb->b, base, i, ""));
+    kb_set(kb, acc, kb_max(kb, ct, kb_get(kb, kb_ctype(kb, ct), acc), v));
+    kb_end_for(kb, &li);
+    r = kb_get(kb, kb_ctype(kb, ct), acc);
+  } else {
+    PlaneTerm term = {n, base, order};
+    LLVMTypeRef t = kb_ctype(kb, ct);
+    kb_sum(kb, 1, &t, 1, &size, NULL, plane_term, &term, &r);
+  }
   if (is_lp)
     r = root(kb, ct, r, order);
   else if (!is_max)

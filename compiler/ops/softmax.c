@@ -68,7 +68,8 @@ typedef struct {
   Node *n;
   int vl;
   LLVMTypeRef vt;
-  LLVMValueRef acc;        // vector accumulator variable
+  LLVMValueRef acc;        // the maximum's vector accumulator variable
+  LLVMValueRef base;       // the row's first element
   LLVMValueRef mx, scale;  // row maximum (splat); the final pass's factor or shift (splat)
 } RowPass;
 
@@ -80,15 +81,22 @@ static void max_pass(KB *kb, const RowVec *rv, void *ctx) {
   kb_set(kb, p->acc, kb_max(kb, DT_F32, kb_get(kb, p->vt, p->acc), x));
 }
 
-static void exp_pass(KB *kb, const RowVec *rv, void *ctx) {
-  RowPass *p = ctx;
+// exp(x - max) of one vector of a row, stored for Softmax; lanes past the row are 0.
+static LLVMValueRef exp_vector(KB *kb, const RowVec *rv, const RowPass *p) {
   LLVMValueRef x = vec_load(kb, kb->in[0], rv->at, p->vl, rv->valid);
   LLVMValueRef e = math_exp(kb, DT_F32, LLVMBuildFSub(kb->b, x, p->mx, ""));
   if (rv->mask)
     e = kb_select(kb, rv->mask, e, LLVMConstNull(p->vt));
   if (p->n->op->kind == OP_Softmax)
     vec_store(kb, kb->out[0], rv->at, e, p->vl, rv->valid);
-  kb_set(kb, p->acc, LLVMBuildFAdd(kb->b, kb_get(kb, p->vt, p->acc), e, ""));
+  return e;
+}
+
+// The terms of the denominator: the row's whole vectors.
+static void exp_term(KB *kb, LLVMValueRef *idx, LLVMValueRef *terms, void *ctx) {
+  const RowPass *p = ctx;
+  RowVec rv = {LLVMBuildAdd(kb->b, p->base, LLVMBuildMul(kb->b, idx[0], kb_idx(kb, p->vl), ""), ""), p->vl, NULL};
+  terms[0] = exp_vector(kb, &rv, p);
 }
 
 static void final_pass(KB *kb, const RowVec *rv, void *ctx) {
@@ -109,9 +117,15 @@ static void lower_softmax_rows(KB *kb, Node *n, const AxisSplit *s) {
   for_row_vectors(kb, base, s->len, vl, max_pass, &p);
   LLVMValueRef mx = horizontal(kb, kb_get(kb, p.vt, p.acc), vl, true);
   p.mx = vec_splat(kb, mx, vl);
-  kb_set(kb, p.acc, LLVMConstNull(p.vt));
-  for_row_vectors(kb, base, s->len, vl, exp_pass, &p);
-  LLVMValueRef sum = horizontal(kb, kb_get(kb, p.vt, p.acc), vl, false);
+  p.base = base;
+  int64_t full = s->len / vl, rest = s->len - full * vl;
+  LLVMValueRef vsum;
+  kb_sum(kb, 1, &p.vt, 1, &full, NULL, exp_term, &p, &vsum);
+  if (rest > 0) {
+    RowVec tail = {LLVMBuildAdd(kb->b, base, kb_idx(kb, full * vl), ""), (int)rest, vec_mask(kb, vl, (int)rest)};
+    vsum = LLVMBuildFAdd(kb->b, vsum, exp_vector(kb, &tail, &p), "");
+  }
+  LLVMValueRef sum = horizontal(kb, vsum, vl, false);
   p.scale = vec_splat(kb, n->op->kind == OP_Softmax ? LLVMBuildFDiv(kb->b, LLVMConstReal(f32, 1.0), sum, "")
                                                     : LLVMBuildFAdd(kb->b, mx, math_log(kb, DT_F32, sum), ""), vl);
   for_row_vectors(kb, base, s->len, vl, final_pass, &p);
@@ -125,6 +139,21 @@ static void split_dims(KB *kb, const Node *n, LLVMValueRef *outer, LLVMValueRef 
   *outer = kb_numel_range(kb, &x, 0, axis);
   *len = kb_numel_range(kb, &x, axis, n->opset < 13 ? x.rank : axis + 1);
   *inner = kb_numel_range(kb, &x, n->opset < 13 ? x.rank : axis + 1, x.rank);
+}
+
+typedef struct {
+  Node *n;
+  LLVMValueRef base, inner, mx;
+} ExpTerm;
+
+// exp(x - max) at index IDX[0] of the axis, stored for Softmax.
+static void strided_exp_term(KB *kb, LLVMValueRef *idx, LLVMValueRef *terms, void *ctx) {
+  const ExpTerm *e = ctx;
+  DType dt = e->n->out[0]->dtype, ct = dtype_compute(dt);
+  LLVMValueRef at = LLVMBuildAdd(kb->b, e->base, LLVMBuildMul(kb->b, idx[0], e->inner, ""), "");
+  terms[0] = math_exp(kb, ct, kb_sub(kb, ct, kb_load(kb, dt, kb->in[0], at), e->mx));
+  if (e->n->op->kind == OP_Softmax)
+    kb_store(kb, dt, kb->out[0], at, terms[0]);
 }
 
 void lower_softmax(KB *kb, Node *n) {
@@ -156,15 +185,9 @@ void lower_softmax(KB *kb, Node *n) {
     kb_store(kb, dt, kb->out[0], AT(k), kb_select(kb, hit, kb_const(kb, ct, 1.0), kb_const(kb, ct, 0.0)));
     kb_end_for(kb, &lk);
   } else {
-    LLVMValueRef mx = kb_get(kb, t, maxv);
-    LLVMValueRef sum = kb_var(kb, t, kb_const(kb, ct, 0.0));
-    k = kb_for_v(kb, &lk, zero, len, 1);
-    LLVMValueRef e = math_exp(kb, ct, kb_sub(kb, ct, kb_load(kb, dt, kb->in[0], AT(k)), mx));
-    if (kind == OP_Softmax)
-      kb_store(kb, dt, kb->out[0], AT(k), e);
-    kb_set(kb, sum, kb_add(kb, ct, kb_get(kb, t, sum), e));
-    kb_end_for(kb, &lk);
-    LLVMValueRef total = kb_get(kb, t, sum);
+    LLVMValueRef mx = kb_get(kb, t, maxv), total;
+    ExpTerm term = {n, base, inner, mx};
+    kb_sum(kb, 1, &t, 1, &s->len, n->in[0]->dynamic ? &len : NULL, strided_exp_term, &term, &total);
     LLVMValueRef shift = kind == OP_LogSoftmax ? kb_add(kb, ct, mx, math_log(kb, ct, total)) : NULL;
     LLVMValueRef inv = kind == OP_Softmax ? kb_div(kb, ct, kb_const(kb, ct, 1.0), total) : NULL;
     k = kb_for_v(kb, &lk, zero, len, 1);

@@ -17,13 +17,21 @@ int compile_and_execute(edgecc_compiler_ref c, Toolchain *tc, const char *model,
 
 typedef enum { RESULT_PASS, RESULT_FAIL, RESULT_UNSUPPORTED } Result;
 
-// bfloat16 keeps 8 significant bits: one unit in its last place is up to 2^-7 of the value,
-// beyond the 1e-3 that suits float16 (2^-10) and float32.
-static bool close_enough(DType dt, double got, double exp) {
+// Floats pass within atol + rtol*|expected|: by default 1e-5 + 1e-3*|expected| as the peers
+// compare (bfloat16, which keeps 8 significant bits, within 2^-7 of the value: one unit in its
+// last place).
+typedef struct {
+  double atol, rtol;
+  bool given;
+} FloatTolerance;
+
+static bool close_enough(DType dt, double got, double exp, const FloatTolerance *tol) {
   if (isnan(exp))
     return isnan(got);
   if (isinf(exp))
     return got == exp;
+  if (tol->given)
+    return fabs(got - exp) <= tol->atol + tol->rtol * fabs(exp);
   return fabs(got - exp) <= 1e-5 + (dt == DT_BF16 ? 0x1p-7 : 1e-3) * fabs(exp);
 }
 
@@ -43,10 +51,24 @@ static int64_t int_tolerance(const char *test_dir) {
   return n;
 }
 
-// Compares like the peers: floats within 1e-5 + 1e-3*|expected| (bfloat16: one unit in the
-// last place), everything else exactly (or within INT_TOL).
-static bool compare(const Tensor *got, const Tensor *exp, int index, const char *name, int64_t int_tol, StrBuf *msg,
-                    Pool *p) {
+// And a file `float_tolerance` with ATOL RTOL: its float outputs then pass within
+// ATOL + RTOL*|expected| (tests holding a kernel to a tighter bound than the default, such
+// as long sums against float64).
+static FloatTolerance float_tolerance(const char *test_dir) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/float_tolerance", test_dir);
+  FILE *f = fopen(path, "r");
+  FloatTolerance t = {0};
+  if (f) {
+    t.given = fscanf(f, "%lf %lf", &t.atol, &t.rtol) == 2 && t.atol >= 0 && t.rtol >= 0;
+    fclose(f);
+  }
+  return t;
+}
+
+// Compares floats within FLOAT_TOL, everything else exactly (or within INT_TOL).
+static bool compare(const Tensor *got, const Tensor *exp, int index, const char *name, int64_t int_tol,
+                    const FloatTolerance *float_tol, StrBuf *msg, Pool *p) {
   if (got->dtype != exp->dtype) {
     sb_printf(msg, "output %d ('%s'): type %s, expected %s", index, name, dtype_onnx_name(got->dtype),
               dtype_onnx_name(exp->dtype));
@@ -63,7 +85,7 @@ static bool compare(const Tensor *got, const Tensor *exp, int index, const char 
     if (exp->dtype == DT_STRING)
       ok = !strcmp(((char **)got->data)[i], ((char **)exp->data)[i]);
     else if (dtype_is_float(exp->dtype))
-      ok = close_enough(exp->dtype, dtype_get(got->dtype, got->data, i), dtype_get(exp->dtype, exp->data, i));
+      ok = close_enough(exp->dtype, dtype_get(got->dtype, got->data, i), dtype_get(exp->dtype, exp->data, i), float_tol);
     else
       ok = llabs(dtype_get_int(got->dtype, got->data, i) - dtype_get_int(exp->dtype, exp->data, i)) <= int_tol;
     if (!ok && exp->dtype == DT_STRING) {
@@ -113,6 +135,7 @@ static Result run_data_set(const ToolArgs *a, Toolchain *tc, const char *model, 
     nexp += exp[i].count;
   }
   int64_t int_tol = int_tolerance(path_dirname(pool, model));
+  FloatTolerance float_tol = float_tolerance(path_dirname(pool, model));
   char *workdir = make_temp_dir("check");
   edgecc_compiler_ref c = edgecc_compiler_create();
   if (a->target_file)
@@ -120,6 +143,7 @@ static Result run_data_set(const ToolArgs *a, Toolchain *tc, const char *model, 
   else if (a->target_name)
     edgecc_set_target(c, a->target_name);
   edgecc_set_threads(c, edgecc_options(a->compiler)->threads);
+  edgecc_set_conv_algo(c, (edgecc_conv_algo)edgecc_options(a->compiler)->conv_algo);
   for (int i = 0; i < a->binds.len; i++) {
     const ValueBinding *vb = a->binds.items[i];
     if (vb->values)
@@ -140,7 +164,7 @@ static Result run_data_set(const ToolArgs *a, Toolchain *tc, const char *model, 
     }
     for (int i = 0, k = 0; i < nout && r == RESULT_PASS; i++)
       for (int j = 0; j < exp[i].count && r == RESULT_PASS; j++, k++)
-        if (!compare(&got[k], &exp[i].tensors[j], i, sig->output_names[i], int_tol, msg, pool))
+        if (!compare(&got[k], &exp[i].tensors[j], i, sig->output_names[i], int_tol, &float_tol, msg, pool))
           r = RESULT_FAIL;
   } else if (unsupported) {
     r = RESULT_UNSUPPORTED;

@@ -59,6 +59,7 @@ expect_error "$dir/good.onnx" "cannot read target file" --dim batch=1 -target-fi
 expect_error "$dir/string_add.onnx" "node 'add_text' (Add): input 0 ('s') is a string tensor: not supported by Add"
 expect_error "$dir/turkish.onnx" "node 'norm' (StringNormalizer): locale 'tr_TR.UTF-8': Turkic case rules"
 expect_error "$dir/lower.onnx" "--max-string-length takes a byte count, not 'x'" --max-string-length x
+expect_error "$dir/good.onnx" "--conv-algo takes auto, gemm, winograd or winograd4, not 'fft'" --dim batch=1 --conv-algo=fft
 expect_error "$dir/good.onnx" "unknown target 'pdp11'" --dim batch=1 -target pdp11
 expect_error "$dir/good.onnx" "cannot write" --dim batch=1 -H /nonexistent/dir/m.h
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes the models tests/cli/errors.sh feeds to edgecc: a valid one and malformed ones.
+"""Writes the models tests/cli/errors.sh and outputs.sh feed to edgecc: valid ones and malformed ones.
 Usage: make_models.py OUTDIR"""
 import os
 import sys
@@ -104,3 +104,8 @@ save(model([helper.make_node("StringNormalizer", ["words"], ["y"], name="norm", 
 save(model([helper.make_node("StringNormalizer", ["words"], ["y"], name="norm", case_change_action="UPPER",
                              locale="tr_TR.UTF-8")], [vi("words", [3], S)], [vi("y", [3], S)], opset=10),
      "turkish.onnx")
+# A 3x3 convolution with constant weights: --conv-algo picks its kernel.
+save(model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1])],
+           [vi("x", [1, 16, 12, 12])], [vi("y", [1, 16, 12, 12])],
+           [numpy_helper.from_array(np.random.default_rng(0).standard_normal((16, 16, 3, 3)).astype(np.float32), "w")]),
+     "conv3x3.onnx")

@@ -23,6 +23,12 @@ grep -q "arena" "$work/m.ir"
 nm "$work/a.o" | grep -q " T a_run"
 nm "$work/a.o" | grep -qE " [DR] a_info"
 
+# --conv-algo chooses a 3x3 convolution's kernel (--report names it).
+for algo in gemm:conv.gemm winograd:conv.winograd2 winograd4:conv.winograd4; do
+  "$edgecc" "$dir/conv3x3.onnx" -o "$work/c.o" --conv-algo=${algo%%:*} --report > "$work/c.txt"
+  grep -qE "^conv .* ${algo#*:}" "$work/c.txt"
+done
+
 # Warnings do not stop a compile without -Werror, and name what they are about.
 "$edgecc" "$dir/suspicious.onnx" -o "$work/s.o" 2> "$work/warn"
 grep -q "warning: .*initializer 'unused_w' (float, 32 bytes) is never used" "$work/warn"

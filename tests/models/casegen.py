@@ -44,10 +44,12 @@ def write_proto(path, name, value):
         f.write(proto.SerializeToString())
 
 
-def save(name, nodes, inputs, outputs, opset, initializers=(), domains=(), int_tolerance=0):
+def save(name, nodes, inputs, outputs, opset, initializers=(), domains=(), int_tolerance=0, float_tolerance=None):
     """inputs/outputs: lists of (name, numpy array or list of arrays). DOMAINS: extra
     (domain, version) opset imports. INT_TOLERANCE: integer outputs pass within that many
-    units of the expected values (see `edgecc check`), for references computed in float."""
+    units of the expected values (see `edgecc check`), for references computed in float.
+    FLOAT_TOLERANCE: (atol, rtol), float outputs pass within atol + rtol*|expected| instead of
+    the default."""
     graph = helper.make_graph(
         nodes, name,
         [value_info(n, v) for n, v in inputs],
@@ -63,6 +65,9 @@ def save(name, nodes, inputs, outputs, opset, initializers=(), domains=(), int_t
     if int_tolerance:
         with open(os.path.join(folder, "int_tolerance"), "w") as f:
             f.write(f"{int_tolerance}\n")
+    if float_tolerance:
+        with open(os.path.join(folder, "float_tolerance"), "w") as f:
+            f.write("%r %r\n" % tuple(float_tolerance))
     for i, (n, v) in enumerate(inputs):
         write_proto(os.path.join(data, f"input_{i}.pb"), n, v)
     for i, (n, v) in enumerate(outputs):

@@ -2,8 +2,9 @@
 # run on the GEMM engine (ops/gemm_kernel.c, ops/conv_gemm.c), whose tiles, packed operands,
 # phase planes and edges the node suite (weights as graph inputs) never reaches. Shapes are
 # chosen to hit full and partial row tiles and column panels, masked last vectors, strides,
-# dilations, asymmetric padding, groups and depthwise convolutions, and the 3x3 convolutions
-# computed by Winograd's algorithm (ops/conv_winograd.c).
+# dilations, asymmetric padding, groups and depthwise convolutions, the 3x3 convolutions
+# computed by Winograd's algorithm (ops/conv_winograd.c), and the rounding error of the
+# algorithm chosen for trained-like layers.
 import sys
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -81,11 +82,12 @@ def conv_cases():
 
 
 def winograd_cases():
-    """3x3 stride-1 convolutions the host computes by Winograd's F(2x2, 3x3) or F(4x4, 3x3), as
-    its cost estimate chooses for these shapes: output sizes that leave partial tiles, padding
-    (none, asymmetric, wider than the kernel's reach), batches, bias, and fused epilogues in
-    vectors and element by element; F(4x4) over several chunks of tile rows with a rest, and
-    over enough chunks to run them on the threads. The data are small integers and the weights
+    """3x3 stride-1 convolutions the host computes by Winograd's F(2x2, 3x3), as its cost
+    estimate chooses for these shapes, and by F(4x4, 3x3) in the runs that force it
+    (--conv-algo=winograd4, ctest models_*_winograd*): output sizes that leave partial tiles,
+    padding (none, asymmetric, wider than the kernel's reach), batches, bias, and fused
+    epilogues in vectors and element by element; the f4 shapes over several chunks of tile rows
+    with a rest, and over enough chunks to run them on the threads. The data are small integers and the weights
     multiples of 9, so that the transformed weights G g G^T (denominators 2^k * 9) and every
     sum are exact in float32: a wrong tile, coefficient or edge shows as a large error, while
     F(4x4)'s ordinary rounding on normal data (about 1e-6 of the output's scale) would exceed
@@ -128,6 +130,28 @@ def winograd_cases():
         else:
             nodes[0].output[0] = "Y"
         save_graph(f"test_dense_conv_winograd_{name}", nodes, inputs, [("Y", y.astype(np.float32))], inits)
+
+
+def accuracy_cases():
+    """3x3 convolutions as trained networks hold them, by the algorithm the host picks
+    (--conv-algo=auto), against float64 within half the conformance tolerance
+    (5e-5 + 5e-4*|y|): weights ~ N(0, 2/K) with K = 9 * Cin, a small bias, and a first layer
+    on raw pixels 0..255 (outputs of RMS about 200) or a 128-channel layer on post-ReLU
+    activations of scale 4 (outputs of RMS about 4). Winograd's F(4x4, 3x3), which the cost
+    estimate picked for the second before the accuracy rule, misses even the full tolerance on
+    both (benchmarks/conv_accuracy.py measures every algorithm)."""
+    r = rng(14)
+    for name, cin, cout, size, raw in (("raw_pixels", 3, 32, 64, True), ("c128_scale4", 128, 128, 40, False)):
+        if raw:
+            x = r.integers(0, 256, (1, cin, size, size)).astype(np.float32)
+        else:
+            x = (4 * np.maximum(r.standard_normal((1, cin, size, size)), 0)).astype(np.float32)
+        w = (r.standard_normal((cout, cin, 3, 3)) * np.sqrt(2 / (9 * cin))).astype(np.float32)
+        b = (0.1 * r.standard_normal(cout)).astype(np.float32)
+        node = helper.make_node("Conv", ["X", "W", "B"], ["Y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+        y = conv_ref(x, w, b, (1, 1), (1, 1, 1, 1), (1, 1), 1)
+        save_graph(f"test_dense_conv_accuracy_{name}", [node], [("X", x)], [("Y", y)], [("W", w), ("B", b)],
+                   float_tolerance=(5e-5, 5e-4))
 
 
 def matmul_cases():
@@ -187,5 +211,6 @@ def gemm_cases():
 if __name__ == "__main__":
     conv_cases()
     winograd_cases()
+    accuracy_cases()
     matmul_cases()
     gemm_cases()

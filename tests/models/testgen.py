@@ -40,9 +40,11 @@ def rng(seed):
     return np.random.default_rng(seed)
 
 
-def save_graph(name, nodes, inputs, outputs, initializers=(), opset=17):
+def save_graph(name, nodes, inputs, outputs, initializers=(), opset=17, float_tolerance=None):
     """A multi-node model NAME: NODES (helper.make_node), INPUTS and OUTPUTS lists of
-    (name, array) as above, INITIALIZERS (name, array) pairs that become constant weights."""
+    (name, array) as above, INITIALIZERS (name, array) pairs that become constant weights.
+    FLOAT_TOLERANCE: (atol, rtol), float outputs pass within atol + rtol*|expected| instead of
+    the default (`edgecc check`)."""
     def info(n, a):
         return helper.make_tensor_value_info(n, mapping.NP_TYPE_TO_TENSOR_TYPE[np.asarray(a).dtype],
                                              np.asarray(a).shape)
@@ -56,6 +58,9 @@ def save_graph(name, nodes, inputs, outputs, initializers=(), opset=17):
     os.makedirs(os.path.join(folder, "test_data_set_0"))
     with open(os.path.join(folder, "model.onnx"), "wb") as f:
         f.write(model.SerializeToString())
+    if float_tolerance:
+        with open(os.path.join(folder, "float_tolerance"), "w") as f:
+            f.write("%r %r\n" % tuple(float_tolerance))
     for kind, tensors in (("input", inputs), ("output", outputs)):
         for i, (n, a) in enumerate(tensors):
             with open(os.path.join(folder, "test_data_set_0", f"{kind}_{i}.pb"), "wb") as f:
