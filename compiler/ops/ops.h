@@ -148,6 +148,14 @@ InferFn infer_QuantizeLinear, infer_DequantizeLinear, infer_DynamicQuantizeLinea
     infer_QLinearMatMul, infer_ConvInteger, infer_QLinearConv;
 LowerFn lower_QuantizeLinear, lower_DequantizeLinear, lower_DynamicQuantizeLinear, lower_MatMulInteger,
     lower_QLinearMatMul, lower_ConvInteger, lower_QLinearConv;
+// Whether scale or zero point V applies to the whole tensor (one element, any shape; NULL: an
+// absent zero point), rather than one value per index of an axis.
+bool qparam_per_tensor(const Value *v);
+// Fails unless zero point ZP (NULL: absent) goes with SCALE: both per tensor, or one shape.
+void qparams_agree(Compiler *cc, Node *n, const Value *scale, const Value *zp);
+void qrange(DType t, int32_t *lo, int32_t *hi); // the values of an integer type (int32: all)
+// QuantizeLinear of one float: round half to even of V / SCALE (float32), plus ZP, saturated.
+int32_t quantize_value(float v, float scale, int32_t zp, DType dt);
 
 // optimizer.c
 InferFn infer_optimizer;
