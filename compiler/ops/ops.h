@@ -214,6 +214,8 @@ void qmultiplier(float m, int32_t *mult, int32_t *shift); // m = mult * 2^-shift
 // vectors (BIAS64: <lanes x i64>, or NULL).
 LLVMValueRef qrequantize(KB *kb, LLVMValueRef v, LLVMValueRef mult, LLVMValueRef shift, LLVMValueRef bias64, int32_t zp,
                          int32_t lo, int32_t hi);
+// roundeven(float32(v) * m) + zp, clamped to [lo, hi], on <lanes x i32> V and <lanes x float> M.
+LLVMValueRef qrequantize_f32(KB *kb, LLVMValueRef v, LLVMValueRef m, int32_t zp, int32_t lo, int32_t hi);
 LLVMValueRef qsplat(KB *kb, LLVMValueRef s, int lanes);
 LLVMValueRef qload_vec(KB *kb, LLVMTypeRef elem, int lanes, LLVMValueRef base, LLVMValueRef idx);
 void qstore_lanes(KB *kb, DType dt, LLVMValueRef base, LLVMValueRef idx, int64_t stride, LLVMValueRef v, int valid);
@@ -253,11 +255,11 @@ typedef struct {
   int32_t y_zp, lo, hi;
 } QCore;
 typedef int32_t QWeightFn(const QLinearSpec *s, int64_t k, int64_t n, int64_t K, int64_t N);
-// Rows of the int32 parameters (input 2): the offsets (bias and zero-point terms); for
-// requantized outputs the multipliers and shifts, and with bias64 the bias as a 64-bit
-// fixed-point addend (low and high words); the shifted weight zero points when the row sums
-// are needed.
-static inline int qparam_zb_row(const QCore *c) { return c->out == QOUT_QUANT ? 3 + 2 * c->bias64 : 1; }
+// Rows of the int32 parameters (input 2): the offsets (bias and zero-point terms); for outputs
+// requantized with bias64 the fixed-point multipliers, shifts and the bias as a 64-bit addend
+// (low and high words; others requantize in float32 by the scale row of input 3, as ONNX
+// Runtime does); the shifted weight zero points when the row sums are needed.
+static inline int qparam_zb_row(const QCore *c) { return c->out == QOUT_QUANT && c->bias64 ? 5 : 1; }
 static inline int qparam_rows(const QCore *c) { return qparam_zb_row(c) + c->need_rowsum; }
 // Whether requantizing S's CHANNELS needs bias64: a float bias (a folded BatchNormalization's
 // shift, say) that is not a whole number of accumulator units.
