@@ -285,11 +285,11 @@ static int32_t weight_at(const QLinearSpec *s, int64_t k, int64_t n, int64_t K, 
 
 // Accumulator-unit bias of channel C: int32 given, or a float bias divided by x_scale * w_scale.
 
-// The float multiplier of channel C, computed like the reference QLinearConv/QLinearMatMul
-// (float32 products and quotient).
+// The float multiplier of channel C, computed like ONNX Runtime's QLinearConv, QLinearMatMul
+// and QGemm: alpha * x_scale * w_scale / y_scale in float32, in that order.
 float qchannel_multiplier(const QLinearSpec *s, int64_t c) {
-  float xw = s->x_scale * s->w_scale[s->nw > 1 ? c : 0];
-  return s->out == QOUT_FLOAT ? xw * s->alpha : xw / s->y_scale * s->alpha;
+  float m = s->alpha * s->x_scale * s->w_scale[s->nw > 1 ? c : 0];
+  return s->out == QOUT_FLOAT ? m : m / s->y_scale;
 }
 
 // The bias of channel CH in accumulator units, exactly (a float bias may have a fraction).

@@ -53,7 +53,9 @@ def dequantize(x, scale, zp):
 
 
 def logistic(x):
-    """MLAS's logistic: an odd rational polynomial of x clamped to [-18, 18], fused multiply-adds."""
+    """MLAS's logistic: an odd rational polynomial of x clamped to [-18, 18], fused multiply-adds,
+    clamped below at 0 (not above: near 18 it exceeds 1 by an ulp, as ONNX Runtime's x86-64
+    kernel computes it)."""
     alpha = [f32(v) for v in (4.37031012579801e-11, 1.15627324459942e-07, 6.08574864600143e-05,
                               8.51377133304701e-03, 2.48287947061529e-01)]
     beta = [f32(v) for v in (6.10247389755681e-13, 5.76102136993427e-09, 6.29106785017040e-06,
@@ -67,7 +69,7 @@ def logistic(x):
     for k in beta[2:]:
         q = fma32(q, x2, k)
     y = ((x * p).astype(f32) / q).astype(f32) + f32(0.5)
-    return np.clip(y.astype(f32), f32(0), f32(1))
+    return np.maximum(y.astype(f32), f32(0))
 
 
 def identity(v):
@@ -153,7 +155,8 @@ def node(op, ins, outs, **attrs):
 # and scale ratios that put many values on ties (x_scale / y_scale of 1/2, 3/2).
 UNARY_PARAMS = {
     np.int8: [(0.0625, -127, 1 / 256, -128), (0.05, -108, 0.1, -4), (0.0373, 20, 0.0249, -127), (0.03, -4, 0.02, 20)],
-    np.uint8: [(0.0625, 1, 1 / 256, 0), (0.05, 148, 0.1, 20), (0.0373, 20, 0.0249, 128), (0.03, 255, 0.02, 131)],
+    np.uint8: [(0.0625, 1, 1 / 256, 0), (0.05, 148, 0.1, 20), (0.0373, 20, 0.0249, 128), (0.03, 255, 0.02, 131),
+               (0.06855712, 0, 0.009950249, 0)],  # code 255's logistic is 1 + 2^-23, 1 / y_scale just below 100.5
 }
 
 
