@@ -214,7 +214,8 @@ void qmultiplier(float m, int32_t *mult, int32_t *shift); // m = mult * 2^-shift
 // vectors (BIAS64: <lanes x i64>, or NULL).
 LLVMValueRef qrequantize(KB *kb, LLVMValueRef v, LLVMValueRef mult, LLVMValueRef shift, LLVMValueRef bias64, int32_t zp,
                          int32_t lo, int32_t hi);
-// roundeven(float32(v) * m) + zp, clamped to [lo, hi], on <lanes x i32> V and <lanes x float> M.
+// roundeven(float32(v) * m) + zp, clamped to [lo, hi] (8-bit outputs), on <lanes x i32> V and
+// <lanes x float> M.
 LLVMValueRef qrequantize_f32(KB *kb, LLVMValueRef v, LLVMValueRef m, int32_t zp, int32_t lo, int32_t hi);
 LLVMValueRef qsplat(KB *kb, LLVMValueRef s, int lanes);
 LLVMValueRef qload_vec(KB *kb, LLVMTypeRef elem, int lanes, LLVMValueRef base, LLVMValueRef idx);

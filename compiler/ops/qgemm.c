@@ -130,16 +130,18 @@ LLVMValueRef qrequantize(KB *kb, LLVMValueRef v, LLVMValueRef mult, LLVMValueRef
   return LLVMBuildAdd(b, r, qsplat(kb, LLVMConstInt(LLVMInt32TypeInContext(kb->ctx), (unsigned long long)zp, 1), lanes), "");
 }
 
-// roundeven(float32(v) * m) + zp clamped into [lo, hi], for <L x i32> V and <L x float> M:
-// ONNX Runtime's requantization (the product rounded to float32 before the integer).
+// roundeven(float32(v) * m) + zp clamped into [lo, hi] (8-bit outputs), for <L x i32> V and
+// <L x float> M: ONNX Runtime's requantization (the product rounded to float32 first).
 LLVMValueRef qrequantize_f32(KB *kb, LLVMValueRef v, LLVMValueRef m, int32_t zp, int32_t lo, int32_t hi) {
   LLVMBuilderRef b = kb->b;
   int lanes = (int)LLVMGetVectorSize(LLVMTypeOf(v));
   LLVMTypeRef vf = vec(LLVMFloatTypeInContext(kb->ctx), lanes), vi = vec(LLVMInt32TypeInContext(kb->ctx), lanes);
   LLVMValueRef r = kb_round(kb, DT_F32, LLVMBuildFMul(b, LLVMBuildSIToFP(b, v, vf, ""), m, ""), ROUND_EVEN);
-  r = kb_max(kb, DT_F32, r, LLVMConstReal(vf, (double)lo - zp));
-  r = kb_min(kb, DT_F32, r, LLVMConstReal(vf, (double)hi - zp));
-  return LLVMBuildAdd(b, LLVMBuildFPToSI(b, r, vi, ""), qsplat(kb, LLVMConstInt(LLVMInt32TypeInContext(kb->ctx), (unsigned long long)zp, 1), lanes), "");
+  r = kb_add(kb, DT_F32, r, LLVMConstReal(vf, zp));
+  r = kb_min(kb, DT_F32, kb_max(kb, DT_F32, r, LLVMConstReal(vf, lo)), LLVMConstReal(vf, hi));
+  // a whole number within 16 bits read from its float bits (qemu's RVV aborts on some vector
+  // float-to-integer conversions)
+  return LLVMBuildSExt(b, kb_integral_to_narrow(kb, r, DT_I16), vi, "");
 }
 
 // Stores the first VALID lanes of vector V (elements of type DT in their compute form) at
