@@ -554,6 +554,9 @@ LLVMValueRef kb_ge(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef kb_eq(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef kb_select(KB *kb, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef kb_fma(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
+// Float a * b + c rounded once on every target (llvm.fma), where kb_fma lets the backend
+// round the product first; a libcall on targets without fused multiply-add.
+LLVMValueRef kb_fma_exact(KB *kb, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
 typedef enum { ROUND_EVEN, ROUND_FLOOR, ROUND_CEIL, ROUND_TRUNC, ROUND_HALF_AWAY } RoundMode;
 LLVMValueRef kb_round(KB *kb, DType ct, LLVMValueRef x, RoundMode mode); // floats, no libcalls
 // Run-time shapes, for ops that accept inputs of data-dependent shape (Value::dynamic): dims

@@ -533,6 +533,11 @@ LLVMValueRef kb_fma(KB *kb, DType ct, LLVMValueRef a, LLVMValueRef b, LLVMValueR
   return kb_call_intrinsic(kb, "llvm.fmuladd", LLVMTypeOf(a), args, 3);
 }
 
+LLVMValueRef kb_fma_exact(KB *kb, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  LLVMValueRef args[3] = {a, b, c};
+  return kb_call_intrinsic(kb, "llvm.fma", LLVMTypeOf(a), args, 3);
+}
+
 //
 // Run-time shapes: ops that accept inputs of data-dependent shape read their dims here. For
 // static tensors the dims are constants, so the same lowering folds to fixed loops.

@@ -162,6 +162,14 @@ InferFn infer_QuantizeLinear, infer_DequantizeLinear, infer_DynamicQuantizeLinea
     infer_QLinearMatMul, infer_ConvInteger, infer_QLinearConv;
 LowerFn lower_QuantizeLinear, lower_DequantizeLinear, lower_DynamicQuantizeLinear, lower_MatMulInteger,
     lower_QLinearMatMul, lower_ConvInteger, lower_QLinearConv;
+// Whether scale or zero point V applies to the whole tensor (one element, any shape; NULL: an
+// absent zero point), rather than one value per index of an axis.
+bool qparam_per_tensor(const Value *v);
+// Fails unless zero point ZP (NULL: absent) goes with SCALE: both per tensor, or one shape.
+void qparams_agree(Compiler *cc, Node *n, const Value *scale, const Value *zp);
+void qrange(DType t, int32_t *lo, int32_t *hi); // the values of an integer type (int32: all)
+// QuantizeLinear of one float: round half to even of V / SCALE (float32), plus ZP, saturated.
+int32_t quantize_value(float v, float scale, int32_t zp, DType dt);
 
 // optimizer.c
 InferFn infer_optimizer;
@@ -220,6 +228,9 @@ void qmultiplier(float m, int32_t *mult, int32_t *shift); // m = mult * 2^-shift
 // vectors (BIAS64: <lanes x i64>, or NULL).
 LLVMValueRef qrequantize(KB *kb, LLVMValueRef v, LLVMValueRef mult, LLVMValueRef shift, LLVMValueRef bias64, int32_t zp,
                          int32_t lo, int32_t hi);
+// roundeven(float32(v) * m) + zp, clamped to [lo, hi] (8-bit outputs), on <lanes x i32> V and
+// <lanes x float> M.
+LLVMValueRef qrequantize_f32(KB *kb, LLVMValueRef v, LLVMValueRef m, int32_t zp, int32_t lo, int32_t hi);
 LLVMValueRef qsplat(KB *kb, LLVMValueRef s, int lanes);
 LLVMValueRef qload_vec(KB *kb, LLVMTypeRef elem, int lanes, LLVMValueRef base, LLVMValueRef idx);
 void qstore_lanes(KB *kb, DType dt, LLVMValueRef base, LLVMValueRef idx, int64_t stride, LLVMValueRef v, int valid);
@@ -259,11 +270,11 @@ typedef struct {
   int32_t y_zp, lo, hi;
 } QCore;
 typedef int32_t QWeightFn(const QLinearSpec *s, int64_t k, int64_t n, int64_t K, int64_t N);
-// Rows of the int32 parameters (input 2): the offsets (bias and zero-point terms); for
-// requantized outputs the multipliers and shifts, and with bias64 the bias as a 64-bit
-// fixed-point addend (low and high words); the shifted weight zero points when the row sums
-// are needed.
-static inline int qparam_zb_row(const QCore *c) { return c->out == QOUT_QUANT ? 3 + 2 * c->bias64 : 1; }
+// Rows of the int32 parameters (input 2): the offsets (bias and zero-point terms); for outputs
+// requantized with bias64 the fixed-point multipliers, shifts and the bias as a 64-bit addend
+// (low and high words; others requantize in float32 by the scale row of input 3, as ONNX
+// Runtime does); the shifted weight zero points when the row sums are needed.
+static inline int qparam_zb_row(const QCore *c) { return c->out == QOUT_QUANT && c->bias64 ? 5 : 1; }
 static inline int qparam_rows(const QCore *c) { return qparam_zb_row(c) + c->need_rowsum; }
 // Whether requantizing S's CHANNELS needs bias64: a float bias (a folded BatchNormalization's
 // shift, say) that is not a whole number of accumulator units.

@@ -275,7 +275,7 @@ static bool depthwise_weights(Compiler *cc, Graph *with, Node *n, QConvPlan *p, 
                          (Shape){.rank = 2, .dim = {ksp, cpad}}, w);
   n->in[2] = graph_const(with, pool_printf(&cc->pool, "%s.requant", s->src->name), DT_I32,
                          (Shape){.rank = 2, .dim = {qparam_rows(c), cpad}}, prm);
-  if (s->out == QOUT_FLOAT)
+  if (s->out != QOUT_INT32)
     n->in[3] = graph_const(with, pool_printf(&cc->pool, "%s.scale", s->src->name), DT_F32, (Shape){.rank = 2, .dim = {2, cpad}}, fprm);
   return true;
 }
@@ -413,7 +413,7 @@ Node *qconvtranspose_build(Compiler *cc, Graph *with, const QLinearSpec *s) {
   n->in[1] = graph_const(with, pool_printf(&cc->pool, "%s.centered", s->w->name), DT_I16, *ws, w);
   n->in[2] = graph_const(with, pool_printf(&cc->pool, "%s.requant", s->src->name), DT_I32,
                          (Shape){.rank = 2, .dim = {qparam_rows(&p->core), M}}, prm);
-  if (s->out == QOUT_FLOAT)
+  if (s->out != QOUT_INT32)
     n->in[3] = graph_const(with, pool_printf(&cc->pool, "%s.scale", s->src->name), DT_F32, (Shape){.rank = 2, .dim = {2, M}}, fprm);
   Value *yv = n->out[0] = graph_new_value(with, pool_printf(&cc->pool, "%s.y", s->src->name));
   yv->producer = n;

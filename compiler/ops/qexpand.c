@@ -52,7 +52,7 @@ static Value *emit(Expansion *e, const char *op_type, int opset, Value **ins, in
 // DequantizeLinear(X, SCALE, ZP) along AXIS when the scale is a vector.
 static Value *dequantize(Expansion *e, Value *x, Value *scale, Value *zp, int axis) {
   Attr a = int_attr("axis", axis);
-  return emit(e, "DequantizeLinear", 13, (Value *[]){x, scale, zp}, zp ? 3 : 2, &a, shape_numel(&scale->shape) > 1);
+  return emit(e, "DequantizeLinear", 13, (Value *[]){x, scale, zp}, zp ? 3 : 2, &a, !qparam_per_tensor(scale));
 }
 
 static Value *quantize(Expansion *e, Value *x, Value *scale, Value *zp) {
@@ -77,7 +77,7 @@ static const Value *const_input(Compiler *cc, Node *n, int i, const char *what) 
 static Value *bias_scale(Expansion *e, Node *n) {
   Compiler *cc = e->cc;
   const Value *as = const_input(cc, n, 1, "a_scale"), *bs = const_input(cc, n, 4, "b_scale");
-  int64_t count = shape_numel(&bs->shape);
+  int64_t count = qparam_per_tensor(bs) ? 1 : shape_numel(&bs->shape);
   float *s = pool_alloc(&cc->pool, sizeof(float) * (size_t)count);
   for (int64_t j = 0; j < count; j++)
     s[j] = (float)dtype_get(as->dtype, as->data, 0) * (float)dtype_get(bs->dtype, bs->data, j);
@@ -89,8 +89,8 @@ void infer_QGemm(Compiler *cc, Node *n) {
   bool tb = attr_int(n, "transB", 0);
   if (a->shape.rank != 2 || b->shape.rank != 2)
     fatal_at(cc, n, "A %s and B %s must be matrices", shape_str(&cc->pool, &a->shape), shape_str(&cc->pool, &b->shape));
-  int64_t N = b->shape.dim[!tb], nbs = shape_numel(&bs->shape);
-  if ((nbs != 1 && nbs != N) || shape_numel(&n->in[1]->shape) != 1)
+  int64_t N = b->shape.dim[!tb], nbs = qparam_per_tensor(bs) ? 1 : shape_numel(&bs->shape);
+  if ((nbs != 1 && nbs != N) || !qparam_per_tensor(n->in[1]))
     fatal_at(cc, n, "a_scale must be a scalar and b_scale a scalar or one per column (%lld)", (long long)N);
   // a per-column C scale needs C's columns along its last axis
   if (c && nbs > 1 && (c->shape.rank == 0 || c->shape.dim[c->shape.rank - 1] != N))

@@ -1,6 +1,8 @@
 // qgemm.c — integer matrix products of quantized models: 8-bit operands, exact int32
-// accumulation, and an epilogue that adds the bias and requantizes with a fixed-point
-// multiplier computed at compile time (or writes int32, or dequantized floats).
+// accumulation, and an epilogue that adds the bias and requantizes as ONNX Runtime does (the
+// int32 sum as float32 times the float32 multiplier, rounded half to even), or with a
+// fixed-point multiplier when a float bias has a fraction of an accumulator unit (or writes
+// int32, or dequantized floats).
 //
 // The microkernel multiplies a broadcast operand A (rows of bytes) by a vector operand B
 // packed at compile time (or by im2col, for convolutions) as [blocks][K/G][lanes][G]: each
@@ -63,7 +65,8 @@ const char *qdot_name(const QDot *d) {
 int qdot_shift(DType from, DType to) { return from == to ? 0 : from == DT_I8 ? 128 : -128; }
 
 //
-// Fixed-point requantization: a float multiplier m becomes mult * 2^-shift with |mult| in
+// Fixed-point requantization (layers whose float bias is not whole accumulator units, and
+// QLinearGlobalAveragePool): a float multiplier m becomes mult * 2^-shift with |mult| in
 // [2^30, 2^31). The product with an int32 accumulator is exact in int64 and rounds half to
 // even, as QuantizeLinear does: the result is roundeven(acc * m) computed without error.
 //
@@ -125,6 +128,20 @@ LLVMValueRef qrequantize(KB *kb, LLVMValueRef v, LLVMValueRef mult, LLVMValueRef
   r = kb_call_intrinsic(kb, "llvm.smin", v64, args, 2);
   r = LLVMBuildTrunc(b, r, vec(LLVMInt32TypeInContext(kb->ctx), lanes), "");
   return LLVMBuildAdd(b, r, qsplat(kb, LLVMConstInt(LLVMInt32TypeInContext(kb->ctx), (unsigned long long)zp, 1), lanes), "");
+}
+
+// roundeven(float32(v) * m) + zp clamped into [lo, hi] (8-bit outputs), for <L x i32> V and
+// <L x float> M: ONNX Runtime's requantization (the product rounded to float32 first).
+LLVMValueRef qrequantize_f32(KB *kb, LLVMValueRef v, LLVMValueRef m, int32_t zp, int32_t lo, int32_t hi) {
+  LLVMBuilderRef b = kb->b;
+  int lanes = (int)LLVMGetVectorSize(LLVMTypeOf(v));
+  LLVMTypeRef vf = vec(LLVMFloatTypeInContext(kb->ctx), lanes), vi = vec(LLVMInt32TypeInContext(kb->ctx), lanes);
+  LLVMValueRef r = kb_round(kb, DT_F32, LLVMBuildFMul(b, LLVMBuildSIToFP(b, v, vf, ""), m, ""), ROUND_EVEN);
+  r = kb_add(kb, DT_F32, r, LLVMConstReal(vf, zp));
+  r = kb_min(kb, DT_F32, kb_max(kb, DT_F32, r, LLVMConstReal(vf, lo)), LLVMConstReal(vf, hi));
+  // a whole number within 16 bits read from its float bits (qemu's RVV aborts on some vector
+  // float-to-integer conversions)
+  return LLVMBuildSExt(b, kb_integral_to_narrow(kb, r, DT_I16), vi, "");
 }
 
 // Stores the first VALID lanes of vector V (elements of type DT in their compute form) at
@@ -270,11 +287,11 @@ static int32_t weight_at(const QLinearSpec *s, int64_t k, int64_t n, int64_t K, 
 
 // Accumulator-unit bias of channel C: int32 given, or a float bias divided by x_scale * w_scale.
 
-// The float multiplier of channel C, computed like the reference QLinearConv/QLinearMatMul
-// (float32 products and quotient).
+// The float multiplier of channel C, computed like ONNX Runtime's QLinearConv, QLinearMatMul
+// and QGemm: alpha * x_scale * w_scale / y_scale in float32, in that order.
 float qchannel_multiplier(const QLinearSpec *s, int64_t c) {
-  float xw = s->x_scale * s->w_scale[s->nw > 1 ? c : 0];
-  return s->out == QOUT_FLOAT ? xw * s->alpha : xw / s->y_scale * s->alpha;
+  float m = s->alpha * s->x_scale * s->w_scale[s->nw > 1 ? c : 0];
+  return s->out == QOUT_FLOAT ? m : m / s->y_scale;
 }
 
 // The bias of channel CH in accumulator units, exactly (a float bias may have a fraction).
@@ -295,7 +312,7 @@ bool qchannel_params(const QLinearSpec *s, const QCore *c, int64_t ch, int32_t *
   float m = qchannel_multiplier(s, ch);
   fprm[0] = m;
   fprm[fstride] = s->bias_f && c->out == QOUT_FLOAT ? s->bias_f[ch] : 0;
-  if (c->out == QOUT_QUANT)
+  if (c->out == QOUT_QUANT && c->bias64)
     qmultiplier(m, &prm[stride], &prm[2 * stride]);
   if (!c->bias64) { // int32 sums, a float bias added after scaling, or whole accumulator units
     int64_t bias = c->out == QOUT_FLOAT && s->bias_f ? 0 : (int64_t)nearbyint(acc_bias(s, ch));
@@ -355,7 +372,7 @@ bool qcore_build(Compiler *cc, Graph *with, Node *n, QCore *c, const QLinearSpec
   n->in[1] = graph_const(with, pool_printf(&cc->pool, "%s.packed", s->w->name), c->dot.b_type, shape_of(1, &bytes), packed);
   n->in[2] = graph_const(with, pool_printf(&cc->pool, "%s.requant", s->src->name), DT_I32,
                          (Shape){.rank = 2, .dim = {rows, cols}}, prm);
-  if (s->out == QOUT_FLOAT)
+  if (s->out != QOUT_INT32)
     n->in[3] = graph_const(with, pool_printf(&cc->pool, "%s.scale", s->src->name), DT_F32,
                            (Shape){.rank = 2, .dim = {2, cols}}, fprm);
   return true;
@@ -401,16 +418,18 @@ void qcore_store(KB *kb, void *ctx, LLVMValueRef row, LLVMValueRef blk, LLVMValu
     qstore_lanes(kb, yt, cs->ybase, yat, cs->col_stride, y, valid);
     return;
   }
-  LLVMValueRef prow[5];
-  for (int r = 1; r < (c->bias64 ? 5 : 3); r++)
-    prow[r] = qload_vec(kb, i32, L, kb->in[2], LLVMBuildAdd(kb->b, col, kb_idx(kb, r * npad), ""));
-  LLVMValueRef bias64 = NULL;
+  LLVMValueRef y;
   if (c->bias64) {
+    LLVMValueRef prow[5];
+    for (int r = 1; r < 5; r++)
+      prow[r] = qload_vec(kb, i32, L, kb->in[2], LLVMBuildAdd(kb->b, col, kb_idx(kb, r * npad), ""));
     LLVMTypeRef i64 = LLVMInt64TypeInContext(kb->ctx), v64 = vec(i64, L);
     LLVMValueRef high = LLVMBuildShl(kb->b, LLVMBuildSExt(kb->b, prow[4], v64, ""), qsplat(kb, LLVMConstInt(i64, 32, 0), L), "");
-    bias64 = LLVMBuildOr(kb->b, LLVMBuildZExt(kb->b, prow[3], v64, ""), high, "");
+    LLVMValueRef bias64 = LLVMBuildOr(kb->b, LLVMBuildZExt(kb->b, prow[3], v64, ""), high, "");
+    y = qrequantize(kb, v, prow[1], prow[2], bias64, c->y_zp, c->lo, c->hi);
+  } else {
+    y = qrequantize_f32(kb, v, qload_vec(kb, f32, L, kb->in[3], col), c->y_zp, c->lo, c->hi);
   }
-  LLVMValueRef y = qrequantize(kb, v, prow[1], prow[2], bias64, c->y_zp, c->lo, c->hi);
   qstore_lanes(kb, yt, cs->ybase, yat, cs->col_stride, LLVMBuildTrunc(kb->b, y, vec(kb_type(kb, yt), L), ""), valid);
 }
 

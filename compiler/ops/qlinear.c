@@ -3,10 +3,10 @@
 // QLinearGlobalAveragePool, QLinearAveragePool) and the internal QTable.
 //
 // An 8-bit input has 256 possible values, so any elementwise function of one quantized input
-// is a table computed at compile time: QTable. Its entries are Q(f(DQ(x))) evaluated by the
+// is a table computed at compile time: QTable. The contrib ops' tables follow ONNX Runtime's
+// definitions (below); those of QDQ groups (passes/qdq.c) are Q(f(DQ(x))) evaluated by the
 // compiler's own DequantizeLinear, f and QuantizeLinear (folded through the JIT), the very
-// arithmetic the unfused float path would run. Binary ops requantize with fixed-point
-// multipliers; pooling sums exactly in int32.
+// arithmetic the unfused float path would run. Pooling sums exactly in int32.
 #include "../compiler.h"
 #include "ops.h"
 
@@ -93,8 +93,8 @@ static double param(Compiler *cc, Node *n, int i, double dflt) {
     return dflt;
   if (!v->data)
     fatal_at(cc, n, "input %d ('%s'): run-time quantization parameters are not supported", i, v->name);
-  if (shape_numel(&v->shape) != 1)
-    fatal_at(cc, n, "input %d ('%s'): per-tensor (scalar) parameters are required", i, v->name);
+  if (!qparam_per_tensor(v))
+    fatal_at(cc, n, "input %d ('%s'): per-tensor (one-element) parameters are required", i, v->name);
   return dtype_get(v->dtype, v->data, 0);
 }
 
@@ -104,10 +104,57 @@ static void need_q8(Compiler *cc, Node *n, Value *v) {
 }
 
 //
+// ONNX Runtime's definitions. The contrib ops have no specification but ONNX Runtime's CPU
+// kernels, which models quantized by its tool are validated against; these follow them to
+// the integer.
+//
+// Unary ops and QLinearConcat's requantization are 256-entry tables: entry i is the 8-bit
+// input whose byte is i, dequantized in float32 (x_scale * (x - x_zp)), through f in float32,
+// quantized (quantize_value).
+typedef float (*QLinearFn)(float v, float param);
+
+static float identity_fn(float v, float unused) {
+  (void)unused;
+  return v;
+}
+
+static float leaky_relu_fn(float v, float alpha) { return v >= 0 ? v : alpha * v; }
+
+// The logistic function of ONNX Runtime's MLAS: an odd rational polynomial of x clamped to
+// [-18, 18], evaluated with fused multiply-adds, clamped below at 0 (its x86-64 FMA3 kernel;
+// near 18 the result may exceed 1 by an ulp, as there).
+static float logistic_fn(float x, float unused) {
+  static const float alpha[] = {4.37031012579801e-11f, 1.15627324459942e-07f, 6.08574864600143e-05f,
+                                8.51377133304701e-03f, 2.48287947061529e-01f};
+  static const float beta[] = {6.10247389755681e-13f, 5.76102136993427e-09f, 6.29106785017040e-06f,
+                               1.70198817374094e-03f, 1.16817656904453e-01f, 9.93151921023180e-01f};
+  (void)unused;
+  x = x < -18.0f ? -18.0f : x > 18.0f ? 18.0f : x;
+  float x2 = x * x, p = fmaf(x2, alpha[0], alpha[1]), q = fmaf(x2, beta[0], beta[1]);
+  for (int i = 2; i < 5; i++)
+    p = fmaf(p, x2, alpha[i]);
+  for (int i = 2; i < 6; i++)
+    q = fmaf(q, x2, beta[i]);
+  float y = x * p / q + 0.5f;
+  return y < 0 ? 0 : y;
+}
+
+static Value *ort_table(Graph *with, QLinearFn f, float param, DType xt, float xs, int32_t xz, DType yt,
+                        float ys, int32_t yz) {
+  Value *t = graph_const(with, "table", yt, (Shape){.rank = 1, .dim = {256}}, NULL);
+  for (int i = 0; i < 256; i++) {
+    int32_t x = xt == DT_I8 ? (int8_t)i : i;
+    float dq = xs * (float)(x - xz);
+    dtype_set(yt, t->data, i, quantize_value(f(dq, param), ys, yz, yt));
+  }
+  return t;
+}
+
+//
 // QLinearSigmoid, QLinearLeakyRelu (X, X_scale, X_zero_point, Y_scale, Y_zero_point) and
 // QLinearConcat (Y_scale, Y_zero_point, then (X, X_scale, X_zero_point) per input): inference
-// checks them; passes/qdq.c expands them into a QTable, and Concat of the inputs with tables
-// where an input is quantized unlike the output.
+// checks them; passes/qdq.c expands them into a QTable, and a Concat of the inputs, each
+// through its requantization table unless it is quantized like the output.
 //
 void infer_qlinear_unary(Compiler *cc, Node *n) {
   Value *x = n->in[0];
@@ -125,9 +172,11 @@ void infer_QLinearConcat(Compiler *cc, Node *n) {
   need_q8(cc, n, n->in[1]);
   Shape y = n->in[2]->shape;
   int axis = norm_axis(cc, n, attr_int(n, "axis", 0), y.rank);
-  for (int i = 5; i < n->nin; i += 3) {
+  for (int i = 2; i < n->nin; i += 3) {
     const Shape *s = &n->in[i]->shape;
-    need_q8(cc, n, n->in[i]);
+    if (n->in[i]->dtype != n->in[1]->dtype)
+      fatal_at(cc, n, "input %d is %s, the output %s", i, dtype_onnx_name(n->in[i]->dtype),
+               dtype_onnx_name(n->in[1]->dtype));
     param(cc, n, i + 1, 1);
     param(cc, n, i + 2, 0);
     bool fits = s->rank == y.rank;
@@ -136,22 +185,19 @@ void infer_QLinearConcat(Compiler *cc, Node *n) {
     if (!fits)
       fatal_at(cc, n, "input %s does not concatenate with %s along axis %d", shape_str(&cc->pool, s),
                shape_str(&cc->pool, &y), axis);
-    y.dim[axis] += s->dim[axis];
+    if (i > 2)
+      y.dim[axis] += s->dim[axis];
   }
   set_output(n, 0, n->in[1]->dtype, y);
 }
 
 static void expand_unary(Compiler *cc, Node *n) {
   Value *x = n->in[0];
-  QTableOp f = {.op_type = n->op->kind == OP_QLinearSigmoid ? "Sigmoid" : "LeakyRelu", .opset = 16};
-  Attr alpha = {.name = "alpha", .type = ATTR_FLOAT, .f = attr_float(n, "alpha", 0.01f)};
-  if (n->op->kind == OP_QLinearLeakyRelu)
-    f.attrs = &alpha, f.nattrs = 1;
+  bool sigmoid = n->op->kind == OP_QLinearSigmoid;
   Graph *with = graph_new(cc, n->graph, "qlinear");
-  Value *table = qtable_values(cc, with, &f, x->dtype, (float)param(cc, n, 1, 1), (int32_t)param(cc, n, 2, 0), x->dtype,
-                               (float)param(cc, n, 3, 1), (int32_t)param(cc, n, 4, 0));
-  if (!table)
-    fatal_at(cc, n, "cannot evaluate the lookup table");
+  Value *table = ort_table(with, sigmoid ? logistic_fn : leaky_relu_fn, attr_float(n, "alpha", 0.01f), x->dtype,
+                           (float)param(cc, n, 1, 1), (int32_t)param(cc, n, 2, 0), x->dtype, (float)param(cc, n, 3, 1),
+                           (int32_t)param(cc, n, 4, 0));
   Node *t = qtable_node(cc, with, n->name, x, table);
   replace_node(cc, n, with, t->out);
 }
@@ -167,11 +213,9 @@ static void expand_concat(Compiler *cc, Node *n) {
     Value *x = ins[i] = n->in[2 + 3 * i];
     float xs = (float)param(cc, n, 3 + 3 * i, 1);
     int32_t xz = (int32_t)param(cc, n, 4 + 3 * i, 0);
-    if (xs == ys && xz == yz && x->dtype == yt)
+    if (xs == ys && xz == yz) // copied, as ONNX Runtime does
       continue;
-    Value *table = qtable_values(cc, with, NULL, x->dtype, xs, xz, yt, ys, yz);
-    if (!table)
-      fatal_at(cc, n, "cannot evaluate the requantization table");
+    Value *table = ort_table(with, identity_fn, 0, x->dtype, xs, xz, yt, ys, yz);
     ins[i] = qtable_node(cc, with, pool_printf(&cc->pool, "%s.requant%d", n->name, i), x, table)->out[0];
   }
   Node *cat = graph_new_node(with, "Concat", "", n->name, count, 1);
@@ -196,15 +240,21 @@ bool qlinear_expand(Compiler *cc, Node *n) {
 }
 
 //
-// QLinearAdd, QLinearMul: A, A_scale, A_zp, B, B_scale, B_zp, C_scale, C_zp (broadcast)
-//   Add: C = zc + roundeven((a - za) * sa / sc + (b - zb) * sb / sc), the two multipliers
-//        as integers over one shift;
-//   Mul: C = zc + roundeven((a - za) * (b - zb) * sa * sb / sc).
+// QLinearAdd, QLinearMul: A, A_scale, A_zp, B, B_scale, B_zp, C_scale, C_zp (broadcast), in
+// float32 as ONNX Runtime's kernels compute them (its x86-64 ones, verified against it):
+//   Add: with ratios rp = p_scale / c_scale, rq = q_scale / c_scale and the constant
+//        k = c_zp - fma(rp, p_zp, rq * q_zp), C = roundeven(fma(p, rp, fma(q, rq, k))),
+//        saturated, where p is the operand that varies along the innermost dim of the
+//        broadcast larger than 1 (A unless A is constant along it) and q the other;
+//   Mul: C = roundeven((a - a_zp) * (b - b_zp) * m + c_zp), m = a_scale * b_scale / c_scale
+//        (the product in int32; each float32 operation rounded), saturated.
+// (Its ARM kernels compute Add in fixed point and differ from these by a step at times.)
 //
 typedef struct {
+  bool swap;        // Add: p is B, q is A
+  float rp, rq, k;  // Add
+  float m;          // Mul
   int32_t za, zb, zc, lo, hi;
-  int64_t ma, mb;    // Add: the multipliers of a and b; Mul: ma
-  int shift;
 } QBinary;
 
 Node *qbinary_node(Compiler *cc, Graph *with, OpKind kind, const char *name, Value *a, float sa, int32_t za, Value *b,
@@ -228,66 +278,63 @@ Node *qbinary_node(Compiler *cc, Graph *with, OpKind kind, const char *name, Val
   return n;
 }
 
+// Whether IN is constant along the innermost dim of OUT larger than 1 (ONNX Runtime's
+// broadcast spans run along it, with such an operand as a scalar).
+static bool constant_along_span(const Shape *in, const Shape *out) {
+  for (int d = out->rank - 1; d >= 0; d--) {
+    if (out->dim[d] == 1)
+      continue;
+    int k = d - (out->rank - in->rank);
+    return k < 0 || in->dim[k] == 1;
+  }
+  return false;
+}
+
 void infer_qlinear_binary(Compiler *cc, Node *n) {
   Value *a = n->in[0], *b = n->in[3];
   need_q8(cc, n, a);
   need_q8(cc, n, b);
   Value *zc = node_input(n, 7);
   DType ct = zc ? zc->dtype : a->dtype;
-  QBinary *p = pool_alloc(&cc->pool, sizeof *p);
-  double sa = param(cc, n, 1, 1), sb = param(cc, n, 4, 1), sc = param(cc, n, 6, 1);
-  p->za = (int32_t)param(cc, n, 2, 0), p->zb = (int32_t)param(cc, n, 5, 0), p->zc = (int32_t)param(cc, n, 7, 0);
-  p->lo = ct == DT_U8 ? 0 : -128, p->hi = ct == DT_U8 ? 255 : 127;
-  if (n->op->kind == OP_QLinearMul) {
-    int32_t m, s;
-    qmultiplier((float)(sa * sb / sc), &m, &s);
-    p->ma = m, p->shift = s;
-  } else { // both multipliers below 2^31 over the shift of the larger
-    double ra = sa / sc, rb = sb / sc, big = ra > rb ? ra : rb;
-    int e;
-    frexp(big, &e);
-    p->shift = 31 - e > 62 ? 62 : 31 - e < 1 ? 1 : 31 - e;
-    p->ma = (int64_t)nearbyint(ldexp(ra, p->shift));
-    p->mb = (int64_t)nearbyint(ldexp(rb, p->shift));
-  }
-  n->priv = p;
   Shape y;
   if (!broadcast_shapes(&a->shape, &b->shape, &y))
     fatal_at(cc, n, "shapes %s and %s do not broadcast", shape_str(&cc->pool, &a->shape), shape_str(&cc->pool, &b->shape));
+  QBinary *p = pool_alloc(&cc->pool, sizeof *p);
+  float sa = (float)param(cc, n, 1, 1), sb = (float)param(cc, n, 4, 1), sc = (float)param(cc, n, 6, 1);
+  p->za = (int32_t)param(cc, n, 2, 0), p->zb = (int32_t)param(cc, n, 5, 0), p->zc = (int32_t)param(cc, n, 7, 0);
+  qrange(ct, &p->lo, &p->hi);
+  if (n->op->kind == OP_QLinearMul) {
+    p->m = sa * sb / sc;
+  } else {
+    p->swap = constant_along_span(&a->shape, &y);
+    float ra = sa / sc, rb = sb / sc;
+    int32_t zp = p->swap ? p->zb : p->za, zq = p->swap ? p->za : p->zb;
+    p->rp = p->swap ? rb : ra, p->rq = p->swap ? ra : rb;
+    p->k = (float)p->zc - fmaf(p->rp, (float)zp, p->rq * (float)zq);
+  }
+  n->priv = p;
   set_output(n, 0, ct, y);
-}
-
-// roundeven(v / 2^shift) for an i64 V.
-static LLVMValueRef round_shift(KB *kb, LLVMValueRef v, int shift) {
-  LLVMTypeRef i64 = LLVMInt64TypeInContext(kb->ctx);
-  LLVMValueRef s = LLVMConstInt(i64, (unsigned)shift, 0), one = LLVMConstInt(i64, 1, 0);
-  LLVMValueRef odd = LLVMBuildAnd(kb->b, LLVMBuildAShr(kb->b, v, s, ""), one, "");
-  LLVMValueRef half_less = LLVMConstInt(i64, ((uint64_t)1 << (shift - 1)) - 1, 0);
-  return LLVMBuildAShr(kb->b, LLVMBuildAdd(kb->b, v, LLVMBuildAdd(kb->b, half_less, odd, ""), ""), s, "");
-}
-
-static LLVMValueRef centered(KB *kb, Node *n, int i, LLVMValueRef v, int32_t zp) {
-  LLVMTypeRef i64 = LLVMInt64TypeInContext(kb->ctx);
-  LLVMValueRef w = n->in[i]->dtype == DT_I8 ? LLVMBuildSExt(kb->b, v, i64, "") : LLVMBuildZExt(kb->b, v, i64, "");
-  return LLVMBuildSub(kb->b, w, LLVMConstInt(i64, (unsigned long long)(int64_t)zp, 1), "");
 }
 
 LLVMValueRef scalar_qlinear_binary(KB *kb, const Node *n, LLVMValueRef *x, DType ct) {
   (void)ct;
   const QBinary *p = n->priv;
-  LLVMTypeRef i64 = LLVMInt64TypeInContext(kb->ctx);
-  LLVMValueRef a = centered(kb, (Node *)n, 0, x[0], p->za), b = centered(kb, (Node *)n, 3, x[3], p->zb), v;
-  if (n->op->kind == OP_QLinearMul)
-    v = LLVMBuildMul(kb->b, LLVMBuildMul(kb->b, a, b, ""), LLVMConstInt(i64, (unsigned long long)p->ma, 0), "");
-  else
-    v = LLVMBuildAdd(kb->b, LLVMBuildMul(kb->b, a, LLVMConstInt(i64, (unsigned long long)p->ma, 0), ""),
-                     LLVMBuildMul(kb->b, b, LLVMConstInt(i64, (unsigned long long)p->mb, 0), ""), "");
-  v = LLVMBuildAdd(kb->b, round_shift(kb, v, p->shift), LLVMConstInt(i64, (unsigned long long)(int64_t)p->zc, 1), "");
-  v = kb_max(kb, DT_I64, v, LLVMConstInt(i64, (unsigned long long)(int64_t)p->lo, 1));
-  v = kb_min(kb, DT_I64, v, LLVMConstInt(i64, (unsigned long long)(int64_t)p->hi, 1));
-  return LLVMBuildTrunc(kb->b, v, LLVMInt8TypeInContext(kb->ctx), "");
+  DType at = n->in[0]->dtype, bt = n->in[3]->dtype;
+  LLVMValueRef v;
+  if (n->op->kind == OP_QLinearMul) {
+    LLVMValueRef a = kb_sub(kb, DT_I32, kb_convert(kb, x[0], at, DT_I32), kb_const(kb, DT_I32, p->za));
+    LLVMValueRef b = kb_sub(kb, DT_I32, kb_convert(kb, x[3], bt, DT_I32), kb_const(kb, DT_I32, p->zb));
+    v = kb_mul(kb, DT_F32, kb_convert(kb, kb_mul(kb, DT_I32, a, b), DT_I32, DT_F32), kb_const(kb, DT_F32, p->m));
+    v = kb_add(kb, DT_F32, v, kb_const(kb, DT_F32, p->zc));
+  } else {
+    LLVMValueRef a = kb_convert(kb, x[0], at, DT_F32), b = kb_convert(kb, x[3], bt, DT_F32);
+    LLVMValueRef q = kb_fma_exact(kb, p->swap ? a : b, kb_const(kb, DT_F32, p->rq), kb_const(kb, DT_F32, p->k));
+    v = kb_fma_exact(kb, p->swap ? b : a, kb_const(kb, DT_F32, p->rp), q);
+  }
+  v = kb_round(kb, DT_F32, v, ROUND_EVEN);
+  v = kb_min(kb, DT_F32, kb_max(kb, DT_F32, v, kb_const(kb, DT_F32, p->lo)), kb_const(kb, DT_F32, p->hi));
+  return kb_integral_to_narrow(kb, v, n->out[0]->dtype);
 }
-
 //
 // QLinearGlobalAveragePool (X, x_scale, x_zp, y_scale, y_zp; channels_last) and
 // QLinearAveragePool (the same inputs, AveragePool's attributes): sums of (x - x_zp) in

@@ -7,8 +7,42 @@
 #include "../compiler.h"
 #include "ops.h"
 
+#include <math.h>
+
 static bool quantized_type(DType t) {
   return t == DT_U8 || t == DT_I8 || t == DT_U16 || t == DT_I16 || t == DT_U4 || t == DT_I4;
+}
+
+//
+// Quantization parameters. A scale or zero point with one element applies to the whole
+// tensor whatever its shape ([], [1], [1, 1]...), as ONNX Runtime reads every such form; an
+// absent zero point is 0 everywhere. Every op and pass asks here.
+//
+bool qparam_per_tensor(const Value *v) { return !v || shape_numel(&v->shape) == 1; }
+
+void qparams_agree(Compiler *cc, Node *n, const Value *scale, const Value *zp) {
+  if (zp && !(qparam_per_tensor(scale) && qparam_per_tensor(zp)) && !shape_eq(&zp->shape, &scale->shape))
+    fatal_at(cc, n, "the zero point has shape %s, the scale %s", shape_str(&cc->pool, &zp->shape),
+             shape_str(&cc->pool, &scale->shape));
+}
+
+void qrange(DType t, int32_t *lo, int32_t *hi) {
+  switch (t) {
+  case DT_U8: *lo = 0, *hi = 255; break;
+  case DT_I8: *lo = -128, *hi = 127; break;
+  case DT_U16: *lo = 0, *hi = 65535; break;
+  case DT_I16: *lo = -32768, *hi = 32767; break;
+  case DT_U4: *lo = 0, *hi = 15; break;
+  case DT_I4: *lo = -8, *hi = 7; break;
+  default: *lo = INT32_MIN, *hi = INT32_MAX; break;
+  }
+}
+
+int32_t quantize_value(float v, float scale, int32_t zp, DType dt) {
+  int32_t lo, hi;
+  qrange(dt, &lo, &hi);
+  double q = nearbyintf(v / scale) + (double)zp; // float32 quotient, rounded half to even
+  return isnan(q) ? zp : q < lo ? lo : q > hi ? hi : (int32_t)q;
 }
 
 // round_half_even(v) + zp, saturated into TO. V and ZP are float32.
@@ -41,11 +75,9 @@ typedef struct {
 static QuantAxis quant_axis(Compiler *cc, Node *n) {
   const Shape *x = &n->in[0]->shape, *s = &n->in[1]->shape;
   QuantAxis q = {.outer = 1, .inner = 1, .len = 1};
-  Value *zp = node_input(n, 2);
-  if (zp && !shape_eq(&zp->shape, s))
-    fatal_at(cc, n, "the zero point has shape %s, the scale %s", shape_str(&cc->pool, &zp->shape), shape_str(&cc->pool, s));
+  qparams_agree(cc, n, n->in[1], node_input(n, 2));
   q.block = attr_int(n, "block_size", 0);
-  if (shape_numel(s) == 1 && s->rank <= 1 && q.block == 0) {
+  if (qparam_per_tensor(n->in[1]) && q.block == 0) {
     q.kind = PER_TENSOR;
     q.len = shape_numel(x);
     return q;
@@ -208,7 +240,7 @@ static const MatRoles qlinear_matmul = {0, 3, 2, 5, 1, 4, 6, 7};
 // A zero point or scale of an operand: a scalar, or one value per row (A) / column (B).
 static void check_per(Compiler *cc, Node *n, int i, int64_t count, const char *what) {
   Value *v = node_input(n, i);
-  if (v && shape_numel(&v->shape) != 1 && (v->shape.rank != 1 || v->shape.dim[0] != count))
+  if (!qparam_per_tensor(v) && (v->shape.rank != 1 || v->shape.dim[0] != count))
     fatal_at(cc, n, "%s of shape %s must be a scalar or have %lld values", what, shape_str(&cc->pool, &v->shape),
              (long long)count);
 }
@@ -240,7 +272,7 @@ void infer_QLinearMatMul(Compiler *cc, Node *n) {
 
 // Element K of per-row/column operand I (scalar: element 0), in TYPE's compute form.
 static LLVMValueRef per_index(KB *kb, Node *n, int i, LLVMValueRef k) {
-  return shape_numel(&n->in[i]->shape) == 1 ? kb_idx(kb, 0) : k;
+  return qparam_per_tensor(n->in[i]) ? kb_idx(kb, 0) : k;
 }
 
 static LLVMValueRef zero_point(KB *kb, Node *n, int i, LLVMValueRef k) {

@@ -37,18 +37,6 @@ typedef struct {
 
 static bool is_q8(DType t) { return t == DT_U8 || t == DT_I8; }
 
-static void qrange(DType t, int32_t *lo, int32_t *hi) {
-  switch (t) {
-  case DT_U8: *lo = 0, *hi = 255; break;
-  case DT_I8: *lo = -128, *hi = 127; break;
-  case DT_U16: *lo = 0, *hi = 65535; break;
-  case DT_I16: *lo = -32768, *hi = 32767; break;
-  case DT_U4: *lo = 0, *hi = 15; break;
-  case DT_I4: *lo = -8, *hi = 7; break;
-  default: *lo = INT32_MIN, *hi = INT32_MAX; break;
-  }
-}
-
 // Constant scale and zero point of QN (a DequantizeLinear or QuantizeLinear node).
 static bool read_qparams(Compiler *cc, Node *qn, QParams *qp) {
   Value *s = node_input(qn, 1), *z = node_input(qn, 2);
@@ -56,7 +44,7 @@ static bool read_qparams(Compiler *cc, Node *qn, QParams *qp) {
     return false;
   *qp = (QParams){.node = qn, .q = qn->op->kind == OP_DequantizeLinear ? qn->in[0] : qn->out[0]};
   qp->dt = qp->q->dtype;
-  qp->n = shape_numel(&s->shape);
+  qp->n = qparam_per_tensor(s) ? 1 : shape_numel(&s->shape);
   qp->block = attr_int(qn, "block_size", 0);
   int rank = qp->q->shape.rank;
   int64_t axis = attr_int(qn, "axis", 1);
@@ -96,14 +84,6 @@ static Node *sole_consumer(Graph *g, Value *v) {
   return NULL;
 }
 
-// round-half-even(v / scale) + zp, saturated: QuantizeLinear of one float.
-static int32_t quantize_scalar(float v, float scale, int32_t zp, DType dt) {
-  int32_t lo, hi;
-  qrange(dt, &lo, &hi);
-  double q = nearbyintf(v / scale) + (double)zp;
-  return q < lo ? lo : q > hi ? hi : (int32_t)q;
-}
-
 // Y (a float result) flows, each step its value's only use, through optional Relu / Clip
 // into a per-tensor QuantizeLinear to 8 bits: fills YQ, the clamp [LO, HI] those activations
 // amount to in the quantized domain (monotonic maps commute with quantization), and the Q node.
@@ -125,11 +105,11 @@ static bool q_sink(Compiler *cc, Graph *g, Value *y, QParams *yq, int32_t *lo, i
     } else if (c->op->kind == OP_QuantizeLinear) {
       if (!read_qparams(cc, c, yq) || yq->n != 1 || !is_q8(yq->dt))
         return false;
-      qrange(yq->dt, lo, hi); // quantize_scalar saturates into the same range
+      qrange(yq->dt, lo, hi); // quantize_value saturates into the same range
       if (fmin > -INFINITY)
-        *lo = quantize_scalar(fmin, yq->scale[0], yq->zp[0], yq->dt);
+        *lo = quantize_value(fmin, yq->scale[0], yq->zp[0], yq->dt);
       if (fmax < INFINITY)
-        *hi = quantize_scalar(fmax, yq->scale[0], yq->zp[0], yq->dt);
+        *hi = quantize_value(fmax, yq->scale[0], yq->zp[0], yq->dt);
       *last = c;
       return *lo <= *hi;
     } else {
@@ -311,7 +291,7 @@ static bool const_scalar(Node *n, int i, bool optional, double *v) {
   Value *p = node_input(n, i);
   if (!p)
     return optional ? (*v = 0, true) : false;
-  if (!p->data || shape_numel(&p->shape) != 1)
+  if (!p->data || !qparam_per_tensor(p))
     return false;
   *v = dtype_get(p->dtype, p->data, 0);
   return true;
@@ -320,7 +300,7 @@ static bool const_scalar(Node *n, int i, bool optional, double *v) {
 // Per-channel parameter I of N (N values or one) as floats or int32s.
 static bool const_channels(Compiler *cc, Node *n, int i, int64_t N, float **f, int32_t **z, int64_t *count) {
   Value *p = node_input(n, i);
-  int64_t c = p ? shape_numel(&p->shape) : 1;
+  int64_t c = qparam_per_tensor(p) ? 1 : shape_numel(&p->shape);
   if ((p && !p->data) || (c != 1 && c != N) || (*count > 1 && c > 1 && c != *count))
     return false;
   if (c > *count)

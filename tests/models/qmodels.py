@@ -2,8 +2,9 @@
 # integer kernels (passes/qdq.c, ops/qgemm.c, ops/qconv.c) run rather than the reference ops:
 #   QOperator: QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger (u8/s8, per channel,
 #              zero points that need the run-time sums, K not a multiple of 4, groups) —
-#              bit-exact: the ONNX reference multiplies the int32 result by the float32
-#              multiplier in float64 and rounds half to even, as the kernels do;
+#              bit-exact with ONNX Runtime's requantization: the int32 result as float32
+#              times the float32 multiplier, the product rounded to float32, then half to
+#              even, as the kernels do;
 #   QDQ: DequantizeLinear -> Conv / MatMul / Gemm (+ Relu / Clip) -> QuantizeLinear groups and
 #        small conv nets and MLPs, against a numpy float reference of the ONNX definitions:
 #        within one quantization step (int_tolerance), where the float reference may round a
@@ -63,14 +64,15 @@ def conv2d(x, w, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), group=1):
 
 
 def requant(acc, x_scale, w_scale, y_scale, y_zp, dt, axis):
-    """The ONNX reference's requantization: int32 times the float32 multiplier, in float64."""
+    """ONNX Runtime's requantization: float32(acc) times the float32 multiplier, rounded to
+    float32, then half to even."""
     mult = (np.float32(x_scale) * np.asarray(w_scale, np.float32) / np.float32(y_scale)).astype(np.float32)
     if mult.size > 1:
         shape = [1] * acc.ndim
         shape[axis] = -1
         mult = mult.reshape(shape)
-    r = acc.astype(np.float64) * mult.astype(np.float64) + float(y_zp)
-    return np.round(np.clip(r, *RANGE[dt])).astype(dt)
+    r = (acc.astype(np.float32) * mult).astype(np.float32)
+    return np.clip(np.round(r).astype(np.float64) + float(y_zp), *RANGE[dt]).astype(dt)
 
 
 def scalar(v, dt=np.float32):
